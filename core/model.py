@@ -1,0 +1,125 @@
+"""Plain records of the graph document: layers, nodes, edges, ports.
+
+A *layer* is an instance (class name + constructor parameters); a *call node*
+is one application of a layer to tensors. One layer called at two places is
+one instance with two call nodes: weight sharing (book 7.1.5).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Shape = tuple[int | None, ...]
+Slot = int | str
+Position = tuple[float, float]
+
+BLOCK_CLASS = "Block"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class LayerSpec:
+    """A layer instance. ``params`` holds only values that differ from the defaults."""
+
+    id: str
+    class_name: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    block_id: str | None = None
+
+    @property
+    def is_block(self) -> bool:
+        return self.block_id is not None
+
+
+@dataclass
+class InputNode:
+    id: str
+    name: str
+    shape: Shape
+    dtype: str = "float32"
+    position: Position = (0.0, 0.0)
+    kind: ClassVar[str] = "input"
+
+
+@dataclass
+class CallNode:
+    id: str
+    layer_id: str
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
+    position: Position = (0.0, 0.0)
+    kind: ClassVar[str] = "call"
+
+
+@dataclass
+class OutputNode:
+    id: str
+    name: str
+    loss: str | None = None
+    loss_weight: float = 1.0
+    metrics: list[str] = field(default_factory=list)
+    position: Position = (0.0, 0.0)
+    kind: ClassVar[str] = "output"
+
+
+Node = InputNode | CallNode | OutputNode
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A tensor: output ``src_index`` of ``src`` feeds input ``dst_slot`` of ``dst``."""
+
+    id: str
+    src: str
+    src_index: int
+    dst: str
+    dst_slot: Slot
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """How a node takes its input tensors.
+
+    ``single``: one tensor in slot 0. ``list``: a list of tensors in integer
+    slots (merge layers). ``named``: tensors passed by keyword (MultiHeadAttention's
+    query/value/key).
+    """
+
+    kind: Literal["none", "single", "list", "named"]
+    min: int = 1
+    max: int | None = 1
+    names: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+
+    def slot_error(self, slot: Slot) -> str | None:
+        """Why ``slot`` is not a port of this spec, or None if it is."""
+        if self.kind == "none":
+            return "this node takes no input"
+        if self.kind == "named":
+            if slot in self.names:
+                return None
+            return f"expected one of the inputs {', '.join(self.names)}; received {slot!r}"
+        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+            return f"expected an input index 0, 1, ...; received {slot!r}"
+        if self.max is not None and slot >= self.max:
+            most = "one input" if self.max == 1 else f"at most {self.max} inputs"
+            return f"expected {most}; received input index {slot}"
+        return None
+
+    def missing(self, connected: set[Slot]) -> list[str]:
+        """Descriptions of the inputs that must still be connected."""
+        if self.kind == "named":
+            return [name for name in self.required if name not in connected]
+        if self.kind in ("single", "list") and len(connected) < self.min:
+            need = self.min - len(connected)
+            return [f"{need} more input{'s' if need > 1 else ''} (needs {self.min})"]
+        return []
+
+
+NO_INPUT = PortSpec("none", 0, 0)
+ONE_INPUT = PortSpec("single")
