@@ -23,7 +23,7 @@ from typing import Any
 from .errors import UnknownLayerError
 from .model import ONE_INPUT, PortSpec
 
-CATALOG_SCHEMA = 3
+CATALOG_SCHEMA = 4
 APPLICATION_PREFIX = "applications."
 
 # Classes that are not layers a user places in a functional graph.
@@ -118,7 +118,7 @@ class ParamSpec:
 
     def value_error(self, value: Any) -> str | None:
         """Why ``value`` does not fit this parameter, or None."""
-        if value is None and (self.default is None or not self.required and self.kind == "any"):
+        if value is None and (self.default is None or (not self.required and self.kind == "any")):
             return None
         check = _KIND_CHECKS.get(self.kind, _check_any)
         problem = check(self, value)
@@ -522,5 +522,7 @@ def _application_entry(keras: Any, name: str) -> LayerEntry:
                "dtype": "float32"}
     doc = f"keras.applications.{name} used as a layer (a pretrained architecture). " + \
         _first_line(fn.__doc__)
+    # Keras' own defaults (a classifier top, ImageNet weights) do not fit a layer in a graph.
+    initial = {"include_top": False, "weights": None}
     return LayerEntry(APPLICATION_PREFIX + name, "Applications", doc.strip(), params, ONE_INPUT,
-                      example)
+                      example, initial)

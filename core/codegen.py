@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import textwrap
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,8 @@ def literal(value: Any, as_tuple: bool = False) -> str:
     if value is None or isinstance(value, bool | int | str):
         return repr(value)
     if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else f"float({str(value)!r})"
+        finite = value == value and abs(value) != float("inf")
+        return repr(value) if finite else f"float({str(value)!r})"
     if isinstance(value, list | tuple):
         items = [literal(v) for v in value]
         if as_tuple:
@@ -82,6 +84,8 @@ def literal(value: Any, as_tuple: bool = False) -> str:
 class PythonCode:
     source: str
     variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    # 1-based source line -> (graph key, node id), to put build errors on their node
+    line_nodes: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def generate(doc: Document) -> PythonCode:
@@ -96,18 +100,27 @@ class _ModuleWriter:
         self.functions = Namespace()
         self.block_functions: dict[str, str] = {}
         self.variables: dict[str, dict[str, str]] = {}
+        self.parts: list[str] = []
+        self.line_nodes: dict[int, tuple[str, str]] = {}
 
     def module(self) -> PythonCode:
-        parts = [self.header(), "import keras\nfrom keras import layers\n"]
+        self.add_part(self.header())
+        self.add_part("import keras\nfrom keras import layers\n")
         for block_id in self.block_order():
             block = self.doc.block(block_id)
             fn = self.functions.create(f"build_{block.name}")
             self.block_functions[block_id] = fn
-            parts.append(self.function(fn, block.graph, block_id, block.name, is_block=True))
-        parts.append(self.function("build_model", self.doc.graph, MAIN, self.model_name()))
-        parts.append(self.compile_function())
-        parts.append(_MAIN)
-        return PythonCode("\n\n".join(parts), self.variables)
+            self.function(fn, block.graph, block_id, block.name, is_block=True)
+        self.function("build_model", self.doc.graph, MAIN, self.model_name())
+        self.add_part(self.compile_function())
+        self.add_part(_MAIN)
+        return PythonCode("\n\n".join(self.parts), self.variables, self.line_nodes)
+
+    def add_part(self, text: str, owners: dict[int, tuple[str, str]] | None = None) -> None:
+        first_line = sum(part.count("\n") + 2 for part in self.parts) + 1
+        for offset, owner in (owners or {}).items():
+            self.line_nodes[first_line + offset] = owner
+        self.parts.append(text)
 
     def header(self) -> str:
         title = self.doc.meta.title or "Keras model"
@@ -115,7 +128,7 @@ class _ModuleWriter:
         if self.doc.meta.section:
             lines.append(f"Deep Learning with Python, section {self.doc.meta.section}.")
         if self.doc.meta.description:
-            lines += ["", self.doc.meta.description]
+            lines += ["", *textwrap.wrap(self.doc.meta.description, 76)]
         text = "\n".join(lines)
         return "# " + "\n# ".join(text.splitlines()).replace("# \n", "#\n") + "\n"
 
@@ -143,7 +156,7 @@ class _ModuleWriter:
 
     # ---------------------------------------------------------- one graph
     def function(self, fn: str, graph: Graph, key: str, model_name: str,
-                 is_block: bool = False) -> str:
+                 is_block: bool = False) -> None:
         body = _GraphWriter(self, graph).lines()
         self.variables[key] = body.variables
         signature = f"def {fn}(name={model_name!r}):" if is_block else f"def {fn}():"
@@ -153,7 +166,9 @@ class _ModuleWriter:
         outputs = _list_or_single(body.outputs)
         name = "name" if is_block else repr(model_name)
         ret = f"    return keras.Model(inputs={inputs}, outputs={outputs}, name={name})"
-        return "\n".join([signature, doc, *("    " + line for line in body.code), ret]) + "\n"
+        text = "\n".join([signature, doc, *("    " + line for line in body.code), ret]) + "\n"
+        owners = {2 + i: (key, node_id) for i, node_id in enumerate(body.owners)}
+        self.add_part(text, owners)
 
     # ----------------------------------------------------------- compile
     def compile_function(self) -> str:
@@ -201,6 +216,7 @@ class _Body:
     code: list[str]
     variables: dict[str, str]
     outputs: list[str]
+    owners: list[str]
 
 
 class _GraphWriter:
@@ -213,6 +229,12 @@ class _GraphWriter:
         self.vars: dict[str, str] = {}
         self.layer_vars: dict[str, str] = {}
         self.code: list[str] = []
+        self.owners: list[str] = []
+        self.current = ""
+
+    def add(self, line: str) -> None:
+        self.code.append(line)
+        self.owners.append(self.current)
 
     def lines(self) -> _Body:
         if not self.graph.inputs():
@@ -222,19 +244,20 @@ class _GraphWriter:
         outputs: list[str] = []
         for node_id in self.graph.topological_order():
             node = self.graph.nodes[node_id]
+            self.current = node_id
             if isinstance(node, InputNode):
                 self.emit_input(node)
             elif isinstance(node, CallNode):
                 self.emit_call(node)
             else:
                 outputs.append(self.emit_output(node))
-        return _Body(self.code, self.vars, outputs)
+        return _Body(self.code, self.vars, outputs, self.owners)
 
     def emit_input(self, node: InputNode) -> None:
         var = self.names.create(node.name)
         self.vars[node.id] = var
         dtype = "" if node.dtype == "float32" else f", dtype={node.dtype!r}"
-        self.code.append(f"{var} = keras.Input(shape={literal(list(node.shape), True)}{dtype}, "
+        self.add(f"{var} = keras.Input(shape={literal(list(node.shape), True)}{dtype}, "
                          f"name={node.name!r})")
 
     def emit_call(self, node: CallNode) -> None:
@@ -244,13 +267,13 @@ class _GraphWriter:
         constructor = self.constructor(layer, node)
         if len(calls) == 1:
             var = self.names.create(layer.name)
-            self.code.append(f"{var} = {constructor}({args})")
+            self.add(f"{var} = {constructor}({args})")
         else:
             if layer.id not in self.layer_vars:
                 self.layer_vars[layer.id] = self.names.create(f"{layer.name}_layer")
-                self.code.append(f"{self.layer_vars[layer.id]} = {constructor}")
+                self.add(f"{self.layer_vars[layer.id]} = {constructor}")
             var = self.names.create(f"{layer.name}_{calls.index(node) + 1}")
-            self.code.append(f"{var} = {self.layer_vars[layer.id]}({args})")
+            self.add(f"{var} = {self.layer_vars[layer.id]}({args})")
         self.vars[node.id] = var
 
     def emit_output(self, node: OutputNode) -> str:
@@ -262,7 +285,7 @@ class _GraphWriter:
             return tensor
         var = self.names.create(node.name)
         # Keras names a model output after the layer that produced it: rename through Identity.
-        self.code.append(f"{var} = layers.Identity(name={node.name!r})({tensor})")
+        self.add(f"{var} = layers.Identity(name={node.name!r})({tensor})")
         return var
 
     def keras_name(self, edge: Edge) -> str | None:

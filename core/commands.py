@@ -18,7 +18,7 @@ from psygnal import Signal
 from .document import MAIN, Block, Document
 from .errors import ArityError, EditError, ParameterError
 from .graph import Graph
-from .model import CallNode, Edge, InputNode, LayerSpec, Node, OutputNode, Position, Shape
+from .model import CallNode, Edge, LayerSpec, Node, Position, Shape
 
 
 class Command(ABC):

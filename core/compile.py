@@ -16,7 +16,7 @@ def load_generated(code: PythonCode, module_name: str = "layerforge_generated") 
     """Execute generated source as a fresh module (never shared between calls)."""
     module = ModuleType(module_name)
     module.__dict__["__file__"] = f"<{module_name}>"
-    exec(compile(code.source, f"<{module_name}>", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(code.source, f"<{module_name}>", "exec"), module.__dict__)
     return module
 
 

@@ -6,6 +6,7 @@ The returned command is not applied: push it on an undo stack (or call
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,21 +26,25 @@ from .commands import (
 from .document import MAIN, Document
 from .errors import EditError
 from .graph import Graph
-from .model import BLOCK_CLASS, CallNode, Edge, InputNode, LayerSpec, OutputNode, Position, Shape, \
-    Slot, new_id
+from .model import (
+    BLOCK_CLASS,
+    CallNode,
+    Edge,
+    InputNode,
+    LayerSpec,
+    OutputNode,
+    Position,
+    Shape,
+    Slot,
+    new_id,
+)
 
 
 def default_name(class_name: str) -> str:
-    """Keras' naming: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    """Keras' own naming: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
     base = class_name.split(".")[-1]
-    out = []
-    for i, ch in enumerate(base):
-        prev_lower = i > 0 and (base[i - 1].islower() or base[i - 1].isdigit())
-        next_lower = i + 1 < len(base) and base[i + 1].islower()
-        if ch.isupper() and i > 0 and (prev_lower or (next_lower and base[i - 1].isupper())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+    spaced = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", base)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", spaced).lower()
 
 
 def add_layer(doc: Document, class_name: str, params: dict[str, Any] | None = None, *,
@@ -214,8 +219,8 @@ def _block_content(graph: Graph, selected: list[str], entering: list[tuple[str, 
     edges = [e for e in graph.edges.values() if e.src in inside and e.dst in inside]
     for e in graph.edges.values():
         if e.dst in inside and e.src not in inside:
-            edges.append(replace(e, id=new_id(), src=inputs[entering.index((e.src, e.src_index))].id,
-                                 src_index=0))
+            block_input = inputs[entering.index((e.src, e.src_index))]
+            edges.append(replace(e, id=new_id(), src=block_input.id, src_index=0))
     for k, (src, src_index) in enumerate(leaving):
         edges.append(Edge(new_id(), src, src_index, outputs[k].id, 0))
     nodes = [*inputs, *(graph.node(nid) for nid in selected), *outputs]

@@ -74,19 +74,25 @@ class Graph:
         try:
             return self.nodes[node_id]
         except KeyError:
-            raise UnknownIdError(f"expected a node id of this graph; received {node_id!r}") from None
+            raise UnknownIdError(
+                f"expected a node id of this graph; received {node_id!r}"
+            ) from None
 
     def layer(self, layer_id: str) -> LayerSpec:
         try:
             return self.layers[layer_id]
         except KeyError:
-            raise UnknownIdError(f"expected a layer id of this graph; received {layer_id!r}") from None
+            raise UnknownIdError(
+                f"expected a layer id of this graph; received {layer_id!r}"
+            ) from None
 
     def edge(self, edge_id: str) -> Edge:
         try:
             return self.edges[edge_id]
         except KeyError:
-            raise UnknownIdError(f"expected an edge id of this graph; received {edge_id!r}") from None
+            raise UnknownIdError(
+                f"expected an edge id of this graph; received {edge_id!r}"
+            ) from None
 
     def layer_of(self, node_id: str) -> LayerSpec:
         node = self.node(node_id)

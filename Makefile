@@ -1,0 +1,72 @@
+# LayerForge: `make run` opens the app, `make test` runs the whole suite.
+# Both create .venv on first use. Python 3.12+ is preferred (PySide6 6.12 aborts 3.11).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+export LAYERFORGE_CACHE_DIR ?= $(CURDIR)/.cache/layerforge
+
+# The first interpreter that actually runs (pyenv shims exist for versions that are not active).
+PYTHON ?= $(shell for p in python3.13 python3.12 \
+	$$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3 2>/dev/null) \
+	$$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3 2>/dev/null) \
+	python3; do if $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; \
+	then echo $$p; break; fi; done)
+
+QT_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-render-util0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3
+
+.PHONY: run test test-slow lint bench screenshots clean venv qt-libs
+
+$(VENV)/bin/python:
+	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found: install python3.12 or newer."; exit 1; }
+	@echo "Creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP) $@
+
+venv: $(STAMP)
+
+# A real window on Linux needs Qt's xcb plugin and these system libraries.
+qt-libs:
+	@missing=$$(for p in $(QT_LIBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && command -v dpkg >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Qt's system libraries: $$missing"; \
+			apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "Qt needs these system libraries for a window (xcb plugin): $$missing"; \
+			echo "Install them with: sudo apt-get install $$missing"; \
+		fi; \
+	fi
+
+run: $(STAMP) qt-libs
+	$(VENV)/bin/layerforge
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check core gui templates tests bench tools
+	$(VENV)/bin/lint-imports
+
+test: $(TEST_STAMP) lint
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q
+
+test-slow: $(TEST_STAMP)
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template inception-module --screenshot assets/inception-module.png
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template social-media-multi-output --screenshot assets/social-media-multi-output.png
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

@@ -1,0 +1,123 @@
+"""The headless ``layerforge`` command. Imports nothing heavy until a command needs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="layerforge",
+        description="Build Keras models visually. Without a command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"layerforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the desktop app")
+    gui.add_argument("project", nargs="?", help="project file or template name to open")
+    gui.add_argument("--template", help="open a template")
+    gui.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
+    sub.add_parser("templates", help="list the templates")
+    summary = sub.add_parser("summary", help="layers, shapes, parameter counts and diagnostics")
+    summary.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    summary.add_argument("--json", action="store_true", help="print a JSON object")
+    validate = sub.add_parser("validate", help="check a project; exit 0 only if it is valid")
+    validate.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    catalog = sub.add_parser("catalog", help="list the layer catalog derived from Keras")
+    catalog.add_argument("--refresh", action="store_true", help="rebuild it from Keras")
+    catalog.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    export = sub.add_parser("export", help="export a project as Keras code")
+    export.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    export.add_argument("--format", choices=["py"], default="py")
+    export.add_argument("-o", "--output", metavar="OUT", help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .errors import LayerForgeError
+
+    handlers = {None: _gui, "gui": _gui, "templates": _templates, "summary": _summary,
+                "validate": _validate, "catalog": _catalog, "export": _export}
+    try:
+        return handlers[args.command](args)
+    except LayerForgeError as exc:
+        print(f"layerforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from ..gui.app import run
+
+    return run(getattr(args, "project", None), getattr(args, "template", None),
+               getattr(args, "screenshot", None))
+
+
+def _templates(args: argparse.Namespace) -> int:
+    from .templates import list_templates
+
+    infos = list_templates()
+    width = max(len(t.name) for t in infos)
+    for t in infos:
+        print(f"{t.name:<{width}}  {t.section:<6} {t.title}: {t.description}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .summary import format_summary, summarize
+    from .templates import open_project
+
+    data = summarize(open_project(args.project))
+    print(json.dumps(data, indent=1) if args.json else format_summary(data))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .summary import summarize
+    from .templates import open_project
+
+    data = summarize(open_project(args.project))
+    for d in data["diagnostics"]:
+        print(f"{d['severity']}: {d['where']}: {d['message']}")
+    if data["valid"]:
+        print(f"valid: {len(data['layers'])} layers, {data['params']:,} parameters")
+        return 0
+    return 1
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from .catalog import get_catalog
+
+    catalog = get_catalog(refresh=args.refresh)
+    if args.json:
+        print(json.dumps(catalog.to_json(), indent=1))
+        return 0
+    for category, entries in catalog.categories().items():
+        print(f"{category}: {', '.join(e.class_name for e in entries)}")
+    print(f"{len(catalog)} layers from Keras {catalog.keras_version}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .codegen import generate
+    from .templates import open_project
+
+    source = generate(open_project(args.project)).source
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(source)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

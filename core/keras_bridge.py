@@ -1,0 +1,63 @@
+"""The one place that turns document records into Keras objects (imports Keras lazily)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .catalog import APPLICATION_PREFIX, LayerEntry
+from .document import Document
+from .model import LayerSpec, Shape
+
+
+def keras_module() -> Any:
+    import keras
+
+    return keras
+
+
+def layer_key(layer: LayerSpec) -> str:
+    """Equal for two layers with the same class and parameters (names aside)."""
+    return json.dumps([layer.class_name, layer.block_id, layer.params], sort_keys=True)
+
+
+def constructor_kwargs(entry: LayerEntry, layer: LayerSpec) -> dict[str, Any]:
+    return {k: entry.param(k).to_keras(v) for k, v in layer.params.items()}
+
+
+def make_layer(doc: Document, layer: LayerSpec, input_shape: Shape | None = None) -> Any:
+    """A new, unbuilt Keras layer for a catalog layer (applications need the input shape)."""
+    keras = keras_module()
+    entry = doc.catalog.get(layer.class_name)
+    kwargs = constructor_kwargs(entry, layer)
+    if entry.is_application:
+        factory = getattr(keras.applications, entry.class_name[len(APPLICATION_PREFIX):])
+        if input_shape is not None:
+            kwargs["input_shape"] = tuple(input_shape[1:])
+        return factory(**kwargs)
+    return getattr(keras.layers, layer.class_name)(**kwargs)
+
+
+def symbolic(shape: Shape, dtype: str = "float32") -> Any:
+    return keras_module().KerasTensor(tuple(shape), dtype=dtype)
+
+
+def as_shapes(result: Any) -> list[Shape]:
+    """Normalise what ``compute_output_shape`` returns into a list of shapes."""
+    if _is_shape(result):
+        return [_clean(result)]
+    if isinstance(result, dict):
+        return [_clean(v) for v in result.values()]
+    return [_clean(s) for s in result]
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, tuple | list) and all(
+        d is None or isinstance(d, int) or hasattr(d, "__index__") for d in value
+    )
+
+
+def _clean(shape: Any) -> Shape:
+    if hasattr(shape, "shape") and not isinstance(shape, tuple | list):
+        shape = shape.shape
+    return tuple(None if d is None else int(d) for d in shape)

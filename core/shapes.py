@@ -1,0 +1,354 @@
+"""Live, incremental shapes and parameter counts, with Keras as the authority.
+
+Shapes come from ``compute_output_shape`` on cached, never-built layer
+objects (microseconds per layer); a layer that cannot answer that way is
+called on symbolic tensors instead. After an edit only the nodes downstream
+of it are recomputed, and propagation stops where shapes do not change.
+Parameter counts need built weights, so they are computed on demand and
+cached by (layer class, parameters, input shapes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from .diagnostics import Diagnostic, Fix
+from .document import MAIN, Document
+from .graph import Graph
+from .keras_bridge import as_shapes, keras_module, layer_key, make_layer, symbolic
+from .model import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape
+
+_RESULT_CACHE_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class NodeShapes:
+    """Output shapes of a node (batch axis included), or why they are unknown."""
+
+    outputs: tuple[Shape, ...] | None
+    error: Diagnostic | None = None
+
+
+class _LRU(OrderedDict[Any, Any]):
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > _RESULT_CACHE_SIZE:
+            self.popitem(last=False)
+        return value
+
+
+_SHAPE_RESULTS = _LRU()
+_PARAM_RESULTS = _LRU()
+
+
+class ShapeEngine:
+    """Shapes of one graph, kept up to date by the document's signals."""
+
+    def __init__(self, doc: Document, graph_key: str = MAIN) -> None:
+        self.doc = doc
+        self.key = graph_key
+        self.graph: Graph = doc.graph_of(graph_key)
+        self.results: dict[str, NodeShapes] = {}
+        self._dirty: set[str] = set(self.graph.nodes)
+        self._order: list[str] | None = None
+        self._layers: dict[str, Any] = {}
+        self._blocks: dict[str, ShapeEngine] = {}
+        self._connect()
+
+    # ------------------------------------------------------------- signals
+    def _connect(self) -> None:
+        g = self.graph
+        g.node_added.connect(self._on_node_added)
+        g.node_removed.connect(self._on_node_removed)
+        g.node_changed.connect(lambda node, what: self._dirty.add(node.id))
+        g.edge_added.connect(self._on_edge)
+        g.edge_removed.connect(self._on_edge)
+        g.layer_changed.connect(self._on_layer_changed)
+
+    def _on_node_added(self, node: Any) -> None:
+        self._dirty.add(node.id)
+        self._order = None
+
+    def _on_node_removed(self, node: Any) -> None:
+        self.results.pop(node.id, None)
+        self._dirty.discard(node.id)
+        self._order = None
+
+    def _on_edge(self, edge: Edge) -> None:
+        self._dirty.add(edge.dst)
+        self._order = None
+
+    def _on_layer_changed(self, layer: LayerSpec, what: str) -> None:
+        self._dirty.update(call.id for call in self.graph.calls_of(layer.id))
+
+    def invalidate_all(self) -> None:
+        self._dirty = set(self.graph.nodes)
+        self._order = None
+
+    # ------------------------------------------------------------- passes
+    def refresh(self) -> set[str]:
+        """Recompute what edits made stale; returns the ids whose shapes changed."""
+        if not self._dirty:
+            return set()
+        if self._order is None:
+            self._order = self.graph.topological_order()
+        pending = set(self._dirty)
+        self._dirty.clear()
+        changed: set[str] = set()
+        for node_id in self._order:
+            if node_id not in pending:
+                continue
+            new = self._compute(node_id)
+            if self.results.get(node_id) != new:
+                self.results[node_id] = new
+                changed.add(node_id)
+                pending.update(e.dst for e in self.graph.out_edges(node_id))
+        return changed
+
+    def shapes(self) -> dict[str, NodeShapes]:
+        self.refresh()
+        return self.results
+
+    def diagnostics(self) -> list[Diagnostic]:
+        self.refresh()
+        return [r.error for r in self.results.values() if r.error is not None]
+
+    def edge_shape(self, edge: Edge) -> Shape | None:
+        result = self.results.get(edge.src)
+        if result is None or result.outputs is None or edge.src_index >= len(result.outputs):
+            return None
+        return result.outputs[edge.src_index]
+
+    # ----------------------------------------------------------- per node
+    def _compute(self, node_id: str) -> NodeShapes:
+        node = self.graph.nodes[node_id]
+        if isinstance(node, InputNode):
+            return NodeShapes(((None, *node.shape),))
+        edges = self.graph.in_edges(node_id)
+        inputs = [self.edge_shape(e) for e in edges]
+        if not edges or any(s is None for s in inputs):
+            return NodeShapes(None)
+        if isinstance(node, OutputNode):
+            return NodeShapes((inputs[0],))
+        bad = self._bad_index(edges)
+        if bad is not None:
+            return NodeShapes(None, bad)
+        return self._call_shapes(node, edges)
+
+    def _bad_index(self, edges: list[Edge]) -> Diagnostic | None:
+        for edge in edges:
+            produced = self.results.get(edge.src)
+            if produced and produced.outputs and edge.src_index >= len(produced.outputs):
+                return Diagnostic(edge.id, "error", f"{self.graph.describe(edge.src)} has "
+                                  f"{len(produced.outputs)} output(s); this connection uses "
+                                  f"output {edge.src_index}", "bad-output-index", self.key)
+        return None
+
+    def _call_shapes(self, node: CallNode, edges: list[Edge]) -> NodeShapes:
+        layer = self.graph.layer(node.layer_id)
+        arranged = self._arrange(layer, edges)
+        if layer.block_id is not None:
+            return self._block_shapes(node, layer, arranged)
+        cache_key = (layer_key(layer), repr(arranged), repr(sorted(node.call_kwargs.items())))
+        if cache_key not in _SHAPE_RESULTS:
+            _SHAPE_RESULTS.put(cache_key, self._ask_keras(layer, arranged))
+        outputs, message = _SHAPE_RESULTS[cache_key]
+        if message is None:
+            return NodeShapes(outputs)
+        fix = suggest_fix(self.graph, node, edges, message, self)
+        return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key, fix))
+
+    def _arrange(self, layer: LayerSpec, edges: list[Edge]) -> Any:
+        """Input shapes as the layer's call takes them: one, a list, or by keyword."""
+        spec = self.doc.port_spec_of(layer)
+        shapes = {e.dst_slot: self.edge_shape(e) for e in edges}
+        if spec.kind == "named":
+            return {name: shapes[name] for name in spec.names if name in shapes}
+        if spec.kind == "list":
+            return [shapes[k] for k in sorted(shapes, key=int)]
+        return shapes.get(0)
+
+    def _ask_keras(self, layer: LayerSpec, arranged: Any) -> tuple[tuple[Shape, ...] | None,
+                                                                   str | None]:
+        try:
+            obj = self._cached_layer(layer, arranged)
+            check_input_spec(obj, arranged, layer.name)
+            try:
+                result = _compute_output_shape(obj, arranged)
+            except (NotImplementedError, AttributeError, TypeError, KeyError):
+                result = _symbolic_call(make_layer(self.doc, layer, _first(arranged)), arranged)
+            return tuple(as_shapes(result)), None
+        except Exception as exc:  # Keras reports bad shapes with many exception types
+            return None, keras_message(exc)
+
+    def _cached_layer(self, layer: LayerSpec, arranged: Any) -> Any:
+        key = layer_key(layer)
+        entry = self.doc.catalog.get(layer.class_name)
+        if entry.is_application:
+            key += repr(_first(arranged))
+        if key not in self._layers:
+            self._layers[key] = make_layer(self.doc, layer, _first(arranged))
+        return self._layers[key]
+
+    def _block_shapes(self, node: CallNode, layer: LayerSpec, arranged: Any) -> NodeShapes:
+        engine = self.block_engine(layer.block_id or "")
+        received = arranged if isinstance(arranged, list) else [arranged]
+        declared = [(None, *n.shape) for n in engine.graph.inputs()]
+        for got, want in zip(received, declared, strict=False):
+            if not _compatible(got, want):
+                message = (f"block '{layer.name}' expects an input of shape {_fmt(want)}; "
+                           f"received {_fmt(got)}")
+                return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key))
+        outputs = [engine.shapes().get(o.id) for o in engine.graph.outputs()]
+        if any(o is None or o.outputs is None for o in outputs):
+            message = f"block '{layer.name}' has errors inside; open it to see them"
+            return NodeShapes(None, Diagnostic(node.id, "error", message, "block", self.key))
+        return NodeShapes(tuple(o.outputs[0] for o in outputs if o and o.outputs))
+
+    def block_engine(self, block_id: str) -> ShapeEngine:
+        if block_id not in self._blocks:
+            self._blocks[block_id] = ShapeEngine(self.doc, block_id)
+        return self._blocks[block_id]
+
+    # ------------------------------------------------------------- params
+    def layer_params(self, layer_id: str) -> int | None:
+        """Weights of one layer instance (counted once however often it is called)."""
+        self.refresh()
+        layer = self.graph.layer(layer_id)
+        calls = self.graph.calls_of(layer_id)
+        if not calls:
+            return None
+        edges = self.graph.in_edges(calls[0].id)
+        if not edges or any(self.edge_shape(e) is None for e in edges):
+            return None
+        arranged = self._arrange(layer, edges)
+        if layer.block_id is not None:
+            return self.block_engine(layer.block_id).total_params()
+        key = (layer_key(layer), repr(arranged))
+        if key not in _PARAM_RESULTS:
+            _PARAM_RESULTS.put(key, self._count(layer, arranged))
+        return _PARAM_RESULTS[key]
+
+    def _count(self, layer: LayerSpec, arranged: Any) -> int | None:
+        try:
+            obj = make_layer(self.doc, layer, _first(arranged))
+            _symbolic_call(obj, arranged)
+            return int(obj.count_params())
+        except Exception:  # the shape pass already reports why this layer fails
+            return None
+
+    def total_params(self) -> int | None:
+        counts = [self.layer_params(lid) for lid in self.graph.layers]
+        return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
+
+
+# ------------------------------------------------------------------ helpers
+def _first(arranged: Any) -> Shape | None:
+    if isinstance(arranged, dict):
+        return next(iter(arranged.values()), None)
+    if isinstance(arranged, list):
+        return arranged[0] if arranged else None
+    return arranged
+
+
+def _compute_output_shape(obj: Any, arranged: Any) -> Any:
+    if isinstance(arranged, dict):
+        return obj.compute_output_shape(**{f"{k}_shape": v for k, v in arranged.items()})
+    return obj.compute_output_shape(arranged)
+
+
+def _symbolic_call(obj: Any, arranged: Any) -> Any:
+    if isinstance(arranged, dict):
+        out = obj(**{k: symbolic(v) for k, v in arranged.items()})
+    elif isinstance(arranged, list):
+        out = obj([symbolic(s) for s in arranged])
+    else:
+        out = obj(symbolic(arranged))
+    keras = keras_module()
+    return keras.tree.map_structure(lambda t: tuple(t.shape), out)
+
+
+def check_input_spec(obj: Any, arranged: Any, name: str) -> None:
+    """Keras checks ranks in ``__call__``, not in ``compute_output_shape``: check them here."""
+    specs = obj.input_spec
+    if specs is None or isinstance(arranged, dict):
+        return
+    shapes = arranged if isinstance(arranged, list) else [arranged]
+    specs = specs if isinstance(specs, list | tuple) else [specs] * len(shapes)
+    for index, (spec, shape) in enumerate(zip(specs, shapes, strict=False)):
+        if spec is None or shape is None:
+            continue
+        rank = len(shape)
+        for attr, ok in (("ndim", int.__eq__), ("min_ndim", int.__ge__), ("max_ndim", int.__le__)):
+            wanted = getattr(spec, attr, None)
+            if wanted is not None and not ok(rank, wanted):
+                raise ValueError(
+                    f'Input {index} of layer "{name}" is incompatible with the layer: '
+                    f"expected {attr}={wanted}, found ndim={rank}. "
+                    f"Full shape received: {_fmt(shape)}"
+                )
+
+
+def _compatible(got: Shape | None, want: Shape) -> bool:
+    if got is None or len(got) != len(want):
+        return False
+    return all(w is None or g == w for g, w in zip(got, want, strict=True))
+
+
+def _fmt(shape: Shape | None) -> str:
+    if shape is None:
+        return "unknown"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def keras_message(exc: BaseException) -> str:
+    """Keras' message without the stack noise, at most a few hundred characters."""
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"\n\s*Arguments received by .*", "", text, flags=re.S)
+    text = re.sub(r"^Exception encountered when calling [^\n]*\n+", "", text)
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return text[:400]
+
+
+_NDIM = re.compile(r"expected (?:min_)?ndim=(\d+), found ndim=(\d+)")
+
+
+def suggest_fix(graph: Graph, node: CallNode, edges: list[Edge], message: str,
+                engine: ShapeEngine) -> Fix | None:
+    """A one-click fix for the common mistakes: wrong rank, residual shape mismatch."""
+    match = _NDIM.search(message)
+    if match and edges:
+        expected, found = int(match.group(1)), int(match.group(2))
+        if found > expected and expected == 2:
+            return Fix("insert Flatten", "Flatten", {}, edges[0].id)
+        if found < expected:
+            return Fix("insert Reshape to add an axis", "Reshape", {"target_shape": [-1, 1]},
+                       edges[0].id)
+    layer = graph.layer(node.layer_id)
+    if layer.class_name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+        return _projection_fix(edges, engine)
+    return None
+
+
+def _projection_fix(edges: list[Edge], engine: ShapeEngine) -> Fix | None:
+    shapes = [(e, engine.edge_shape(e)) for e in sorted(edges, key=lambda e: int(e.dst_slot))]
+    if len(shapes) < 2 or any(s is None or len(s) != 4 for _, s in shapes):
+        return None
+    target = shapes[0][1]
+    for edge, shape in shapes[1:]:
+        if shape == target or target is None or shape is None:
+            continue
+        strides = 1
+        if shape[1] and target[1] and shape[1] % target[1] == 0:
+            strides = shape[1] // target[1]
+        params: dict[str, Any] = {"filters": target[3], "kernel_size": 1, "padding": "same"}
+        if strides > 1:
+            params["strides"] = strides
+        return Fix(f"1×1 Conv2D projection for the residual ({target[3]} filters, strides "
+                   f"{strides})", "Conv2D", params, edge.id)
+    return None

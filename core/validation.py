@@ -1,0 +1,127 @@
+"""Structural checks of a graph with networkx (no Keras needed)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from .diagnostics import Diagnostic
+from .document import Document
+from .errors import UnknownLayerError
+from .graph import Graph
+from .model import CallNode, InputNode, OutputNode
+
+
+def validate(doc: Document) -> list[Diagnostic]:
+    """Every structural problem of every graph in the document."""
+    found: list[Diagnostic] = []
+    for key, graph in doc.graphs():
+        found += validate_graph(doc, graph, key)
+    return found
+
+
+def validate_graph(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    checks = (_cycles, _presence, _ports, _reachability, _names, _params)
+    found: list[Diagnostic] = []
+    for check in checks:
+        found += check(doc, graph, key)
+    return found
+
+
+def _cycles(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    try:
+        cycle = nx.find_cycle(graph.nx_graph())
+    except nx.NetworkXNoCycle:
+        return []
+    return [Diagnostic(cycle[0][0], "error", "this node is on a cycle; a Keras model must be "
+                       "acyclic", "cycle", key)]
+
+
+def _presence(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    found = []
+    if not graph.inputs():
+        found.append(Diagnostic(key, "error", "the model has no input: add an input node",
+                                "no-input", key))
+    if not graph.outputs():
+        found.append(Diagnostic(key, "error", "the model has no output: connect an output node",
+                                "no-output", key))
+    return found
+
+
+def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    found = []
+    for node in graph.nodes.values():
+        if isinstance(node, CallNode) and node.layer_id in graph.layers:
+            try:
+                spec = graph.port_spec(node.id)
+            except UnknownLayerError as exc:
+                found.append(Diagnostic(node.id, "error", str(exc), "unknown-layer", key))
+                continue
+        elif isinstance(node, OutputNode):
+            spec = graph.port_spec(node.id)
+        else:
+            continue
+        missing = spec.missing(graph.connected_slots(node.id))
+        if missing:
+            found.append(Diagnostic(node.id, "error", "unconnected input: expected "
+                                    + ", ".join(missing), "unconnected-input", key))
+    return found
+
+
+def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    nxg = graph.nx_graph()
+    from_inputs = graph.downstream(n.id for n in graph.inputs())
+    to_outputs: set[str] = set()
+    for out in graph.outputs():
+        to_outputs |= nx.ancestors(nxg, out.id) | {out.id}
+    found = []
+    for node in graph.nodes.values():
+        if isinstance(node, CallNode) and node.id not in from_inputs:
+            found.append(Diagnostic(node.id, "error", "not reachable from any input: connect "
+                                    "it to a tensor that starts at an input", "unreachable", key))
+        if not isinstance(node, OutputNode) and node.id not in to_outputs:
+            what = "input" if isinstance(node, InputNode) else "layer"
+            found.append(Diagnostic(node.id, "warning", f"this {what} leads to no output, so it is "
+                                    "not part of the model", "dead-end", key))
+    return found
+
+
+def _names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    owners: dict[str, list[str]] = {}
+    for layer in graph.layers.values():
+        owners.setdefault(layer.name, []).append(graph.calls_of(layer.id)[0].id
+                                                 if graph.calls_of(layer.id) else layer.id)
+    for node in graph.inputs():
+        owners.setdefault(node.name, []).append(node.id)
+    found = [Diagnostic(ids[1], "error", f"the name '{name}' is used {len(ids)} times; Keras "
+                        "needs unique layer and input names", "duplicate-name", key)
+             for name, ids in owners.items() if len(ids) > 1]
+    outputs = Counter(o.name for o in graph.outputs())
+    found += [Diagnostic(o.id, "error", f"two outputs are named '{o.name}'; output names must "
+                         "be unique", "duplicate-name", key)
+              for o in graph.outputs() if outputs[o.name] > 1]
+    return found
+
+
+def _params(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    found = []
+    for layer in graph.layers.values():
+        if layer.is_block:
+            continue
+        calls = graph.calls_of(layer.id)
+        target = calls[0].id if calls else layer.id
+        try:
+            entry = doc.catalog.get(layer.class_name)
+        except UnknownLayerError as exc:
+            found.append(Diagnostic(target, "error", str(exc), "unknown-layer", key))
+            continue
+        for name, value in layer.params.items():
+            if not entry.has_param(name):
+                found.append(Diagnostic(target, "error", f"{layer.class_name} has no parameter "
+                                        f"'{name}'", "bad-param", key))
+                continue
+            problem = entry.param(name).value_error(value)
+            if problem is not None:
+                found.append(Diagnostic(target, "error", problem, "bad-param", key))
+    return found

@@ -1,0 +1,9 @@
+"""Settings every test shares: headless Qt, quiet TensorFlow, a project-local catalog cache."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("LAYERFORGE_CACHE_DIR",
+                      str(Path(__file__).resolve().parent.parent / ".cache" / "layerforge"))

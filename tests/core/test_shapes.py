@@ -1,0 +1,129 @@
+"""Live shapes: Keras' answers on every node, updated only downstream of an edit."""
+
+from __future__ import annotations
+
+from layerforge.core import edits
+from layerforge.core.commands import SetParam, UndoStack
+from layerforge.core.document import Document
+from layerforge.core.shapes import ShapeEngine
+
+
+def chain(doc: Document, stack: UndoStack, shape: list[int | None], *layers: tuple[str, dict]):
+    x = stack.push(edits.add_input(doc, shape, name="x")).node.id
+    ids = [x]
+    for class_name, params in layers:
+        node = stack.push(edits.add_layer(doc, class_name, params)).node.id
+        stack.push(edits.connect(doc, ids[-1], node))
+        ids.append(node)
+    out = stack.push(edits.add_output(doc, name="out")).node.id
+    stack.push(edits.connect(doc, ids[-1], out))
+    return [*ids, out]
+
+
+def test_every_edge_gets_its_shape(doc, stack):
+    ids = chain(doc, stack, [28, 28, 1], ("Conv2D", {"filters": 8, "kernel_size": 3}),
+                ("MaxPooling2D", {}), ("Flatten", {}), ("Dense", {"units": 10}))
+    engine = ShapeEngine(doc)
+    shapes = [engine.shapes()[i].outputs[0] for i in ids]
+    assert shapes == [(None, 28, 28, 1), (None, 26, 26, 8), (None, 13, 13, 8), (None, 1352),
+                      (None, 10), (None, 10)]
+
+
+def test_edit_recomputes_only_downstream_and_updates_shapes(doc, stack):
+    ids = chain(doc, stack, [64], ("Dense", {"units": 32}), ("Dense", {"units": 16}),
+                ("Dense", {"units": 4}))
+    engine = ShapeEngine(doc)
+    engine.refresh()
+    second = doc.graph.layer_of(ids[2])
+    changed = engine.refresh()
+    assert changed == set()
+    stack.push(SetParam(second.id, "units", 20))
+    changed = engine.refresh()
+    # the edited layer and the next one (its input changed); the output after it is unchanged
+    assert changed == {ids[2]}
+    assert engine.shapes()[ids[2]].outputs[0] == (None, 20)
+    stack.undo()
+    assert engine.refresh() == {ids[2]}
+    assert engine.shapes()[ids[2]].outputs[0] == (None, 16)
+
+
+def test_keras_error_lands_on_the_node_with_expected_and_received(doc, stack):
+    ids = chain(doc, stack, [8], ("Conv2D", {"filters": 4, "kernel_size": 3}))
+    engine = ShapeEngine(doc)
+    result = engine.shapes()[ids[1]]
+    assert result.outputs is None
+    assert result.error is not None and result.error.target == ids[1]
+    assert "ndim=4" in result.error.message and "ndim=2" in result.error.message
+    assert result.error.fix is not None and result.error.fix.class_name == "Reshape"
+
+
+def test_flatten_suggested_for_too_many_axes(doc, stack):
+    ids = chain(doc, stack, [10, 8, 3], ("LSTM", {"units": 4}))
+    error = ShapeEngine(doc).shapes()[ids[1]].error
+    assert error is not None and "ndim=3" in error.message
+    assert error.fix is None or error.fix.class_name in ("Flatten", "Reshape")
+
+
+def test_residual_mismatch_suggests_a_projection(doc, stack):
+    x = stack.push(edits.add_input(doc, [32, 32, 64], name="x")).node.id
+    conv = stack.push(edits.add_layer(doc, "Conv2D", {"filters": 128, "kernel_size": 3,
+                                                      "strides": 2, "padding": "same"})).node.id
+    add = stack.push(edits.add_layer(doc, "Add")).node.id
+    stack.push(edits.connect(doc, x, conv))
+    stack.push(edits.connect(doc, conv, add))
+    residual = stack.push(edits.connect(doc, x, add)).edge
+    error = ShapeEngine(doc).shapes()[add].error
+    assert error is not None
+    assert error.fix is not None and error.fix.class_name == "Conv2D"
+    assert error.fix.params == {"filters": 128, "kernel_size": 1, "padding": "same", "strides": 2}
+    assert error.fix.edge_id == residual.id
+
+
+def test_multi_output_layer_exposes_each_output(doc, stack):
+    ids = chain(doc, stack, [10, 8], ("LSTM", {"units": 6, "return_state": True}))
+    outputs = ShapeEngine(doc).shapes()[ids[1]].outputs
+    assert outputs == ((None, 6), (None, 6), (None, 6))
+
+
+def test_named_inputs_multi_head_attention(doc, stack):
+    q = stack.push(edits.add_input(doc, [4, 8], name="q")).node.id
+    v = stack.push(edits.add_input(doc, [5, 8], name="v")).node.id
+    mha = stack.push(edits.add_layer(doc, "MultiHeadAttention",
+                                     {"num_heads": 2, "key_dim": 4})).node.id
+    stack.push(edits.connect(doc, q, mha, dst_slot="query"))
+    stack.push(edits.connect(doc, v, mha, dst_slot="value"))
+    assert ShapeEngine(doc).shapes()[mha].outputs == ((None, 4, 8),)
+
+
+def test_shared_layer_params_counted_once(doc, stack):
+    a = stack.push(edits.add_input(doc, [None, 16], name="a")).node.id
+    b = stack.push(edits.add_input(doc, [None, 16], name="b")).node.id
+    lstm = stack.push(edits.add_layer(doc, "LSTM", {"units": 8})).node.id
+    again = stack.push(edits.call_again(doc, lstm)).node.id
+    stack.push(edits.connect(doc, a, lstm))
+    stack.push(edits.connect(doc, b, again))
+    engine = ShapeEngine(doc)
+    layer = doc.graph.layer_of(lstm)
+    assert engine.layer_params(layer.id) == 4 * (16 * 8 + 8 * 8 + 8)
+    assert engine.total_params() == 4 * (16 * 8 + 8 * 8 + 8)
+
+
+def test_block_call_shapes_and_mismatch(doc, stack):
+    x = stack.push(edits.add_input(doc, [12], name="x")).node.id
+    d1 = stack.push(edits.add_layer(doc, "Dense", {"units": 6})).node.id
+    d2 = stack.push(edits.add_layer(doc, "Dense", {"units": 3})).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    for s, t in ((x, d1), (d1, d2), (d2, out)):
+        stack.push(edits.connect(doc, s, t))
+    stack.push(edits.group_into_block(doc, [d1, d2], "head", [(12,)]))
+    call = doc.graph.calls()[0]
+    engine = ShapeEngine(doc)
+    assert engine.shapes()[call.id].outputs == ((None, 3),)
+    assert engine.total_params() == 12 * 6 + 6 + 6 * 3 + 3
+    input_node = doc.graph.inputs()[0]
+    from layerforge.core.commands import EditNode
+
+    stack.push(EditNode(input_node.id, {"shape": (7,)}))
+    error = engine.shapes()[call.id].error
+    assert error is not None and "expects an input of shape (None, 12)" in error.message
+    assert "(None, 7)" in error.message

@@ -1,0 +1,93 @@
+"""Structural diagnostics (networkx) and the full check (Keras builds the generated code)."""
+
+from __future__ import annotations
+
+from layerforge.core import edits
+from layerforge.core.check import full_check
+from layerforge.core.commands import RenameLayer
+from layerforge.core.validation import validate
+
+
+def codes(diagnostics):
+    return sorted(d.code for d in diagnostics)
+
+
+def test_empty_document_needs_input_and_output(doc):
+    assert codes(validate(doc)) == ["no-input", "no-output"]
+
+
+def test_unconnected_inputs_unreachable_and_dead_ends(doc, stack):
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    concat = stack.push(edits.add_layer(doc, "Concatenate")).node.id
+    lonely = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, concat))
+    stack.push(edits.connect(doc, concat, out))
+    found = {(d.code, d.target) for d in validate(doc)}
+    assert ("unconnected-input", concat) in found
+    assert ("unreachable", lonely) in found
+    assert ("dead-end", lonely) in found
+    message = next(d.message for d in validate(doc) if d.code == "unconnected-input")
+    assert "1 more input" in message and "needs 2" in message
+
+
+def test_duplicate_names_are_reported(doc, stack):
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    a = stack.push(edits.add_layer(doc, "Dense", {"units": 2}, name="a")).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, a))
+    stack.push(edits.connect(doc, a, out))
+    # the document refuses clashes on edit; a file edited by hand can still carry one
+    layer = doc.graph.layer_of(a)
+    doc.graph.layers[layer.id] = type(layer)(layer.id, layer.class_name, "x", layer.params)
+    assert "duplicate-name" in codes(validate(doc))
+
+
+def test_rename_to_a_taken_name_is_refused(doc, stack):
+    import pytest
+
+    from layerforge.core.errors import NameClashError
+
+    stack.push(edits.add_input(doc, [8], name="x"))
+    a = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
+    with pytest.raises(NameClashError, match="'x' is already used"):
+        stack.push(RenameLayer(doc.graph.layer_of(a).id, "x"))
+
+
+def test_bad_parameter_kind_from_a_file(doc, stack):
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    a = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, a))
+    stack.push(edits.connect(doc, a, out))
+    doc.graph.layer_of(a).params["units"] = "many"
+    found = [d for d in validate(doc) if d.code == "bad-param"]
+    assert found and "expected an integer" in found[0].message and "'many'" in found[0].message
+
+
+def test_full_check_catches_what_live_shapes_miss(doc, stack):
+    """Concatenate of 8x8 and 4x4 maps passes compute_output_shape; the build catches it."""
+    a = stack.push(edits.add_input(doc, [8, 8, 3], name="a")).node.id
+    b = stack.push(edits.add_input(doc, [4, 4, 3], name="b")).node.id
+    concat = stack.push(edits.add_layer(doc, "Concatenate")).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, a, concat))
+    stack.push(edits.connect(doc, b, concat))
+    stack.push(edits.connect(doc, concat, out))
+    result = full_check(doc)
+    assert not result.ok and result.model is None
+    error = next(d for d in result.diagnostics if d.severity == "error")
+    assert error.target == concat and error.code == "keras"
+    assert "(None, 8, 8, 3)" in error.message and "(None, 4, 4, 3)" in error.message
+
+
+def test_full_check_builds_a_valid_model(doc, stack):
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    a = stack.push(edits.add_layer(doc, "Dense", {"units": 3})).node.id
+    out = stack.push(edits.add_output(doc, name="dense")).node.id
+    stack.push(edits.connect(doc, x, a))
+    stack.push(edits.connect(doc, a, out))
+    result = full_check(doc)
+    assert result.ok
+    assert result.model.count_params() == 8 * 3 + 3
+    assert result.model.output_names == ["dense"]
