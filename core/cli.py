@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .. import __version__
 
@@ -38,12 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+GuiRunner = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
+    """Run a command. ``gui`` opens the desktop app; the launcher in ``layerforge.gui`` passes
+    it, so this module never imports Qt."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from .errors import LayerForgeError
 
-    handlers = {None: _gui, "gui": _gui, "templates": _templates, "summary": _summary,
+    opener = gui or _no_gui
+    handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
                 "validate": _validate, "catalog": _catalog, "export": _export}
     try:
         return handlers[args.command](args)
@@ -54,11 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _gui(args: argparse.Namespace) -> int:
-    from ..gui.app import run
-
-    return run(getattr(args, "project", None), getattr(args, "template", None),
-               getattr(args, "screenshot", None))
+def _no_gui(args: argparse.Namespace) -> int:
+    print("layerforge: the desktop app starts from the `layerforge` command "
+          "(layerforge.gui.launcher); this headless entry point has no GUI.", file=sys.stderr)
+    return 2
 
 
 def _templates(args: argparse.Namespace) -> int:

@@ -133,7 +133,7 @@ def test_add_layer(doc: Document, round_trip: Any) -> None:
     command = round_trip(edits.add_layer(doc, "Conv2D", {"filters": 16}, position=(5.0, 6.0)))
     layer = doc.graph.layer_of(command.node.id)
     assert layer.class_name == "Conv2D"
-    assert layer.name == edits.default_name("Conv2D")
+    assert layer.name == "conv2d"
     assert layer.params == {"filters": 16, "kernel_size": 3}
     assert doc.graph.node(command.node.id).position == (5.0, 6.0)
     assert doc.graph.calls_of(layer.id) == [doc.graph.node(command.node.id)]
