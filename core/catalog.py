@@ -23,7 +23,7 @@ from typing import Any
 from .errors import UnknownLayerError
 from .model import ONE_INPUT, PortSpec
 
-CATALOG_SCHEMA = 4
+CATALOG_SCHEMA = 5
 APPLICATION_PREFIX = "applications."
 
 # Classes that are not layers a user places in a functional graph.
@@ -68,8 +68,7 @@ STRING_CHOICES = {
 }
 
 # Shape-like arguments that take an int or a tuple with one entry per spatial axis.
-SPATIAL_TUPLES = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "cropping",
-                  "output_size", "depth_multiplier_size"}
+SPATIAL_TUPLES = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "output_size"}
 
 # Starting values for particular classes whose generic starting values do not build.
 CLASS_INITIAL = {
@@ -207,6 +206,7 @@ class LayerEntry:
     ports: PortSpec = ONE_INPUT
     example: dict[str, Any] = field(default_factory=dict)
     initial: dict[str, Any] = field(default_factory=dict)
+    default_name: str = ""
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:
@@ -286,7 +286,8 @@ class Catalog:
             ports = PortSpec(**{**raw["ports"], "names": tuple(raw["ports"]["names"]),
                                 "required": tuple(raw["ports"]["required"])})
             entries.append(LayerEntry(raw["class_name"], raw["category"], raw["doc"], params,
-                                      ports, raw["example"], raw["initial"]))
+                                      ports, raw["example"], raw["initial"],
+                                      raw["default_name"]))
         return cls(entries, data["keras_version"], data.get("excluded"))
 
 
@@ -357,7 +358,7 @@ def build_catalog() -> Catalog:
         if example is None:
             excluded[name] = f"does not build with its defaults: {problem}"
             continue
-        entries.append(replace(entry, example=example))
+        entries.append(replace(entry, example=example, default_name=problem))
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
     return Catalog(entries, keras.__version__, excluded)
@@ -411,13 +412,15 @@ def _spatial_rank(class_name: str) -> int | None:
 def _param_spec(cls: type, param: inspect.Parameter) -> ParamSpec:
     required = param.default is inspect.Parameter.empty
     default = SUGGESTED.get(param.name) if required else param.default
-    if isinstance(default, tuple):
-        default = list(default)
+    default = _jsonable(default) if isinstance(default, tuple) else default
     name = param.name
     rank = _spatial_rank(cls.__name__)
     named = _named_kind(name)
     if named is not None:
-        return ParamSpec(name, named[0], default, required, named[1])
+        kind, choices = named
+        if isinstance(default, str) and default not in choices:
+            choices = (*choices, default)
+        return ParamSpec(name, kind, _jsonable(default), required, choices)
     if name in STRING_CHOICES and (default is None or isinstance(default, str)):
         choices = ([None] if default is None else []) + list(STRING_CHOICES[name])
         if name == "padding" and cls.__name__ in ("Conv1D", "SeparableConv1D", "DepthwiseConv1D"):
@@ -468,11 +471,11 @@ def _kind_of(default: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """The value as JSON gives it back (nested tuples become lists), or None."""
     try:
-        json.dumps(value)
+        return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         return None
-    return value
 
 
 def _probe(keras: Any, cls: type, entry: LayerEntry) -> tuple[dict[str, Any] | None, str]:
@@ -487,7 +490,7 @@ def _probe(keras: Any, cls: type, entry: LayerEntry) -> tuple[dict[str, Any] | N
                 layer(**args)
             else:
                 layer(args if entry.ports.kind == "list" else args[0])
-            return candidate, ""
+            return candidate, re.sub(r"_\d+$", "", layer.name)
         except Exception as exc:  # any failure just means: try the next shape
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
     return None, problem
@@ -525,4 +528,4 @@ def _application_entry(keras: Any, name: str) -> LayerEntry:
     # Keras' own defaults (a classifier top, ImageNet weights) do not fit a layer in a graph.
     initial = {"include_top": False, "weights": None}
     return LayerEntry(APPLICATION_PREFIX + name, "Applications", doc.strip(), params, ONE_INPUT,
-                      example, initial)
+                      example, initial, name.lower())

@@ -278,6 +278,8 @@ class MoveNodes(Command):
 
     def redo(self, doc: Document) -> None:
         graph = doc.graph_of(self.graph_key)
+        for nid in self.positions:
+            graph.node(nid)  # refuse the whole move before changing anything
         self._old = {nid: graph.move_node(nid, tuple(pos)) for nid, pos in self.positions.items()}
 
     def undo(self, doc: Document) -> None:

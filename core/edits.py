@@ -24,7 +24,7 @@ from .commands import (
     check_shape,
 )
 from .document import MAIN, Document
-from .errors import EditError
+from .errors import EditError, ParameterError
 from .graph import Graph
 from .model import (
     BLOCK_CLASS,
@@ -54,8 +54,13 @@ def add_layer(doc: Document, class_name: str, params: dict[str, Any] | None = No
     graph = doc.graph_of(graph_key)
     values = entry.initial_params()
     values.update(params or {})
-    layer = LayerSpec(new_id(), class_name, name or graph.unique_name(default_name(class_name)),
-                      values)
+    for key, value in (params or {}).items():
+        problem = entry.param(key).value_error(value) if entry.has_param(key) else \
+            f"'{key}' expected a parameter of {class_name}; received an unknown name"
+        if problem is not None:
+            raise ParameterError(f"{class_name}: {problem}")
+    base = entry.default_name or default_name(class_name)
+    layer = LayerSpec(new_id(), class_name, name or graph.unique_name(base), values)
     node = CallNode(new_id(), layer.id, position=position)
     return AddNode(node, layer, graph_key, text=f"Add {class_name}")
 

@@ -104,6 +104,9 @@ def load(path: str | os.PathLike[str], catalog: Catalog | None = None) -> Docume
 def loads(text: str, source: str = "<project>", catalog: Catalog | None = None) -> Document:
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ProjectFileError(f"{source}: expected a JSON project file; it is nested too deeply "
+                               "to be one") from None
     except json.JSONDecodeError as exc:
         raise ProjectFileError(
             f"{source}: expected a JSON project file; it is not valid JSON "
