@@ -18,7 +18,7 @@ from psygnal import Signal
 from .document import MAIN, Block, Document
 from .errors import ArityError, EditError, ParameterError
 from .graph import Graph
-from .model import CallNode, Edge, LayerSpec, Node, Position, Shape
+from .model import DTYPES, CallNode, Edge, LayerSpec, Node, Position, Shape
 
 
 class Command(ABC):
@@ -235,13 +235,26 @@ class EditNode(Command):
         if unknown:
             allowed = ", ".join(sorted(_NODE_FIELDS[node.kind]))
             raise EditError(f"a {node.kind} node has the fields {allowed}; received {unknown}")
-        _check_node_changes(self.changes)
-        what = ",".join(sorted(self.changes))
-        self._old = graph.replace_node(replace(node, **self.changes), what)
+        changes = _normalized(self.changes)
+        what = ",".join(sorted(changes))
+        self._old = graph.replace_node(replace(node, **changes), what)
 
     def undo(self, doc: Document) -> None:
         assert self._old is not None, "undo before redo"
         doc.graph_of(self.graph_key).replace_node(self._old, ",".join(sorted(self.changes)))
+
+
+def _normalized(changes: dict[str, Any]) -> dict[str, Any]:
+    """Checked changes, in the types the document holds (tuples for shapes and positions)."""
+    _check_node_changes(changes)
+    result = dict(changes)
+    if "shape" in result:
+        result["shape"] = tuple(result["shape"])
+    if "position" in result:
+        result["position"] = (float(result["position"][0]), float(result["position"][1]))
+    if "metrics" in result:
+        result["metrics"] = list(result["metrics"])
+    return result
 
 
 def _check_node_changes(changes: dict[str, Any]) -> None:
@@ -249,12 +262,20 @@ def _check_node_changes(changes: dict[str, Any]) -> None:
         check_name(changes["name"])
     if "shape" in changes:
         check_shape(changes["shape"])
+    if "dtype" in changes:
+        check_dtype(changes["dtype"])
     if "loss_weight" in changes and not isinstance(changes["loss_weight"], int | float):
         raise EditError(f"expected a number for loss weight; received {changes['loss_weight']!r}")
     if "metrics" in changes and not (
         isinstance(changes["metrics"], list) and all(isinstance(m, str) for m in changes["metrics"])
     ):
         raise EditError(f"expected a list of metric names; received {changes['metrics']!r}")
+
+
+def check_dtype(dtype: Any) -> str:
+    if dtype not in DTYPES:
+        raise EditError(f"expected a dtype among {', '.join(DTYPES)}; received {dtype!r}")
+    return str(dtype)
 
 
 def check_shape(shape: Any) -> Shape:

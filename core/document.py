@@ -108,6 +108,21 @@ class Document:
         self.block_removed.emit(block)
         return block
 
+    def block_uses(self, block_id: str, other: str) -> bool:
+        """Whether ``block_id`` uses block ``other``, directly or through other blocks."""
+        seen: set[str] = set()
+        todo = [block_id]
+        while todo:
+            current = todo.pop()
+            if current == other:
+                return True
+            if current in seen or current not in self.blocks:
+                continue
+            seen.add(current)
+            todo += [lay.block_id for lay in self.blocks[current].graph.layers.values()
+                     if lay.block_id is not None]
+        return False
+
     def block_layer(self, layer_id: str, block_id: str, name: str) -> LayerSpec:
         return LayerSpec(layer_id, BLOCK_CLASS, name, {}, block_id)
 

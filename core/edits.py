@@ -21,6 +21,7 @@ from .commands import (
     RemoveBlock,
     RemoveNode,
     SetCallLayer,
+    check_dtype,
     check_shape,
 )
 from .document import MAIN, Document
@@ -69,8 +70,8 @@ def add_input(doc: Document, shape: Sequence[int | None], *, name: str | None = 
               dtype: str = "float32", position: Position = (0.0, 0.0),
               graph_key: str = MAIN) -> AddNode:
     graph = doc.graph_of(graph_key)
-    node = InputNode(new_id(), name or graph.unique_name("input"), check_shape(shape), dtype,
-                     position)
+    node = InputNode(new_id(), name or graph.unique_name("input"), check_shape(shape),
+                     check_dtype(dtype), position)
     return AddNode(node, None, graph_key, text="Add input")
 
 
@@ -135,8 +136,9 @@ def use_block(doc: Document, block_id: str, *, name: str | None = None,
               position: Position = (0.0, 0.0), graph_key: str = MAIN) -> AddNode:
     """A new instance of a block (its own weights) in a graph."""
     block = doc.block(block_id)
-    if graph_key == block_id:
-        raise EditError(f"block '{block.name}' cannot be used inside itself")
+    if graph_key != MAIN and doc.block_uses(block_id, graph_key):
+        raise EditError(f"block '{block.name}' cannot be used inside itself "
+                        "(directly or through another block)")
     graph = doc.graph_of(graph_key)
     layer = LayerSpec(new_id(), BLOCK_CLASS, name or graph.unique_name(block.name), {}, block_id)
     return AddNode(CallNode(new_id(), layer.id, position=position), layer, graph_key,

@@ -254,6 +254,7 @@ class Graph:
             self.layer(node.layer_id)
         if isinstance(node, InputNode) and node.name in self.names_in_use():
             raise NameClashError(f"the name '{node.name}' is already used; choose another")
+        self._check_output_name(node)
         self.node_adding.emit(node)
         _insert_at(self.nodes, node.id, node, index)
         self._nx.add_node(node.id)
@@ -280,10 +281,18 @@ class Graph:
                 raise NameClashError(f"the name '{node.name}' is already used; choose another")
         if isinstance(node, CallNode):
             self.layer(node.layer_id)
+        self._check_output_name(node)
         self.node_changing.emit(old, what)
         self.nodes[node.id] = node
         self.node_changed.emit(node, what)
         return old
+
+    def _check_output_name(self, node: Node) -> None:
+        if not isinstance(node, OutputNode):
+            return
+        if any(o.name == node.name and o.id != node.id for o in self.outputs()):
+            raise NameClashError(f"an output is already named '{node.name}'; output names "
+                                 "key the losses and metrics, so they must be unique")
 
     def add_edge(self, edge: Edge, index: int | None = None) -> None:
         if edge.id in self.edges:

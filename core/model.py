@@ -16,6 +16,8 @@ Slot = int | str
 Position = tuple[float, float]
 
 BLOCK_CLASS = "Block"
+DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "int16", "int8",
+          "uint8", "bool", "string")
 
 
 def new_id() -> str:

@@ -17,10 +17,11 @@ from .catalog import Catalog
 from .document import MAIN, Block, CompileSettings, Document, ProjectMeta
 from .errors import EditError, ProjectFileError
 from .graph import Graph
-from .model import BLOCK_CLASS, CallNode, Edge, InputNode, LayerSpec, Node, OutputNode
+from .model import BLOCK_CLASS, DTYPES, CallNode, Edge, InputNode, LayerSpec, Node, OutputNode
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "layerforge-project"
+
 
 
 # ------------------------------------------------------------------ writing
@@ -83,10 +84,35 @@ def save(doc: Document, path: str | os.PathLike[str]) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
+        _fsync_dir(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """Keep an existing file's permissions; a new file gets the usual umask-based mode."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some file systems cannot open folders; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------ reading
@@ -208,7 +234,13 @@ class _Reader:
         if block_id is None:
             self.params(doc, class_name, params, where)
         return LayerSpec(self.get(record, "id", str, where), class_name,
-                         self.get(record, "name", str, where), params, block_id)
+                         self.name(record, where), params, block_id)
+
+    def name(self, record: dict[str, Any], where: str) -> str:
+        value = self.get(record, "name", str, where)
+        if not value.strip() or "/" in value:
+            raise self.fail(f"{where}.name", "a non-empty name without '/'", value)
+        return value
 
     def params(self, doc: Document, class_name: str, params: dict[str, Any], where: str) -> None:
         entry = doc.catalog.get(class_name)
@@ -228,8 +260,10 @@ class _Reader:
             if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
                        for d in shape):
                 raise self.fail(f"{where}.shape", "positive integers or null", shape)
-            return InputNode(node_id, self.get(record, "name", str, where), tuple(shape),
-                             self.get(record, "dtype", str, where, "float32"), position)
+            dtype = self.get(record, "dtype", str, where, "float32")
+            if dtype not in DTYPES:
+                raise self.fail(f"{where}.dtype", "one of " + ", ".join(DTYPES), dtype)
+            return InputNode(node_id, self.name(record, where), tuple(shape), dtype, position)
         if kind == "call":
             layer_id = self.get(record, "layer", str, where)
             if layer_id not in graph.layers:
@@ -240,7 +274,7 @@ class _Reader:
             metrics = self.get(record, "metrics", list, where, [])
             if not all(isinstance(m, str) for m in metrics):
                 raise self.fail(f"{where}.metrics", "a list of metric names", metrics)
-            return OutputNode(node_id, self.get(record, "name", str, where),
+            return OutputNode(node_id, self.name(record, where),
                               self.get(record, "loss", (str, type(None)), where, None),
                               float(self.get(record, "loss_weight", (int, float), where, 1.0)),
                               metrics, position)
@@ -248,7 +282,8 @@ class _Reader:
 
     def position(self, record: dict[str, Any], where: str) -> tuple[float, float]:
         pos = self.get(record, "position", list, where, [0.0, 0.0])
-        if len(pos) != 2 or not all(isinstance(v, int | float) for v in pos):
+        if len(pos) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                    for v in pos):
             raise self.fail(f"{where}.position", "[x, y]", pos)
         return (float(pos[0]), float(pos[1]))
 

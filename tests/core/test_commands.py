@@ -160,9 +160,6 @@ def test_add_layer_unknown_class(doc: Document, stack: UndoStack) -> None:
         edits.add_layer(doc, "InputLayer")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: edits.add_layer does not check params against the catalog, so a document "
-    "can hold a value that SetParam would refuse and that project.load then refuses"))
 def test_add_layer_checks_params(doc: Document, stack: UndoStack) -> None:
     assert_refused(stack, lambda: edits.add_layer(doc, "Dense", {"units": "abc"}),
                    ParameterError)
@@ -408,6 +405,13 @@ def test_set_param_back_to_default_removes_key(doc: Document, stack: UndoStack,
     assert doc.graph.layer(layer_id).params == {"units": 4}
 
 
+def test_set_param_back_to_a_named_default(doc: Document, stack: UndoStack) -> None:
+    emb = add(stack, edits.add_layer(doc, "Embedding"))
+    stack.push(SetParam(emb.layer_id, "embeddings_initializer", "zeros"))
+    stack.push(SetParam(emb.layer_id, "embeddings_initializer", "uniform"))
+    assert "embeddings_initializer" not in doc.graph.layer(emb.layer_id).params
+
+
 def test_set_required_param_to_its_suggestion_keeps_key(doc: Document, stack: UndoStack) -> None:
     nodes = chain(stack)
     layer_id = nodes["dense"].layer_id
@@ -524,9 +528,6 @@ def test_move_unknown_node(doc: Document, stack: UndoStack) -> None:
     assert_refused(stack, lambda: MoveNodes({"nope": (1.0, 1.0)}), UnknownIdError)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: MoveNodes.redo moves nodes one by one and does not roll back when a later "
-    "id is unknown, so a refused move still moves the earlier nodes"))
 def test_refused_move_moves_nothing(doc: Document, stack: UndoStack) -> None:
     nodes = chain(stack)
     assert_refused(stack, lambda: MoveNodes({nodes["x"].id: (5.0, 5.0), "nope": (1.0, 1.0)}),
