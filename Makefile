@@ -52,7 +52,7 @@ run: $(STAMP) qt-libs
 	$(VENV)/bin/layerforge
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check core gui templates tests bench tools
+	$(VENV)/bin/ruff check core gui templates tests bench
 	$(VENV)/bin/lint-imports
 
 test: $(TEST_STAMP) lint

@@ -207,7 +207,7 @@ def test_every_template_has_a_title_section_and_description() -> None:
 
 def test_the_shipped_files_are_what_the_script_writes(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("make_templates",
-                                                  ROOT / "tools" / "make_templates.py")
+                                                  ROOT / "templates" / "make_templates.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     sys.modules["make_templates"] = script
@@ -275,3 +275,18 @@ def test_social_media_template_compiles_with_losses_by_output_name() -> None:
     weights = {"age": 0.25, "income": 1.0, "gender": 10.0}
     expected = sum(weights[k] * float(np.mean(v)) for k, v in parts.items())
     assert total == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_summary_and_live_params_match_the_reference(name: str) -> None:
+    """What `layerforge summary NAME --json` reports, and the live per-layer counts."""
+    from layerforge.core.shapes import ShapeEngine
+    from layerforge.core.summary import summarize
+
+    doc = load_template(name)
+    expected = reference(name).count_params()
+    data = summarize(doc)
+    assert data["params"] == expected
+    assert data["diagnostics"] == []
+    assert sum(row["params"] for row in data["layers"]) == expected
+    assert ShapeEngine(doc).total_params() == expected
