@@ -23,7 +23,7 @@ from typing import Any
 from .errors import UnknownLayerError
 from .model import ONE_INPUT, PortSpec
 
-CATALOG_SCHEMA = 5
+CATALOG_SCHEMA = 6
 APPLICATION_PREFIX = "applications."
 
 # Classes that are not layers a user places in a functional graph.
@@ -432,6 +432,10 @@ def _param_spec(cls: type, param: inspect.Parameter) -> ParamSpec:
         default is None or isinstance(default, int | list)
     ):
         return ParamSpec(name, "int_or_tuple", default, required, (), rank)
+    if name in ("padding", "cropping") and isinstance(default, list) and \
+            all(isinstance(v, int) for v in default):
+        # ZeroPadding/Cropping take one int for every side, or one entry per axis
+        return ParamSpec(name, "int_or_tuple", default, required, (), len(default))
     return ParamSpec(name, _kind_of(default), _jsonable(default), required)
 
 

@@ -127,3 +127,21 @@ def test_block_call_shapes_and_mismatch(doc, stack):
     error = engine.shapes()[call.id].error
     assert error is not None and "expects an input of shape (None, 12)" in error.message
     assert "(None, 7)" in error.message
+
+
+def test_densenet121_sized_graph_matches_keras_applications():
+    """The graph the shape benchmark edits is DenseNet121: same parameter count."""
+    import sys
+    from pathlib import Path
+
+    import keras
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from densenet_doc import densenet121_doc
+
+    doc = densenet121_doc()
+    engine = ShapeEngine(doc)
+    assert engine.diagnostics() == []
+    reference = keras.applications.DenseNet121(weights=None)
+    assert len(doc.graph.calls()) == len(reference.layers) - 1
+    assert engine.total_params() == reference.count_params()
