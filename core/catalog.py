@@ -354,11 +354,11 @@ def build_catalog() -> Catalog:
             excluded[name] = "a recurrent cell; use the layer that wraps it"
             continue
         entry = _entry_for(cls)
-        example, problem = _probe(keras, cls, entry)
-        if example is None:
-            excluded[name] = f"does not build with its defaults: {problem}"
+        probe = _probe(keras, cls, entry)
+        if probe.example is None:
+            excluded[name] = f"does not build with its defaults: {probe.problem}"
             continue
-        entries.append(replace(entry, example=example, default_name=problem))
+        entries.append(replace(entry, example=probe.example, default_name=probe.keras_name))
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
     return Catalog(entries, keras.__version__, excluded)
@@ -482,7 +482,14 @@ def _jsonable(value: Any) -> Any:
         return None
 
 
-def _probe(keras: Any, cls: type, entry: LayerEntry) -> tuple[dict[str, Any] | None, str]:
+@dataclass(frozen=True)
+class _Probe:
+    example: dict[str, Any] | None
+    keras_name: str = ""
+    problem: str = ""
+
+
+def _probe(keras: Any, cls: type, entry: LayerEntry) -> _Probe:
     """Build the layer with its initial params on the first symbolic input that works."""
     kwargs = {k: entry.param(k).to_keras(v) for k, v in entry.initial_params().items()}
     problem = "no input shape fits"
@@ -494,10 +501,11 @@ def _probe(keras: Any, cls: type, entry: LayerEntry) -> tuple[dict[str, Any] | N
                 layer(**args)
             else:
                 layer(args if entry.ports.kind == "list" else args[0])
-            return candidate, re.sub(r"_\d+$", "", layer.name)
+            # Keras' own default name, without the counter it adds to repeats
+            return _Probe(candidate, re.sub(r"_\d+$", "", layer.name))
         except Exception as exc:  # any failure just means: try the next shape
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-    return None, problem
+    return _Probe(None, problem=problem)
 
 
 def _probe_candidates(entry: LayerEntry) -> list[dict[str, Any]]:

@@ -314,7 +314,7 @@ class _GraphWriter:
             bool(node.call_kwargs.get("return_attention_scores"))
 
     def call_arguments(self, node: CallNode, layer: LayerSpec) -> str:
-        edges = sorted(self.graph.in_edges(node.id), key=lambda e: str(e.dst_slot).zfill(8))
+        edges = self.graph.in_edges(node.id)
         spec = self.module.doc.port_spec_of(layer)
         if spec.kind == "named":
             order = {name: i for i, name in enumerate(spec.names)}

@@ -9,7 +9,6 @@ QUndoCommand adapter; the CLI and tests use :class:`UndoStack`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -470,11 +469,3 @@ class UndoStack:
     def texts(self) -> list[str]:
         return [c.text for c in self._commands]
 
-
-def macro(text: str, children: Iterable[Command]) -> Macro:
-    return Macro(text, list(children))
-
-
-def ordered(items: Sequence[str], order: Iterable[str]) -> list[str]:
-    rank = {key: i for i, key in enumerate(order)}
-    return sorted(items, key=lambda k: rank.get(k, len(rank)))

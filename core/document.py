@@ -123,9 +123,6 @@ class Document:
                      if lay.block_id is not None]
         return False
 
-    def block_layer(self, layer_id: str, block_id: str, name: str) -> LayerSpec:
-        return LayerSpec(layer_id, BLOCK_CLASS, name, {}, block_id)
-
     def check_invariants(self) -> None:
         for _, graph in self.graphs():
             graph.check_invariants()

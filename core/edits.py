@@ -6,7 +6,6 @@ The returned command is not applied: push it on an undo stack (or call
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -41,13 +40,6 @@ from .model import (
 )
 
 
-def default_name(class_name: str) -> str:
-    """Keras' own naming: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
-    base = class_name.split(".")[-1]
-    spaced = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", base)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", spaced).lower()
-
-
 def add_layer(doc: Document, class_name: str, params: dict[str, Any] | None = None, *,
               name: str | None = None, position: Position = (0.0, 0.0),
               graph_key: str = MAIN) -> AddNode:
@@ -60,7 +52,7 @@ def add_layer(doc: Document, class_name: str, params: dict[str, Any] | None = No
             f"'{key}' expected a parameter of {class_name}; received an unknown name"
         if problem is not None:
             raise ParameterError(f"{class_name}: {problem}")
-    base = entry.default_name or default_name(class_name)
+    base = entry.default_name or class_name.lower()
     layer = LayerSpec(new_id(), class_name, name or graph.unique_name(base), values)
     node = CallNode(new_id(), layer.id, position=position)
     return AddNode(node, layer, graph_key, text=f"Add {class_name}")

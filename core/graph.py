@@ -218,9 +218,7 @@ class Graph:
     def add_layer(self, layer: LayerSpec, index: int | None = None) -> None:
         if layer.id in self.layers:
             raise EditError(f"layer id {layer.id!r} is already in the graph")
-        owner = self.names_in_use().get(layer.name)
-        if owner is not None:
-            raise NameClashError(f"the name '{layer.name}' is already used; choose another")
+        self._check_name_free(layer.name, layer.id)
         self.layer_adding.emit(layer)
         _insert_at(self.layers, layer.id, layer, index)
         self.layer_added.emit(layer)
@@ -239,9 +237,7 @@ class Graph:
         """Swap a layer record for an edited copy; returns the old record."""
         old = self.layer(layer.id)
         if layer.name != old.name:
-            owner = self.names_in_use().get(layer.name)
-            if owner is not None and owner != layer.id:
-                raise NameClashError(f"the name '{layer.name}' is already used; choose another")
+            self._check_name_free(layer.name, layer.id)
         self.layer_changing.emit(old, what)
         self.layers[layer.id] = layer
         self.layer_changed.emit(layer, what)
@@ -252,9 +248,7 @@ class Graph:
             raise EditError(f"node id {node.id!r} is already in the graph")
         if isinstance(node, CallNode):
             self.layer(node.layer_id)
-        if isinstance(node, InputNode) and node.name in self.names_in_use():
-            raise NameClashError(f"the name '{node.name}' is already used; choose another")
-        self._check_output_name(node)
+        self._check_node_name(node)
         self.node_adding.emit(node)
         _insert_at(self.nodes, node.id, node, index)
         self._nx.add_node(node.id)
@@ -275,19 +269,23 @@ class Graph:
         old = self.node(node.id)
         if type(old) is not type(node):
             raise EditError(f"expected a {old.kind} node; received a {node.kind} node")
-        if isinstance(node, InputNode) and node.name != old.name:
-            owner = self.names_in_use().get(node.name)
-            if owner is not None and owner != node.id:
-                raise NameClashError(f"the name '{node.name}' is already used; choose another")
         if isinstance(node, CallNode):
             self.layer(node.layer_id)
-        self._check_output_name(node)
+        self._check_node_name(node)
         self.node_changing.emit(old, what)
         self.nodes[node.id] = node
         self.node_changed.emit(node, what)
         return old
 
-    def _check_output_name(self, node: Node) -> None:
+    def _check_name_free(self, name: str, owner_id: str) -> None:
+        """Layer and input names share Keras' one namespace of a model."""
+        owner = self.names_in_use().get(name)
+        if owner is not None and owner != owner_id:
+            raise NameClashError(f"the name '{name}' is already used; choose another")
+
+    def _check_node_name(self, node: Node) -> None:
+        if isinstance(node, InputNode):
+            self._check_name_free(node.name, node.id)
         if not isinstance(node, OutputNode):
             return
         if any(o.name == node.name and o.id != node.id for o in self.outputs()):

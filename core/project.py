@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
-from .document import MAIN, Block, CompileSettings, Document, ProjectMeta
+from .document import Block, CompileSettings, Document, ProjectMeta
 from .errors import EditError, ProjectFileError
 from .graph import Graph
 from .model import BLOCK_CLASS, DTYPES, CallNode, Edge, InputNode, LayerSpec, Node, OutputNode
@@ -315,9 +315,3 @@ def _jsonable(value: Any) -> bool:
         return False
     return True
 
-
-def graph_key_of(doc: Document, graph: Graph) -> str:
-    for key, candidate in doc.graphs():
-        if candidate is graph:
-            return key
-    return MAIN

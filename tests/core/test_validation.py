@@ -12,6 +12,16 @@ def codes(diagnostics):
     return sorted(d.code for d in diagnostics)
 
 
+def dense_model(doc, stack, units: int, output: str) -> str:
+    """Input x (8 features) -> Dense(units) -> output; returns the Dense call's id."""
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    dense = stack.push(edits.add_layer(doc, "Dense", {"units": units})).node.id
+    out = stack.push(edits.add_output(doc, name=output)).node.id
+    stack.push(edits.connect(doc, x, dense))
+    stack.push(edits.connect(doc, dense, out))
+    return dense
+
+
 def test_empty_document_needs_input_and_output(doc):
     assert codes(validate(doc)) == ["no-input", "no-output"]
 
@@ -32,11 +42,7 @@ def test_unconnected_inputs_unreachable_and_dead_ends(doc, stack):
 
 
 def test_duplicate_names_are_reported(doc, stack):
-    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
-    a = stack.push(edits.add_layer(doc, "Dense", {"units": 2}, name="a")).node.id
-    out = stack.push(edits.add_output(doc, name="y")).node.id
-    stack.push(edits.connect(doc, x, a))
-    stack.push(edits.connect(doc, a, out))
+    a = dense_model(doc, stack, 2, "y")
     # the document refuses clashes on edit; a file edited by hand can still carry one
     layer = doc.graph.layer_of(a)
     doc.graph.layers[layer.id] = type(layer)(layer.id, layer.class_name, "x", layer.params)
@@ -55,11 +61,7 @@ def test_rename_to_a_taken_name_is_refused(doc, stack):
 
 
 def test_bad_parameter_kind_from_a_file(doc, stack):
-    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
-    a = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
-    out = stack.push(edits.add_output(doc, name="y")).node.id
-    stack.push(edits.connect(doc, x, a))
-    stack.push(edits.connect(doc, a, out))
+    a = dense_model(doc, stack, 2, "y")
     doc.graph.layer_of(a).params["units"] = "many"
     found = [d for d in validate(doc) if d.code == "bad-param"]
     assert found and "expected an integer" in found[0].message and "'many'" in found[0].message
@@ -82,11 +84,7 @@ def test_full_check_catches_what_live_shapes_miss(doc, stack):
 
 
 def test_full_check_builds_a_valid_model(doc, stack):
-    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
-    a = stack.push(edits.add_layer(doc, "Dense", {"units": 3})).node.id
-    out = stack.push(edits.add_output(doc, name="dense")).node.id
-    stack.push(edits.connect(doc, x, a))
-    stack.push(edits.connect(doc, a, out))
+    dense_model(doc, stack, 3, "dense")
     result = full_check(doc)
     assert result.ok
     assert result.model.count_params() == 8 * 3 + 3
