@@ -53,6 +53,9 @@ class Document:
         self.graph = self.new_graph()
         self.compile = CompileSettings()
         self.meta = ProjectMeta()
+        # Trained or imported weights by layer id (lists of numpy arrays in Keras'
+        # ``get_weights`` order); empty means freshly initialised weights.
+        self.weights: dict[str, list[Any]] = {}
 
     @property
     def catalog(self) -> Catalog:

@@ -1,0 +1,161 @@
+"""One open project in the GUI: the document, its QUndoStack and its derived state.
+
+Everything the window shows observes a session; everything a user does becomes a
+core command pushed through :meth:`EditorSession.push`. The session holds no model
+logic of its own: shapes come from :class:`ShapeEngine`, diagnostics from
+``validate`` and the engines, edits from ``layerforge.core.edits``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from layerforge.core.commands import Command
+from layerforge.core.diagnostics import Diagnostic
+from layerforge.core.document import MAIN, Document
+from layerforge.core.errors import LayerForgeError
+from layerforge.core.shapes import ShapeEngine
+from layerforge.core.validation import validate
+
+
+class CoreCommand(QUndoCommand):
+    """A thin adapter: QUndoStack drives a core command's redo/undo on the document.
+
+    The session runs the first ``redo`` itself before pushing, so a command that
+    raises never lands on the stack; QUndoStack's own first call is skipped.
+    """
+
+    def __init__(self, session: EditorSession, command: Command) -> None:
+        super().__init__(command.text)
+        self.session = session
+        self.command = command
+        self._applied = True
+
+    def redo(self) -> None:
+        if self._applied:
+            self._applied = False
+            return
+        self.command.redo(self.session.doc)
+        self.session.schedule_analysis()
+
+    def undo(self) -> None:
+        self.command.undo(self.session.doc)
+        self.session.schedule_analysis()
+
+
+class EditorSession(QObject):
+    """The document being edited, plus what the views need to observe it."""
+
+    #: Emitted after edits settle: node ids whose shapes changed, per graph key.
+    analysis_changed = Signal(object)
+    #: The list of diagnostics changed (all graphs).
+    diagnostics_changed = Signal(list)
+    #: The whole document was replaced (open, new, restore): views rebuild.
+    document_replaced = Signal()
+    #: Path or unsaved state changed: the window title follows it.
+    title_changed = Signal()
+    #: Keras finished loading in the background: shapes can be computed now.
+    keras_ready_changed = Signal(bool)
+    #: A push was refused: the message says what was expected and what was received.
+    edit_refused = Signal(str)
+
+    def __init__(self, doc: Document | None = None, path: str | Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self._analysis_timer = QTimer(self)
+        self._analysis_timer.setSingleShot(True)
+        self._analysis_timer.setInterval(0)
+        self._analysis_timer.timeout.connect(self.analyze)
+        self.keras_ready = False
+        self.doc = doc if doc is not None else Document()
+        self.path: Path | None = Path(path) if path else None
+        self.diagnostics: list[Diagnostic] = []
+        self._engines: dict[str, ShapeEngine] = {}
+
+    def _on_clean_changed(self, _clean: bool) -> None:
+        self.title_changed.emit()
+
+    # ------------------------------------------------------------ document
+    def replace_document(self, doc: Document, path: str | Path | None = None) -> None:
+        """Swap in another document (open, new, restore) with an empty undo history."""
+        self.doc = doc
+        self.path = Path(path) if path else None
+        self._engines.clear()
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.diagnostics = []
+        self.document_replaced.emit()
+        self.title_changed.emit()
+        self.schedule_analysis()
+
+    def set_path(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self.title_changed.emit()
+
+    @property
+    def is_modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def display_name(self) -> str:
+        if self.path is not None:
+            return self.path.name
+        return self.doc.meta.title or "Untitled"
+
+    # ------------------------------------------------------------ editing
+    def push(self, command: Command) -> bool:
+        """Apply a core command and record it for undo; refusals become ``edit_refused``."""
+        try:
+            command.redo(self.doc)
+        except LayerForgeError as exc:
+            self.edit_refused.emit(str(exc))
+            return False
+        self.undo_stack.push(CoreCommand(self, command))
+        self.schedule_analysis()
+        return True
+
+    # ------------------------------------------------------------ derived state
+    def set_keras_ready(self, ready: bool = True) -> None:
+        self.keras_ready = ready
+        self.keras_ready_changed.emit(ready)
+        self.schedule_analysis()
+
+    def engine(self, graph_key: str = MAIN) -> ShapeEngine:
+        """The shape engine of a graph (made on first use, kept in sync by signals)."""
+        engine = self._engines.get(graph_key)
+        if engine is None or engine.graph is not self.doc.graph_of(graph_key):
+            engine = ShapeEngine(self.doc, graph_key)
+            self._engines[graph_key] = engine
+        return engine
+
+    def schedule_analysis(self) -> None:
+        """Coalesce the analysis of several quick edits into one pass of the event loop."""
+        self._analysis_timer.start()
+
+    def analyze(self) -> dict[str, set[str]]:
+        """Refresh shapes (when Keras is loaded) and diagnostics now; returns changed ids."""
+        self._analysis_timer.stop()
+        changed: dict[str, set[str]] = {}
+        found = validate(self.doc)
+        if self.keras_ready:
+            for key, _graph in self.doc.graphs():
+                engine = self.engine(key)
+                changed[key] = engine.refresh()
+                found += [d for d in engine.diagnostics() if d not in found]
+        self.analysis_changed.emit(changed)
+        if found != self.diagnostics:
+            self.diagnostics = found
+            self.diagnostics_changed.emit(found)
+        return changed
+
+    def diagnostics_for(self, node_id: str) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.target == node_id]
+
+    def total_params(self) -> int | None:
+        if not self.keras_ready:
+            return None
+        return self.engine(MAIN).total_params()
