@@ -23,7 +23,7 @@ from typing import Any
 from .errors import UnknownLayerError
 from .model import ONE_INPUT, PortSpec
 
-CATALOG_SCHEMA = 6
+CATALOG_SCHEMA = 7
 APPLICATION_PREFIX = "applications."
 
 # Classes that are not layers a user places in a functional graph.
@@ -33,7 +33,6 @@ EXCLUDED = {
     "Wrapper": "abstract base class",
     "RNN": "needs a cell object",
     "StackedRNNCells": "needs cell objects",
-    "Lambda": "holds Python code; made from an expression in the app",
     "TFSMLayer": "loads a SavedModel from disk",
     "JaxLayer": "wraps a JAX function",
     "FlaxLayer": "wraps a Flax module",
@@ -176,9 +175,29 @@ def _check_tuple(spec: ParamSpec, value: Any) -> str | None:
 def _check_int_or_tuple(spec: ParamSpec, value: Any) -> str | None:
     if _is_int(value):
         return None
-    if _check_tuple(spec, value) is None:
+    if _check_tuple(spec, value) is None or _is_side_pairs(spec, value):
         return None
     return f"an integer or {spec.arity or 'a list of'} integers"
+
+
+def _is_side_pairs(spec: ParamSpec, value: Any) -> bool:
+    """ZeroPadding/Cropping also take one (before, after) pair per axis: [[0, 1], [0, 1]]."""
+    return spec.name in ("padding", "cropping") and isinstance(value, list | tuple) and \
+        (spec.arity is None or len(value) == spec.arity) and \
+        all(isinstance(v, list | tuple) and len(v) == 2 and all(_is_int(i) for i in v)
+            for v in value)
+
+
+def _check_expression(spec: ParamSpec, value: Any) -> str | None:
+    from .keras_bridge import lambda_source  # the bridge imports this module
+
+    if not isinstance(value, str):
+        return "a Python expression in x (text)"
+    try:
+        lambda_source(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _check_any(spec: ParamSpec, value: Any) -> str | None:
@@ -193,7 +212,7 @@ _KIND_CHECKS = {
     "int": _check_int, "float": _check_float, "bool": _check_bool, "str": _check_str,
     "choice": _check_choice, "activation": _check_named, "initializer": _check_named,
     "regularizer": _check_named, "constraint": _check_named, "tuple": _check_tuple,
-    "int_or_tuple": _check_int_or_tuple, "any": _check_any,
+    "int_or_tuple": _check_int_or_tuple, "any": _check_any, "expression": _check_expression,
 }
 
 
@@ -361,6 +380,7 @@ def build_catalog() -> Catalog:
         entries.append(replace(entry, example=probe.example, default_name=probe.keras_name))
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
+    entries.append(_lambda_entry())
     return Catalog(entries, keras.__version__, excluded)
 
 
@@ -541,3 +561,13 @@ def _application_entry(keras: Any, name: str) -> LayerEntry:
     initial = {"include_top": False, "weights": None}
     return LayerEntry(APPLICATION_PREFIX + name, "Applications", doc.strip(), params, ONE_INPUT,
                       example, initial, name.lower())
+
+
+def _lambda_entry() -> LayerEntry:
+    """Lambda layers made in the app keep the user's expression text (Keras would keep only
+    bytecode); building one runs that text, which is why project files mark them."""
+    doc = ("Applies a Python expression to its input tensor x, e.g. `x * 2` or "
+           "`ops.relu(x) + 1` (`keras` and `ops` are available). Runs code when built.")
+    params = (ParamSpec("expression", "expression", "x", True),)
+    example = {"inputs": [[None, 8]], "dtype": "float32"}
+    return LayerEntry("Lambda", "Core", doc, params, ONE_INPUT, example, {}, "lambda")

@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from .document import Document
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     catalog = sub.add_parser("catalog", help="list the layer catalog derived from Keras")
     catalog.add_argument("--refresh", action="store_true", help="rebuild it from Keras")
     catalog.add_argument("--json", action="store_true", help="print the catalog as JSON")
-    export = sub.add_parser("export", help="export a project as Keras code")
+    export = sub.add_parser("export", help="export a project: Keras code, a .keras model or "
+                                           "a diagram")
     export.add_argument("project", metavar="FILE_OR_TEMPLATE")
-    export.add_argument("--format", choices=["py"], default="py")
-    export.add_argument("-o", "--output", metavar="OUT", help="file to write (default: stdout)")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="py",
+                        help="py: a Keras module; keras: a saved model; dot: Graphviz text; "
+                             "png/svg: a drawing (needs Graphviz)")
+    export.add_argument("-o", "--output", metavar="OUT",
+                        help="file to write (py and dot default to stdout)")
+    imp = sub.add_parser("import", help="open a .keras/.h5/JSON Keras model as a project file")
+    imp.add_argument("model", metavar="MODEL", help="a .keras, .h5 or model JSON file")
+    imp.add_argument("-o", "--output", metavar="PROJECT", required=True,
+                     help="project file to write (.json)")
+    imp.add_argument("--weights", action="store_true",
+                     help="keep the model's weights (saved beside the project as .weights.npz)")
     return parser
 
+
+EXPORT_FORMATS = ["py", "keras", "dot", "png", "svg"]
+TEXT_FORMATS = ("py", "dot")
 
 GuiRunner = Callable[[argparse.Namespace], int]
 
@@ -50,7 +67,8 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
 
     opener = gui or _no_gui
     handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
-                "validate": _validate, "catalog": _catalog, "export": _export}
+                "validate": _validate, "catalog": _catalog, "export": _export,
+                "import": _import}
     try:
         return handlers[args.command](args)
     except LayerForgeError as exc:
@@ -76,20 +94,32 @@ def _templates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(args: argparse.Namespace) -> int:
-    from .summary import format_summary, summarize
+def _open(args: argparse.Namespace) -> Document:
+    """Open the project and warn, before anything is built, if building it runs code."""
+    from .project import code_layers
     from .templates import open_project
 
-    data = summarize(open_project(args.project))
+    doc = open_project(args.project)
+    names = code_layers(doc)
+    if names:
+        print(f"layerforge: warning: {args.project} runs Python code when built "
+              f"(Lambda layers: {', '.join(repr(n) for n in names)}); open only files you "
+              "trust", file=sys.stderr)
+    return doc
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .summary import format_summary, summarize
+
+    data = summarize(_open(args))
     print(json.dumps(data, indent=1) if args.json else format_summary(data))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     from .summary import summarize
-    from .templates import open_project
 
-    data = summarize(open_project(args.project))
+    data = summarize(_open(args))
     for d in data["diagnostics"]:
         print(f"{d['severity']}: {d['where']}: {d['message']}")
     if data["valid"]:
@@ -112,17 +142,53 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .codegen import generate
-    from .templates import open_project
+    from . import export
 
-    source = generate(open_project(args.project)).source
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(source)
+    if args.format not in TEXT_FORMATS and not args.output:
+        print(f"layerforge: error: --format {args.format} writes a binary file: expected "
+              f"-o OUT (e.g. -o model.{args.format}); received no -o", file=sys.stderr)
+        return 2
+    doc = _open(args)
+    if args.format == "keras":
+        export.export_keras(doc, args.output)
+    elif args.format in export.DIAGRAM_FORMATS:
+        export.export_diagram(doc, args.output, args.format)
     else:
-        sys.stdout.write(source)
+        from .codegen import generate
+
+        text = generate(doc).source if args.format == "py" else export.to_dot(doc)
+        _write_text(text, args.output)
+    return 0
+
+
+def _write_text(text: str, output: str | None) -> None:
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        from .errors import LayerForgeError
+
+        raise LayerForgeError(f"expected a writable file for -o; received '{output}' "
+                              f"({exc.strerror})") from None
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .importer import import_file
+    from .project import save
+
+    result = import_file(args.model, keep_weights=args.weights)
+    for warning in result.warnings:
+        print(f"layerforge: warning: {warning}", file=sys.stderr)
+    save(result.doc, args.output)
+    graph = result.doc.graph
+    print(f"{args.output}: {len(graph.layers)} layers, {len(result.doc.blocks)} blocks"
+          + (", weights kept" if args.weights else ""), file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -41,3 +41,23 @@ class NameClashError(EditError):
 
 class ProjectFileError(LayerForgeError):
     """A project file that cannot be read; the document is left unchanged."""
+
+
+class ModelImportError(LayerForgeError):
+    """A Keras model (file or object) that cannot become a LayerForge document."""
+
+
+class UnsafeLambdaError(ModelImportError):
+    """A Lambda layer from a file: its function is Python bytecode, not source."""
+
+
+class CustomLayerError(ModelImportError):
+    """A layer class that is not a public Keras layer (a custom or third-party class)."""
+
+
+class UnsupportedOperationError(ModelImportError):
+    """A raw ``keras.ops`` call or a Keras feature that no public layer expresses."""
+
+
+class WeightsError(LayerForgeError):
+    """Stored weights that do not fit the model (shapes or layers differ)."""

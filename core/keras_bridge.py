@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any
 
 from .catalog import APPLICATION_PREFIX, LayerEntry
 from .document import Document
 from .model import LayerSpec, Shape
+
+LAMBDA_ARGUMENT = "x"
+
+
+def lambda_source(expression: str) -> str:
+    """``lambda x: <expression>`` in canonical form (one line, no comments).
+
+    The text must parse as one Python expression, so nothing in it can end the lambda and
+    start another statement or argument when the code generator writes it into a module.
+    Raises ValueError saying what was expected.
+    """
+    expected = f"a single Python expression in {LAMBDA_ARGUMENT} (e.g. {LAMBDA_ARGUMENT} * 2)"
+    try:
+        body = ast.parse(expression, mode="eval").body
+        text = ast.unparse(body)
+        source = f"lambda {LAMBDA_ARGUMENT}: {text}"
+        parsed = ast.parse(source, mode="eval").body
+        if not isinstance(parsed, ast.Lambda) or ast.dump(parsed.body) != ast.dump(body):
+            source = f"lambda {LAMBDA_ARGUMENT}: ({text})"
+        compile(source, "<lambda expression>", "eval")
+    except SyntaxError as exc:
+        raise ValueError(f"{expected}; {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"{expected}, nested less deeply") from None
+    except ValueError as exc:  # e.g. a null character
+        raise ValueError(f"{expected}; {exc}") from None
+    return source
+
+
+def make_lambda(expression: str) -> Any:
+    """The function of a Lambda layer: this runs the user's code, on purpose."""
+    keras = keras_module()
+    scope = {"keras": keras, "ops": keras.ops}
+    return eval(lambda_source(expression), scope)
 
 
 def keras_module() -> Any:
@@ -35,6 +70,8 @@ def make_layer(doc: Document, layer: LayerSpec, input_shape: Shape | None = None
         if input_shape is not None:
             kwargs["input_shape"] = tuple(input_shape[1:])
         return factory(**kwargs)
+    if layer.class_name == "Lambda":
+        return keras.layers.Lambda(make_lambda(kwargs["expression"]))
     return getattr(keras.layers, layer.class_name)(**kwargs)
 
 

@@ -18,17 +18,32 @@ from .document import Block, CompileSettings, Document, ProjectMeta
 from .errors import EditError, ProjectFileError
 from .graph import Graph
 from .model import BLOCK_CLASS, DTYPES, CallNode, Edge, InputNode, LayerSpec, Node, OutputNode
+from .weights import load_sidecar, save_sidecar
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "layerforge-project"
-
+# Layer classes whose parameters are Python code that runs when the model is built.
+CODE_CLASSES = ("Lambda",)
 
 
 # ------------------------------------------------------------------ writing
+def code_layers(doc: Document) -> list[str]:
+    """Names of the layers that run Python code when built (``block/layer`` inside blocks),
+    so that opening a project can warn before anything is built."""
+    found = []
+    for key, graph in doc.graphs():
+        prefix = "" if key == "main" else f"{doc.block(key).name}/"
+        found += [prefix + layer.name for layer in graph.layers.values()
+                  if layer.class_name in CODE_CLASSES]
+    return found
+
+
 def to_records(doc: Document) -> dict[str, Any]:
+    marker = {"runs_code": True} if code_layers(doc) else {}
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
+        **marker,
         "meta": {"title": doc.meta.title, "section": doc.meta.section,
                  "description": doc.meta.description, **doc.meta.extra},
         "compile": {"optimizer": doc.compile.optimizer,
@@ -90,6 +105,7 @@ def save(doc: Document, path: str | os.PathLike[str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    save_sidecar(doc, target)  # <stem>.weights.npz beside the project, or none
 
 
 def _mode_for(target: Path) -> int:
@@ -124,7 +140,9 @@ def load(path: str | os.PathLike[str], catalog: Catalog | None = None) -> Docume
         raise ProjectFileError(f"{target}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectFileError(f"{target}: cannot be read ({exc})") from None
-    return loads(text, source=str(target), catalog=catalog)
+    doc = loads(text, source=str(target), catalog=catalog)
+    load_sidecar(doc, target)
+    return doc
 
 
 def loads(text: str, source: str = "<project>", catalog: Catalog | None = None) -> Document:

@@ -87,11 +87,19 @@ def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     return found
 
 
+def _first_calls(graph: Graph) -> dict[str, str]:
+    """Layer id -> its first call's node id, in one pass (calls_of per layer is quadratic)."""
+    first: dict[str, str] = {}
+    for node in graph.calls():
+        first.setdefault(node.layer_id, node.id)
+    return first
+
+
 def _names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     owners: dict[str, list[str]] = {}
+    first = _first_calls(graph)
     for layer in graph.layers.values():
-        owners.setdefault(layer.name, []).append(graph.calls_of(layer.id)[0].id
-                                                 if graph.calls_of(layer.id) else layer.id)
+        owners.setdefault(layer.name, []).append(first.get(layer.id, layer.id))
     for node in graph.inputs():
         owners.setdefault(node.name, []).append(node.id)
     found = [Diagnostic(ids[1], "error", f"the name '{name}' is used {len(ids)} times; Keras "
@@ -106,11 +114,11 @@ def _names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
 
 def _params(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     found = []
+    first = _first_calls(graph)
     for layer in graph.layers.values():
         if layer.is_block:
             continue
-        calls = graph.calls_of(layer.id)
-        target = calls[0].id if calls else layer.id
+        target = first.get(layer.id, layer.id)
         try:
             entry = doc.catalog.get(layer.class_name)
         except UnknownLayerError as exc:

@@ -130,3 +130,92 @@ def test_export_py_writes_runnable_code(tmp_path):
     model = namespace["compile_model"](namespace["build_model"]())
     assert len(model.layers) == 5  # two inputs, one shared LSTM, concatenate, dense
     assert model.count_params() == 4 * (128 * 32 + 32 * 32 + 32) + 65
+
+
+# ----------------------------------------------- export, in process (one TensorFlow import)
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from layerforge.core.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_py_and_dot_go_to_stdout(capsys):
+    from layerforge.core.codegen import generate
+    from layerforge.core.templates import load_template
+
+    code, out, err = cli(capsys, "export", "sequential-mlp")
+    assert (code, err) == (0, "")
+    assert out == generate(load_template("sequential-mlp")).source
+    code, out, _ = cli(capsys, "export", "inception-module", "--format", "dot")
+    assert code == 0 and out.startswith("digraph model {")
+    assert '"branch_a\\nConv2D\\n(None, 16, 16, 128)"' in out
+    assert 'label="(None, 16, 16, 512)"' in out
+
+
+def test_export_dot_to_a_file(capsys, tmp_path):
+    target = tmp_path / "model.dot"
+    code, out, _ = cli(capsys, "export", "siamese-lstm", "--format", "dot", "-o", str(target))
+    assert (code, out) == (0, "")
+    assert target.read_text(encoding="utf-8").count("LSTM") == 2
+
+
+@pytest.mark.parametrize("fmt", ["keras", "png", "svg"])
+def test_binary_formats_need_an_output_file(capsys, fmt):
+    code, out, err = cli(capsys, "export", "sequential-mlp", "--format", fmt)
+    assert code == 2 and out == ""
+    assert f"--format {fmt} writes a binary file: expected -o OUT" in err
+
+
+def test_export_keras_file(capsys, tmp_path):
+    import keras
+
+    target = tmp_path / "mlp.keras"
+    code, _, err = cli(capsys, "export", "sequential-mlp", "--format", "keras", "-o", str(target))
+    assert code == 0, err
+    model = keras.saving.load_model(target)
+    assert model.count_params() == 64 * 32 + 32 + 32 * 32 + 32 + 32 * 10 + 10
+    assert model.loss == "categorical_crossentropy"
+
+
+def test_export_png_without_graphviz_says_what_to_install(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    code, _, err = cli(capsys, "export", "sequential-mlp", "--format", "png", "-o",
+                       str(tmp_path / "m.png"))
+    assert code == 2
+    assert "apt-get install graphviz" in err and "Traceback" not in err
+    assert err.count("layerforge: error:") == 1
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_unknown_export_format_lists_the_choices(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli(capsys, "export", "sequential-mlp", "--format", "pdf")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'pdf'" in err and "{py,keras,dot,png,svg}" in err
+
+
+def test_commands_warn_before_opening_a_project_that_runs_code(capsys, tmp_path):
+    from layerforge.core import edits, project
+    from layerforge.core.document import Document
+
+    doc = Document()
+    x = edits.add_input(doc, [4], name="x")
+    x.redo(doc)
+    lam = edits.add_layer(doc, "Lambda", {"expression": "x * 2"}, name="double")
+    lam.redo(doc)
+    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
+    out = edits.add_output(doc, name="y")
+    out.redo(doc)
+    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
+    path = tmp_path / "lambda.json"
+    project.save(doc, path)
+    for command in (["summary"], ["validate"], ["export"]):
+        code, stdout, err = cli(capsys, *command, str(path))
+        assert code == 0, err
+        assert "warning:" in err and "runs Python code" in err and "'double'" in err
+    assert "layers.Lambda(lambda x: x * 2, name='double')" in stdout
+    _, _, err = cli(capsys, "validate", "sequential-mlp")
+    assert "warning" not in err
