@@ -17,7 +17,10 @@ PYTHON ?= $(shell for p in python3.13 python3.12 \
 QT_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-render-util0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
-.PHONY: run test test-slow lint bench screenshots clean venv qt-libs
+.PHONY: run test test-slow lint bench screenshots clean venv qt-libs system-deps
+
+# Debian packages the tests use: Graphviz's `dot` renders PNG/SVG diagrams.
+TEST_DEBS := graphviz
 
 $(VENV)/bin/python:
 	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found: install python3.12 or newer."; exit 1; }
@@ -48,6 +51,20 @@ qt-libs:
 		fi; \
 	fi
 
+# Installed when running as root on Debian (CI); otherwise the tests that need them skip,
+# saying which package is missing.
+system-deps:
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && command -v dpkg >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing test packages: $$missing"; \
+			apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "Tests that need these Debian packages will skip: $$missing"; \
+			echo "Install them with: sudo apt-get install $$missing"; \
+		fi; \
+	fi
+
 run: $(STAMP) qt-libs
 	$(VENV)/bin/layerforge
 
@@ -55,7 +72,7 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check core gui templates tests bench
 	$(VENV)/bin/lint-imports
 
-test: $(TEST_STAMP) lint
+test: $(TEST_STAMP) system-deps lint
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q
 
 test-slow: $(TEST_STAMP)
@@ -65,8 +82,9 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 screenshots: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template inception-module --screenshot assets/inception-module.png
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template social-media-multi-output --screenshot assets/social-media-multi-output.png
+	@mkdir -p assets/screenshots
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template inception-module --screenshot assets/screenshots/inception.png
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template social-media-multi-output --screenshot assets/screenshots/multi-output.png
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

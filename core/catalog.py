@@ -246,7 +246,8 @@ class LayerEntry:
     def key_params(self) -> list[str]:
         """Names worth showing on a node: required arguments, then activation/padding."""
         keys = [p.name for p in self.params if p.required]
-        return keys + [n for n in ("activation", "strides", "padding") if self.has_param(n)]
+        return keys + [n for n in ("activation", "strides", "padding")
+                       if self.has_param(n) and n not in keys]
 
     @property
     def is_application(self) -> bool:

@@ -15,6 +15,7 @@ from .commands import (
     AddNode,
     Command,
     Connect,
+    Disconnect,
     GraphRecords,
     Macro,
     RemoveBlock,
@@ -88,6 +89,25 @@ def connect(doc: Document, src: str, dst: str, *, src_index: int = 0,
     if error is not None:
         raise error
     return Connect(Edge(new_id(), src, src_index, dst, dst_slot), graph_key)
+
+
+def insert_on_edge(doc: Document, edge_id: str, class_name: str,
+                   params: dict[str, Any] | None = None, graph_key: str = MAIN) -> Macro:
+    """Put a new layer on a connection, src -> new layer -> dst (a diagnostic's one-click fix)."""
+    graph = doc.graph_of(graph_key)
+    edge = graph.edge(edge_id)
+    a, b = graph.node(edge.src).position, graph.node(edge.dst).position
+    add = add_layer(doc, class_name, params, position=((a[0] + b[0]) / 2, (a[1] + b[1]) / 2),
+                    graph_key=graph_key)
+    assert add.layer is not None
+    spec = doc.port_spec_of(add.layer)
+    if spec.kind == "none":
+        raise EditError(f"{class_name} takes no input, so it cannot go on a connection")
+    first: Slot = spec.names[0] if spec.kind == "named" else 0
+    feed = Edge(new_id(), edge.src, edge.src_index, add.node.id, first)
+    onward = Edge(new_id(), add.node.id, 0, edge.dst, edge.dst_slot)
+    return Macro(f"Insert {class_name}", [Disconnect(edge.id, graph_key), add,
+                                          Connect(feed, graph_key), Connect(onward, graph_key)])
 
 
 def remove_nodes(doc: Document, node_ids: Iterable[str], graph_key: str = MAIN) -> Macro:

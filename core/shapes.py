@@ -57,6 +57,8 @@ class ShapeEngine:
         self._order: list[str] | None = None
         self._layers: dict[str, Any] = {}
         self._blocks: dict[str, ShapeEngine] = {}
+        # Shapes changed by refreshes nobody collected yet (a view may read shapes first).
+        self._uncollected: set[str] = set()
         self._connect()
 
     # ------------------------------------------------------------- signals
@@ -107,6 +109,13 @@ class ShapeEngine:
                 self.results[node_id] = new
                 changed.add(node_id)
                 pending.update(e.dst for e in self.graph.out_edges(node_id))
+        self._uncollected |= changed
+        return changed
+
+    def take_changes(self) -> set[str]:
+        """Refresh, then every id whose shapes changed since the last call (whoever refreshed)."""
+        self.refresh()
+        changed, self._uncollected = self._uncollected, set()
         return changed
 
     def shapes(self) -> dict[str, NodeShapes]:

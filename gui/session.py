@@ -89,12 +89,18 @@ class EditorSession(QObject):
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.diagnostics = []
+        self.diagnostics_changed.emit([])
         self.document_replaced.emit()
         self.title_changed.emit()
         self.schedule_analysis()
 
     def set_path(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
+        self.title_changed.emit()
+
+    def mark_modified(self) -> None:
+        """Unsaved from now on (e.g. a document restored from an autosave file)."""
+        self.undo_stack.resetClean()
         self.title_changed.emit()
 
     @property
@@ -144,7 +150,7 @@ class EditorSession(QObject):
         if self.keras_ready:
             for key, _graph in self.doc.graphs():
                 engine = self.engine(key)
-                changed[key] = engine.refresh()
+                changed[key] = engine.take_changes()
                 found += [d for d in engine.diagnostics() if d not in found]
         self.analysis_changed.emit(changed)
         if found != self.diagnostics:

@@ -1,0 +1,592 @@
+"""Dumb graphics items: nodes, ports, edges, shared-layer links, the connection being dragged.
+
+Items draw what the scene tells them and forward gestures to the scene's controller;
+they never edit the document.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFontMetricsF,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QStaticText,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsSceneHoverEvent,
+    QGraphicsSceneMouseEvent,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from layerforge.core.model import Slot
+
+from .labels import NodeText
+from .style import (
+    EDGE_DETAIL_LOD,
+    EDGE_LABEL_LOD,
+    LINE_HEIGHT,
+    NODE_PADDING,
+    NODE_WIDTH,
+    OVERVIEW_MAX_PIXELS,
+    OVERVIEW_ZOOM,
+    PORT_RADIUS,
+    SNAP,
+    TEXT_LOD,
+    CanvasStyle,
+)
+
+if TYPE_CHECKING:
+    from .scene import CanvasScene
+
+NODE_HEIGHT = 4 * LINE_HEIGHT + 2 * NODE_PADDING
+_NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
+_PORT_LABEL_SPACE = 14.0
+
+
+def _static(text: str) -> QStaticText:
+    static = QStaticText(text)
+    static.setTextFormat(Qt.TextFormat.PlainText)
+    return static
+
+
+def _lod(painter: QPainter, option: QStyleOptionGraphicsItem) -> float:
+    return option.levelOfDetailFromTransform(painter.worldTransform())
+
+
+def paint_port(painter: QPainter, style: CanvasStyle, at: QPointF, state: str,
+               connected: bool, hovered: bool) -> None:
+    colour = {"legal": style.legal, "illegal": style.illegal}.get(state, style.port)
+    radius = PORT_RADIUS + (2 if hovered or state != "normal" else 0)
+    painter.setPen(QPen(colour, 1.5))
+    filled = connected or state != "normal"
+    painter.setBrush(QBrush(colour) if filled else QBrush(style.node_fill))
+    painter.drawEllipse(at, radius, radius)
+
+
+class PortItem(QGraphicsItem):
+    """An input slot (top edge) or an output index (bottom edge) of a node.
+
+    The node paints its ports into its own cache; a port paints itself only while it
+    is highlighted (hovered, or a legal/illegal target of a dragged connection).
+    """
+
+    def __init__(self, node: NodeItem, is_output: bool, key: Slot, label: str) -> None:
+        super().__init__(node)
+        self.node = node
+        self.is_output = is_output
+        self.key = key
+        self.label = label
+        self.state = "normal"  # "legal" / "illegal" while a connection is dragged
+        self._connected = False
+        self.fan_out: set[str] = set()  # edge ids leaving this output port
+        self.hovered = False
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(1)
+        self.setFlag(_NO_CONTENTS, True)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        if value != self._connected:
+            self._connected = value
+            self.node.update()
+
+    @property
+    def active(self) -> bool:
+        return self.hovered or self.state != "normal"
+
+    def sync(self) -> None:
+        self.setFlag(_NO_CONTENTS, not (self.active and self.node.detail))
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_RADIUS + 4
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.sync()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        paint_port(painter, self.node.style, QPointF(0, 0), self.state, self.connected,
+                   self.hovered)
+
+    # gestures go to the controller
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            event.ignore()
+            return
+        self.canvas().controller.begin_connect(self)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        self.canvas().controller.drag_connect(event.scenePos())
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        self.canvas().controller.end_connect(event.scenePos())
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self.hovered = True
+        self.sync()
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self.hovered = False
+        self.sync()
+
+    def canvas(self) -> CanvasScene:
+        return self.scene()  # type: ignore[return-value]
+
+
+class NodeItem(QGraphicsItem):
+    """One node: a header with the layer class, then name, key parameters, parameter count."""
+
+    def __init__(self, node_id: str, kind: str, style: CanvasStyle) -> None:
+        super().__init__()
+        self.node_id = node_id
+        self.kind = kind
+        self.style = style
+        self.text = NodeText("", ())
+        self.elided: list[str] = []
+        self.inputs: list[PortItem] = []
+        self.outputs: list[PortItem] = []
+        self.edges: set[EdgeItem] = set()
+        self.links: list[SharedLinkItem] = []
+        self.severity: str | None = None
+        self.badge: QColor | None = None
+        self.badge_count = 0
+        self.is_block = False
+        self.detail = True  # False while the scene draws the overview instead of items
+        self.rect = QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
+        self._bounds = self.rect.adjusted(-4, -_PORT_LABEL_SPACE, 4, _PORT_LABEL_SPACE)
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    # ------------------------------------------------------------- content
+    def set_text(self, text: NodeText) -> None:
+        if text == self.text:
+            return
+        self.text = text
+        self._elide()
+        self.update()
+
+    def _elide(self) -> None:
+        width = NODE_WIDTH - 2 * NODE_PADDING
+        bold = QFontMetricsF(self.style.bold_font)
+        plain = QFontMetricsF(self.style.font)
+        title_room = width - (22 if self.badge is not None else 0) - 12
+        self.elided = [bold.elidedText(self.text.title, Qt.TextElideMode.ElideRight, title_room)]
+        self.elided += [plain.elidedText(line, Qt.TextElideMode.ElideRight, width)
+                        for line in self.text.lines]
+        # Laid out once: drawing a QStaticText skips the text layout on every repaint.
+        self.static = [_static(line) for line in self.elided]
+
+    def set_ports(self, inputs: list[tuple[Slot, str]], outputs: int) -> bool:
+        """Rebuild the ports when they differ; returns whether they changed."""
+        same_in = [(p.key, p.label) for p in self.inputs] == inputs
+        if same_in and len(self.outputs) == outputs:
+            return False
+        for port in self.inputs + self.outputs:
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        self.inputs = [PortItem(self, False, slot, label) for slot, label in inputs]
+        self.outputs = [PortItem(self, True, i, str(i) if outputs > 1 else "")
+                        for i in range(outputs)]
+
+        self._place(self.inputs, self.rect.top())
+        self._place(self.outputs, self.rect.bottom())
+        self.update()
+        return True
+
+    def _place(self, ports: list[PortItem], y: float) -> None:
+        for i, port in enumerate(ports):
+            port.setPos(self.rect.left() + self.rect.width() * (i + 1) / (len(ports) + 1), y)
+
+    def set_detail(self, detail: bool) -> None:
+        """Items skip painting (in C++, no Python call) while the overview draws the graph."""
+        self.detail = detail
+        self.setFlag(_NO_CONTENTS, not detail)
+
+    def input_port(self, slot: Slot) -> PortItem | None:
+        return next((p for p in self.inputs if p.key == slot), None)
+
+    def output_port(self, index: int) -> PortItem | None:
+        return next((p for p in self.outputs if p.key == index), None)
+
+    def set_severity(self, severity: str | None, message: str) -> None:
+        if severity != self.severity or message != self.toolTip():
+            self.severity = severity
+            self.setToolTip(message)
+            self.update()
+
+    def set_badge(self, colour: QColor | None, count: int) -> None:
+        if colour != self.badge or count != self.badge_count:
+            room_changed = (colour is None) != (self.badge is None)
+            self.badge, self.badge_count = colour, count
+            if room_changed:
+                self._elide()
+            self.update()
+
+    # ------------------------------------------------------------- drawing
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        style = self.style
+        border, width = self._border()
+        painter.setPen(QPen(border, width))
+        painter.setBrush(QBrush(style.node_fill))
+        if _lod(painter, option) < TEXT_LOD or getattr(self.scene(), "zooming", False):
+            painter.drawRect(self.rect)
+            painter.fillRect(self._header(), style.header_fill)
+            return
+        painter.drawRoundedRect(self.rect, 5, 5)
+        painter.fillRect(self._header(), style.header_fill)
+        if self.is_block:
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(self.rect.adjusted(3, 3, -3, -3), 3, 3)
+        self._draw_text(painter)
+        self._draw_marks(painter)
+        self._draw_port_labels(painter)
+        for port in self.inputs + self.outputs:
+            paint_port(painter, style, port.pos(), "normal", port.connected, False)
+
+    def _header(self) -> QRectF:
+        return QRectF(self.rect.left() + 1, self.rect.top() + 1, self.rect.width() - 2,
+                      LINE_HEIGHT + NODE_PADDING - 1)
+
+    def _border(self) -> tuple[QColor, float]:
+        style = self.style
+        if self.severity == "error":
+            return style.error, 2.5 if not self.isSelected() else 3.5
+        if self.severity == "warning":
+            return style.warning, 2.5 if not self.isSelected() else 3.5
+        if self.isSelected():
+            return style.selection, 2.5
+        return style.node_border, 1.0
+
+    def _draw_text(self, painter: QPainter) -> None:
+        style = self.style
+        left = self.rect.left() + NODE_PADDING
+        top = self.rect.top() + NODE_PADDING / 2
+        for i, line in enumerate(self.static):
+            font = style.bold_font if i == 0 else style.font
+            painter.setFont(font)
+            painter.setPen(style.text if i < 2 else style.dim_text)
+            y = top + i * LINE_HEIGHT + (NODE_PADDING / 2 if i else 0)
+            y += (LINE_HEIGHT - QFontMetricsF(font).height()) / 2
+            painter.drawStaticText(QPointF(left, y), line)
+
+    def _draw_marks(self, painter: QPainter) -> None:
+        style = self.style
+        right = self.rect.right() - NODE_PADDING
+        y = self.rect.top() + NODE_PADDING / 2 + LINE_HEIGHT / 2
+        if self.severity is not None:
+            colour = style.error if self.severity == "error" else style.warning
+            painter.setPen(QPen(colour, 1))
+            painter.setBrush(QBrush(colour))
+            painter.drawEllipse(QPointF(right - 5, y), 5, 5)
+            painter.setPen(style.node_fill)
+            painter.setFont(style.small_font)
+            painter.drawText(QRectF(right - 10, y - 6, 10, 12), Qt.AlignmentFlag.AlignCenter, "!")
+            right -= 14
+        if self.badge is not None:
+            painter.setPen(QPen(self.badge.darker(140), 1))
+            painter.setBrush(QBrush(self.badge))
+            box = QRectF(right - 18, y - 6, 18, 12)
+            painter.drawRoundedRect(box, 6, 6)
+            painter.setPen(QColor("black"))
+            painter.setFont(style.small_font)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"×{self.badge_count}")
+
+    def _draw_port_labels(self, painter: QPainter) -> None:
+        painter.setFont(self.style.small_font)
+        painter.setPen(self.style.dim_text)
+        for port in self.inputs + self.outputs:
+            if not port.label:
+                continue
+            y = port.pos().y() + (-_PORT_LABEL_SPACE if not port.is_output else 2)
+            painter.drawText(QRectF(port.pos().x() + 6, y, 50, 12),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             port.label)
+
+    # ------------------------------------------------------------- changes
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        scene = self.scene()
+        if (change == QGraphicsItem.GraphicsItemChange.ItemPositionChange
+                and scene is not None and getattr(scene, "snapping", False)):
+            return QPointF(round(value.x() / SNAP) * SNAP, round(value.y() / SNAP) * SNAP)
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+            for link in self.links:
+                link.update_path()
+            if not self.detail and scene is not None:
+                scene.overview_changed()  # type: ignore[attr-defined]
+        return super().itemChange(change, value)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        scene = self.scene()
+        if scene is not None:
+            scene.node_double_clicked(self)  # type: ignore[attr-defined]
+        event.accept()
+
+
+class EdgeItem(QGraphicsItem):
+    """A tensor from an output port to an input port, labelled with its shape."""
+
+    def __init__(self, edge_id: str, src: PortItem, dst: PortItem, style: CanvasStyle) -> None:
+        super().__init__()
+        self.edge_id = edge_id
+        self.src = src
+        self.dst = dst
+        self.style = style
+        self.label = ""
+        self.static_label = _static("")
+        self.error: str | None = None
+        self.path = QPainterPath()
+        self.mid = QPointF()
+        self._label_size = (0.0, 0.0)
+        self._bounds = QRectF()
+        self._shape: QPainterPath | None = None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(-1)
+        self.update_path()
+
+    def update_path(self) -> None:
+        p1, p2 = self.src.scenePos(), self.dst.scenePos()
+        bend = max(40.0, abs(p2.y() - p1.y()) * 0.5)
+        c1, c2 = QPointF(p1.x(), p1.y() + bend), QPointF(p2.x(), p2.y() - bend)
+        self.prepareGeometryChange()
+        self.path = QPainterPath(p1)
+        self.path.cubicTo(c1, c2, p2)
+        # Edges fanning out of one port share their start: label them where they diverge.
+        t = 0.5 if len(self.src.fan_out) < 2 else 0.72
+        u = 1 - t
+        self.mid = u ** 3 * p1 + 3 * u * u * t * c1 + 3 * u * t * t * c2 + t ** 3 * p2
+        self._shape = None
+        self._update_bounds()
+        # Short edges cache their pixels (pans blit them); a long one would need a huge pixmap.
+        small = self._bounds.width() < 1000 and self._bounds.height() < 1000
+        mode = (QGraphicsItem.CacheMode.DeviceCoordinateCache if small
+                else QGraphicsItem.CacheMode.NoCache)
+        if self.cacheMode() != mode:
+            self.setCacheMode(mode)
+
+    def label_rect(self) -> QRectF:
+        w, h = self._label_size
+        return QRectF(self.mid.x() - w / 2, self.mid.y() - h / 2, w, h)
+
+    def _update_bounds(self) -> None:
+        bounds = self.path.controlPointRect().adjusted(-3, -3, 3, 3)
+        self._bounds = bounds.united(self.label_rect()) if self.label else bounds
+
+    def set_label(self, text: str) -> None:
+        if text == self.label:
+            return
+        self.prepareGeometryChange()
+        self.label = text
+        self.static_label = _static(text)
+        metrics = QFontMetricsF(self.style.small_font)
+        self._label_size = (metrics.horizontalAdvance(text) + 8, metrics.height() + 2)
+        self._update_bounds()
+        self.update()
+
+    def set_error(self, message: str | None) -> None:
+        if message != self.error:
+            self.error = message
+            self.setToolTip(message or "")
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(8)
+            self._shape = stroker.createStroke(self.path)
+            if self.label:
+                self._shape.addRect(self.label_rect())
+        return self._shape
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        style = self.style
+        colour = style.error if self.error else (
+            style.selection if self.isSelected() else style.edge)
+        pen = QPen(colour, 2.5 if self.isSelected() else 1.5)
+        pen.setCosmetic(True)  # stroked by the rasterizer directly: far cheaper on long curves
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        lod = _lod(painter, option)
+        if lod < EDGE_DETAIL_LOD:
+            painter.drawLine(QLineF(self.path.elementAt(0), self.path.currentPosition()))
+            return
+        painter.drawPath(self.path)
+        if self.label and lod >= EDGE_LABEL_LOD and not getattr(self.scene(), "zooming", False):
+            rect = self.label_rect()
+            painter.setPen(QPen(colour, 0.8))
+            painter.setBrush(QBrush(style.label_fill))
+            painter.drawRoundedRect(rect, 4, 4)
+            painter.setFont(style.small_font)
+            painter.setPen(style.error if self.error else style.text)
+            painter.drawStaticText(QPointF(rect.left() + 4, rect.top() + 1), self.static_label)
+
+
+class SharedLinkItem(QGraphicsItem):
+    """A dashed line between two calls of one layer instance (they share weights)."""
+
+    def __init__(self, a: NodeItem, b: NodeItem, colour: QColor) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+        self.colour = colour
+        self.line = QLineF()
+        self.setZValue(-2)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        a.links.append(self)
+        b.links.append(self)
+        self.update_path()
+
+    def update_path(self) -> None:
+        self.prepareGeometryChange()
+        self.line = QLineF(self.a.scenePos(), self.b.scenePos())
+
+    def detach(self) -> None:
+        for node in (self.a, self.b):
+            if self in node.links:
+                node.links.remove(self)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self.line.p1(), self.line.p2()).normalized().adjusted(-3, -3, 3, 3)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        pen = QPen(self.colour, 2.0, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawLine(self.line)
+
+
+class DragEdgeItem(QGraphicsItem):
+    """The connection being dragged, with the reason when the port under it refuses."""
+
+    def __init__(self, start: QPointF, style: CanvasStyle) -> None:
+        super().__init__()
+        self.style = style
+        self.start = start
+        self.end = start
+        self.reason = ""
+        self.ok = True
+        self.setZValue(10)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def set_end(self, end: QPointF, ok: bool, reason: str) -> None:
+        self.prepareGeometryChange()
+        self.end, self.ok, self.reason = end, ok, reason
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        rect = QRectF(self.start, self.end).normalized().adjusted(-4, -4, 4, 4)
+        if self.reason:
+            rect = rect.united(QRectF(self.end.x() + 4, self.end.y() + 2, 420, 52))
+        return rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        colour = self.style.selection if self.ok else self.style.illegal
+        painter.setPen(QPen(colour, 2.0, Qt.PenStyle.DashLine))
+        painter.drawLine(QLineF(self.start, self.end))
+        if self.reason:
+            painter.setFont(self.style.small_font)
+            area = QRectF(self.end.x() + 12, self.end.y() + 8, 400, 40)
+            box = painter.fontMetrics().boundingRect(
+                area.toRect(), Qt.TextFlag.TextWordWrap, self.reason)
+            box_f = QRectF(box).adjusted(-4, -2, 4, 2)
+            painter.setPen(QPen(self.style.illegal, 1))
+            painter.setBrush(QBrush(self.style.node_fill))
+            painter.drawRoundedRect(box_f, 3, 3)
+            painter.setPen(self.style.illegal)
+            painter.drawText(area, Qt.TextFlag.TextWordWrap, self.reason)
+
+
+class OverviewItem(QGraphicsItem):
+    """The whole graph as boxes and straight lines, rendered once into an image.
+
+    Far out, thousands of items each painted through Python cost far more than a
+    frame; a zoom or pan step then only scales part of one image (in C++).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image = QImage()
+        self._bounds = QRectF()
+        self.setZValue(-0.5)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setVisible(False)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def rebuild(self, style: CanvasStyle, nodes: list[NodeItem], edges: list[EdgeItem]) -> None:
+        bounds = QRectF()
+        for node in nodes:
+            bounds = bounds.united(node.rect.translated(node.pos()))
+        bounds = bounds.adjusted(-20, -20, 20, 20)
+        # Sharp up to the zoom where items take over; capped so huge graphs stay in memory.
+        scale = min(OVERVIEW_ZOOM, OVERVIEW_MAX_PIXELS / max(bounds.width(), bounds.height(), 1))
+        image = QImage(max(1, int(bounds.width() * scale)), max(1, int(bounds.height() * scale)),
+                       QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.scale(scale, scale)
+        painter.translate(-bounds.topLeft())
+        pen = QPen(style.edge, 1.0)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawLines([QLineF(e.src.scenePos(), e.dst.scenePos()) for e in edges])
+        self._draw_boxes(painter, style, nodes)
+        painter.end()
+        self.prepareGeometryChange()
+        self.image = image
+        self._bounds = bounds
+        self.update()
+
+    @staticmethod
+    def _draw_boxes(painter: QPainter, style: CanvasStyle, nodes: list[NodeItem]) -> None:
+        groups: dict[str, list[QRectF]] = {}
+        for node in nodes:
+            kind = node.severity or ("selected" if node.isSelected() else "normal")
+            groups.setdefault(kind, []).append(node.rect.translated(node.pos()))
+        colours = {"normal": style.node_border, "selected": style.selection,
+                   "error": style.error, "warning": style.warning}
+        for kind, rects in groups.items():
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QBrush(colours[kind]))
+            painter.drawRects(rects)
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(self._bounds, self.image)

@@ -1,0 +1,366 @@
+"""Files of the window: new, open, save, save as, export, recent files, autosave, recovery.
+
+Every question to the user goes through a module-level function (``ask_save_changes``,
+``ask_restore``, ``choose_open_path``, ``choose_save_path``, ``notify``), so tests
+patch one function instead of clicking a modal dialog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from layerforge.core.document import Document
+from layerforge.core.errors import LayerForgeError
+
+from .session import EditorSession
+
+AUTOSAVE_INTERVAL_MS = 30_000
+MAX_RECENT = 10
+RECOVERY_PREFIX = "autosave-"
+PROJECT_FILTER = "LayerForge projects (*.json);;All files (*)"
+OPEN_FILTER = ("Projects and Keras models (*.json *.keras *.h5 *.hdf5);;"
+               "LayerForge projects (*.json);;Keras models (*.keras *.h5 *.hdf5);;All files (*)")
+EXPORTS = {
+    "python": ("Export Python code", "Python (*.py)", ".py"),
+    "keras": ("Export .keras model", "Keras model (*.keras)", ".keras"),
+    "dot": ("Export DOT graph", "Graphviz DOT (*.dot *.gv)", ".dot"),
+    "png": ("Export PNG diagram", "PNG image (*.png)", ".png"),
+}
+
+
+# ------------------------------------------------------------ questions (patched in tests)
+def ask_save_changes(parent: QWidget | None, name: str) -> str:
+    """'save', 'discard' or 'cancel'."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                      f"'{name}' has unsaved changes. Save them?",
+                      QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                      | QMessageBox.StandardButton.Cancel, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.Save)
+    answer = box.exec()
+    return {QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard"}.get(
+        QMessageBox.StandardButton(answer), "cancel")
+
+
+def ask_restore(parent: QWidget | None, path: Path, saved_at: float, origin: str) -> bool:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved_at))
+    where = f" (from {origin})" if origin else ""
+    answer = QMessageBox.question(
+        parent, "Restore unsaved work?",
+        f"LayerForge closed without saving a project{where}. An autosave from {when} exists.\n"
+        "Restore it?")
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def choose_open_path(parent: QWidget | None) -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Open project or Keras model", "", OPEN_FILTER)
+    return path or None
+
+
+def choose_save_path(parent: QWidget | None, title: str, filters: str,
+                     suggested: str) -> str | None:
+    path, _ = QFileDialog.getSaveFileName(parent, title, suggested, filters)
+    return path or None
+
+
+def notify(parent: QWidget | None, title: str, text: str, error: bool = True) -> None:
+    if error:
+        QMessageBox.warning(parent, title, text)
+    else:
+        QMessageBox.information(parent, title, text)
+
+
+# ------------------------------------------------------------ recovery files
+def recovery_dir() -> Path:
+    override = os.environ.get("LAYERFORGE_RECOVERY_DIR")
+    if override:
+        return Path(override)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".layerforge") / "recovery"
+
+
+def own_recovery_file() -> Path:
+    return recovery_dir() / f"{RECOVERY_PREFIX}{os.getpid()}.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return False  # without a cheap check, offer the file: the worst case is a question
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphan_recovery_files() -> list[Path]:
+    """Autosaves left by processes that are gone (a crash), newest first."""
+    directory = recovery_dir()
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.glob(f"{RECOVERY_PREFIX}*.json"):
+        pid_text = path.stem.removeprefix(RECOVERY_PREFIX)
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            found.append(path)
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def remove_recovery(path: Path) -> None:
+    for target in (path, path.with_suffix(".origin")):
+        with contextlib.suppress(OSError):
+            target.unlink()
+
+
+# ------------------------------------------------------------ recent files
+class RecentFiles:
+    KEY = "files/recent"
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self.settings = settings or QSettings()
+
+    def paths(self) -> list[str]:
+        value = self.settings.value(self.KEY, [])
+        if isinstance(value, str):
+            value = [value]
+        return [p for p in (value or []) if isinstance(p, str)]
+
+    def add(self, path: str | Path) -> None:
+        text = str(Path(path).resolve())
+        paths = [text] + [p for p in self.paths() if p != text]
+        self.settings.setValue(self.KEY, paths[:MAX_RECENT])
+
+    def clear(self) -> None:
+        self.settings.setValue(self.KEY, [])
+
+
+# ------------------------------------------------------------ controller
+class FileController(QObject):
+    """File actions of one window; ``opened(path)`` after a project/model is loaded."""
+
+    opened = Signal(str)
+    recent_changed = Signal()
+    message = Signal(str)
+
+    def __init__(self, session: EditorSession, parent_widget: QWidget) -> None:
+        super().__init__(parent_widget)
+        self.session = session
+        self.widget = parent_widget
+        self.recent = RecentFiles()
+        self.recovery_path = own_recovery_file()
+        self.autosave_timer = QTimer(self, interval=AUTOSAVE_INTERVAL_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+    # -------------------------------------------------------- discard guard
+    def maybe_discard(self) -> bool:
+        """True when the current document may be replaced (saved, discarded or unchanged)."""
+        if not self.session.is_modified:
+            return True
+        answer = ask_save_changes(self.widget, self.session.display_name())
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    # -------------------------------------------------------- new / open
+    def new_project(self) -> bool:
+        if not self.maybe_discard():
+            return False
+        self._replace(Document(self.session.doc.catalog), None)
+        return True
+
+    def new_from_template(self, name: str) -> bool:
+        from layerforge.core.templates import load_template
+
+        if not self.maybe_discard():
+            return False
+        try:
+            doc = load_template(name, self.session.doc.catalog)
+        except LayerForgeError as exc:
+            notify(self.widget, "Cannot open the template", str(exc))
+            return False
+        self._replace(doc, None)
+        return True
+
+    def open_dialog(self) -> bool:
+        if not self.maybe_discard():
+            return False
+        path = choose_open_path(self.widget)
+        return self.open_path(path, ask=False) if path else False
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        if ask and not self.maybe_discard():
+            return False
+        target = Path(path)
+        try:
+            doc, warnings = self._read(target)
+        except (LayerForgeError, OSError, ValueError) as exc:
+            notify(self.widget, "Cannot open the file", f"{target}:\n{exc}")
+            return False
+        is_project = target.suffix.lower() == ".json"
+        self._replace(doc, target if is_project else None)
+        if is_project:
+            self.recent.add(target)
+            self.recent_changed.emit()
+        if warnings:
+            notify(self.widget, "Imported with warnings",
+                   f"{target.name}:\n\n" + "\n".join(f"• {w}" for w in warnings), error=False)
+        self.opened.emit(str(target))
+        return True
+
+    def _read(self, path: Path) -> tuple[Document, list[str]]:
+        if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+            try:
+                from layerforge.core.importer import import_file
+            except ImportError:
+                raise LayerForgeError("importing .keras/.h5 models needs core.importer, which "
+                                      "this build does not have yet") from None
+            result = import_file(str(path), catalog=self.session.doc.catalog)
+            return result.doc, [str(w) for w in result.warnings]
+        from layerforge.core.project import load
+
+        return load(path, self.session.doc.catalog), []
+
+    def _replace(self, doc: Document, path: Path | None) -> None:
+        remove_recovery(self.recovery_path)
+        self.session.replace_document(doc, path)
+
+    # -------------------------------------------------------- save
+    def save(self) -> bool:
+        if self.session.path is None:
+            return self.save_as()
+        return self._write(self.session.path)
+
+    def save_as(self) -> bool:
+        suggested = str(self.session.path or Path.cwd() / f"{self._stem()}.json")
+        path = choose_save_path(self.widget, "Save project", PROJECT_FILTER, suggested)
+        if not path:
+            return False
+        target = Path(path) if Path(path).suffix else Path(path).with_suffix(".json")
+        return self._write(target)
+
+    def _write(self, path: Path) -> bool:
+        from layerforge.core.project import save
+
+        try:
+            save(self.session.doc, path)
+        except (LayerForgeError, OSError) as exc:
+            notify(self.widget, "Cannot save", f"{path}:\n{exc}")
+            return False
+        self.session.undo_stack.setClean()
+        self.session.set_path(path)
+        remove_recovery(self.recovery_path)
+        self.recent.add(path)
+        self.recent_changed.emit()
+        self.message.emit(f"Saved {path}")
+        return True
+
+    def _stem(self) -> str:
+        if self.session.path is not None:
+            return self.session.path.stem
+        title = self.session.doc.meta.title or "model"
+        return "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-") or "model"
+
+    # -------------------------------------------------------- export
+    def export(self, kind: str) -> bool:
+        title, filters, suffix = EXPORTS[kind]
+        suggested = str(Path.cwd() / f"{self._stem()}{suffix}")
+        path = choose_save_path(self.widget, title, filters, suggested)
+        if not path:
+            return False
+        try:
+            export_to(self.session.doc, kind, Path(path))
+        except Exception as exc:  # Keras, Graphviz and file errors all end in a message
+            notify(self.widget, f"{title} failed", f"{path}:\n{exc}")
+            return False
+        self.message.emit(f"Exported {path}")
+        return True
+
+    # -------------------------------------------------------- autosave
+    def autosave(self) -> bool:
+        """Write the recovery file when there are unsaved changes; True when written."""
+        if not self.session.is_modified:
+            return False
+        from layerforge.core.project import save
+
+        try:
+            self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
+            save(self.session.doc, self.recovery_path)
+            origin = str(self.session.path or "")
+            self.recovery_path.with_suffix(".origin").write_text(origin, encoding="utf-8")
+        except (LayerForgeError, OSError) as exc:
+            self.message.emit(f"Autosave failed: {exc}")
+            return False
+        return True
+
+    def discard_recovery(self) -> None:
+        remove_recovery(self.recovery_path)
+
+    def offer_recovery(self) -> bool:
+        """At start: restore the newest autosave left by a crashed session, if the user wants."""
+        orphans = orphan_recovery_files()
+        if not orphans:
+            return False
+        newest = orphans[0]
+        origin_file = newest.with_suffix(".origin")
+        origin = origin_file.read_text(encoding="utf-8") if origin_file.exists() else ""
+        restored = False
+        if ask_restore(self.widget, newest, newest.stat().st_mtime, origin):
+            restored = self._restore(newest, origin)
+        for path in orphans:
+            remove_recovery(path)
+        return restored
+
+    def _restore(self, path: Path, origin: str) -> bool:
+        from layerforge.core.project import load
+
+        try:
+            doc = load(path, self.session.doc.catalog)
+        except (LayerForgeError, OSError) as exc:
+            notify(self.widget, "Cannot restore the autosave", f"{path}:\n{exc}")
+            return False
+        self.session.replace_document(doc, origin or None)
+        # The restored work differs from any file on disk until it is saved.
+        self.session.mark_modified()
+        self.autosave()
+        return True
+
+
+def export_to(doc: Document, kind: str, path: Path) -> None:
+    """Write one export; raises with the reason (e.g. Graphviz missing for PNG)."""
+    export = _export_module()
+    if kind == "python":
+        if export is not None:
+            export.export_python(doc, path)
+        else:
+            from layerforge.core.codegen import generate
+
+            path.write_text(generate(doc).source, encoding="utf-8")
+    elif export is None:
+        raise LayerForgeError(f"exporting {kind} needs core.export, which this build lacks")
+    elif kind == "keras":
+        export.export_keras(doc, path)
+    elif kind == "dot":
+        path.write_text(export.to_dot(doc), encoding="utf-8")
+    else:
+        export.export_diagram(doc, path, kind)
+
+
+def _export_module() -> Any:
+    try:
+        from layerforge.core import export
+    except ImportError:
+        return None
+    return export
+

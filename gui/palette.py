@@ -1,0 +1,130 @@
+"""The layer palette: every catalog layer by category, a search box, drag onto the canvas."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QDrag
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from layerforge.core.catalog import Catalog
+
+LAYER_MIME = "application/x-layerforge-layer"
+EXPANDED = ("Core", "Convolution", "Merging")
+CLASS_ROLE = Qt.ItemDataRole.UserRole
+
+
+def layer_mime(class_name: str) -> QMimeData:
+    """What the palette drags: the catalog class name, understood by the canvas."""
+    mime = QMimeData()
+    mime.setData(LAYER_MIME, class_name.encode("utf-8"))
+    mime.setText(class_name)
+    return mime
+
+
+class LayerTree(QTreeWidget):
+    """Categories with their layers; a layer item starts a drag with :func:`layer_mime`."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setUniformRowHeights(True)
+
+    def mimeTypes(self) -> list[str]:
+        return [LAYER_MIME]
+
+    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:
+        names = [item.data(0, CLASS_ROLE) for item in items if item.data(0, CLASS_ROLE)]
+        return layer_mime(names[0] if names else "")
+
+    def startDrag(self, actions: Qt.DropAction) -> None:
+        item = self.currentItem()
+        name = item.data(0, CLASS_ROLE) if item is not None else None
+        if not name:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(layer_mime(name))
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+class Palette(QWidget):
+    """Search box over a tree of layers; ``layer_activated(class_name)`` on double-click/Enter."""
+
+    layer_activated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit(placeholderText="Search layers…", clearButtonEnabled=True)
+        self.search.setToolTip("Filter layers by name, category or description")
+        self.tree = LayerTree(self)
+        self.status = QLabel("Loading the layer catalog…")
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.status)
+        layout.addWidget(self.tree)
+        self.search.textChanged.connect(self.apply_filter)
+        self.search.returnPressed.connect(self._activate_first_match)
+        self.tree.itemActivated.connect(self._on_activated)
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        self.tree.clear()
+        for category, entries in sorted(catalog.categories().items()):
+            parent = QTreeWidgetItem(self.tree, [category])
+            parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            parent.setExpanded(category in EXPANDED)
+            for entry in entries:
+                label = entry.class_name.removeprefix("applications.")
+                item = QTreeWidgetItem(parent, [label])
+                item.setData(0, CLASS_ROLE, entry.class_name)
+                item.setToolTip(0, f"<b>{entry.class_name}</b><br>{entry.doc}")
+        self.status.setText(f"{len(catalog)} layers from Keras {catalog.keras_version}")
+        self.apply_filter(self.search.text())
+
+    def layer_items(self) -> list[QTreeWidgetItem]:
+        return [self.tree.topLevelItem(i).child(j) for i in range(self.tree.topLevelItemCount())
+                for j in range(self.tree.topLevelItem(i).childCount())]
+
+    def visible_layers(self) -> list[str]:
+        return [item.data(0, CLASS_ROLE) for item in self.layer_items() if not item.isHidden()]
+
+    def apply_filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for i in range(self.tree.topLevelItemCount()):
+            category = self.tree.topLevelItem(i)
+            in_category = needle in category.text(0).lower()
+            shown = 0
+            for j in range(category.childCount()):
+                item = category.child(j)
+                match = not needle or in_category or needle in item.text(0).lower() or \
+                    needle in item.toolTip(0).lower()
+                item.setHidden(not match)
+                shown += match
+            category.setHidden(shown == 0)
+            category.setExpanded(bool(needle) or category.isExpanded())
+
+    def item_for(self, class_name: str) -> QTreeWidgetItem | None:
+        return next((i for i in self.layer_items() if i.data(0, CLASS_ROLE) == class_name), None)
+
+    def _on_activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        name = item.data(0, CLASS_ROLE)
+        if name:
+            self.layer_activated.emit(name)
+
+    def _activate_first_match(self) -> None:
+        # Prefer an exact name so typing "Dense" + Enter never picks DenseNet121.
+        visible = self.visible_layers()
+        needle = self.search.text().strip().lower()
+        exact = [n for n in visible if n.lower().removeprefix("applications.") == needle]
+        if exact or visible:
+            self.layer_activated.emit((exact or visible)[0])

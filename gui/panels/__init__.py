@@ -1,0 +1,1 @@
+"""Side panels of the main window: summary, generated code, diagnostics, undo history."""

@@ -1,0 +1,53 @@
+"""Fixtures for the window tests: isolated settings and recovery folder, Keras loaded once,
+and dialogs answered without a modal loop. Imported by the test modules that need them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
+
+from layerforge.gui import files
+
+
+@pytest.fixture(scope="session")
+def keras_loaded() -> dict[str, Any]:
+    """Import Keras once for the whole run (the window's loader then finishes at once)."""
+    from layerforge.gui.keras_loader import load_keras
+
+    return load_keras()
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             qapp: Any) -> Iterator[SimpleNamespace]:
+    """Settings, recent files and autosaves under tmp_path; dialogs never block."""
+    QStandardPaths.setTestModeEnabled(True)
+    QCoreApplication.setOrganizationName("LayerForgeTest")
+    QCoreApplication.setApplicationName("LayerForgeTest")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    monkeypatch.setenv("LAYERFORGE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    monkeypatch.setattr(files, "ask_save_changes", lambda parent, name: "discard")
+    monkeypatch.setattr(files, "ask_restore", lambda *args: False)
+    notes: list[tuple[str, str]] = []
+    monkeypatch.setattr(files, "notify", lambda parent, title, text, error=True:
+                        notes.append((title, text)))
+    yield SimpleNamespace(path=tmp_path, notes=notes)  # notes: what would have been shown
+
+
+@pytest.fixture
+def window(isolated: SimpleNamespace, keras_loaded: dict[str, Any], qtbot: Any) -> Any:
+    from layerforge.gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitUntil(lambda: win.session.keras_ready, timeout=20_000)
+    return win
