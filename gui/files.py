@@ -36,6 +36,17 @@ EXPORTS = {
 
 
 # ------------------------------------------------------------ questions (patched in tests)
+def is_keras_model_json(path: Path) -> bool:
+    """A model JSON written by Keras (``model.to_json()``), not a LayerForge project."""
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return '"class_name"' in head and '"layerforge-project"' not in head
+
+
 def ask_save_changes(parent: QWidget | None, name: str) -> str:
     """'save', 'discard' or 'cancel'."""
     box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
@@ -208,7 +219,7 @@ class FileController(QObject):
         except (LayerForgeError, OSError, ValueError) as exc:
             notify(self.widget, "Cannot open the file", f"{target}:\n{exc}")
             return False
-        is_project = target.suffix.lower() == ".json"
+        is_project = target.suffix.lower() == ".json" and not is_keras_model_json(target)
         self._replace(doc, target if is_project else None)
         if is_project:
             self.recent.add(target)
@@ -220,12 +231,9 @@ class FileController(QObject):
         return True
 
     def _read(self, path: Path) -> tuple[Document, list[str]]:
-        if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
-            try:
-                from layerforge.core.importer import import_file
-            except ImportError:
-                raise LayerForgeError("importing .keras/.h5 models needs core.importer, which "
-                                      "this build does not have yet") from None
+        if path.suffix.lower() in (".keras", ".h5", ".hdf5") or is_keras_model_json(path):
+            from layerforge.core.importer import import_file
+
             result = import_file(str(path), catalog=self.session.doc.catalog)
             return result.doc, [str(w) for w in result.warnings]
         from layerforge.core.project import load
