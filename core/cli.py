@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "png/svg: a drawing (needs Graphviz)")
     export.add_argument("-o", "--output", metavar="OUT",
                         help="file to write (py and dot default to stdout)")
+    from .train_cli import add_train_parser
+
+    add_train_parser(sub)
     imp = sub.add_parser("import", help="open a .keras/.h5/JSON Keras model as a project file")
     imp.add_argument("model", metavar="MODEL", help="a .keras, .h5 or model JSON file")
     imp.add_argument("-o", "--output", metavar="PROJECT", required=True,
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     opener = gui or _no_gui
     handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
                 "validate": _validate, "catalog": _catalog, "export": _export,
-                "import": _import}
+                "import": _import, "train": _train}
     try:
         return handlers[args.command](args)
     except LayerForgeError as exc:
@@ -187,6 +190,13 @@ def _import(args: argparse.Namespace) -> int:
     print(f"{args.output}: {len(graph.layers)} layers, {len(result.doc.blocks)} blocks"
           + (", weights kept" if args.weights else ""), file=sys.stderr)
     return 0
+
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train_cli import run_train
+
+    return run_train(args)
 
 
 if __name__ == "__main__":

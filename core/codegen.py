@@ -121,7 +121,9 @@ class _ModuleWriter:
                           is_block=True)
         self.function("build_model", self.doc.graph, MAIN, self.model_name())
         self.add_part(self.compile_function())
-        self.add_part(_MAIN)
+        from .train_codegen import main_block  # it uses this module's literal()
+
+        self.add_part(main_block(self.doc))
         return PythonCode("\n\n".join(self.parts), self.variables, self.line_nodes)
 
     def add_part(self, text: str, owners: dict[int, tuple[str, str]] | None = None) -> None:
@@ -431,8 +433,3 @@ def _identifier(name: str) -> str:
         raise CodegenError(f"expected a Python argument name; received {name!r}")
     return name
 
-
-_MAIN = '''if __name__ == "__main__":
-    model = compile_model(build_model())
-    model.summary()
-'''

@@ -11,6 +11,7 @@ from .catalog import Catalog, get_catalog
 from .errors import EditError, NameClashError, UnknownIdError
 from .graph import Graph
 from .model import BLOCK_CLASS, LayerSpec, PortSpec
+from .train_settings import TrainingSettings
 
 MAIN = "main"
 
@@ -52,6 +53,7 @@ class Document:
         self.blocks: dict[str, Block] = {}
         self.graph = self.new_graph()
         self.compile = CompileSettings()
+        self.training = TrainingSettings()
         self.meta = ProjectMeta()
         # Trained or imported weights by layer id (lists of numpy arrays in Keras'
         # ``get_weights`` order); empty means freshly initialised weights.

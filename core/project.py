@@ -18,6 +18,7 @@ from .document import Block, CompileSettings, Document, ProjectMeta
 from .errors import EditError, ProjectFileError
 from .graph import Graph
 from .model import BLOCK_CLASS, DTYPES, CallNode, Edge, InputNode, LayerSpec, Node, OutputNode
+from .train_settings import settings_from_records, settings_to_records
 from .weights import load_sidecar, save_sidecar
 
 FORMAT_VERSION = 1
@@ -48,6 +49,7 @@ def to_records(doc: Document) -> dict[str, Any]:
                  "description": doc.meta.description, **doc.meta.extra},
         "compile": {"optimizer": doc.compile.optimizer,
                     "learning_rate": doc.compile.learning_rate},
+        "training": settings_to_records(doc.training),
         "graph": _graph_records(doc.graph),
         "blocks": [{"id": b.id, "name": b.name, "graph": _graph_records(b.graph)}
                    for b in doc.blocks.values()],
@@ -227,6 +229,7 @@ class _Reader:
             self.graph(doc, doc.blocks[raw["id"]].graph, self.get(raw, "graph", dict,
                                                                    f"blocks[{i}]"), f"blocks[{i}]")
         self.graph(doc, doc.graph, self.get(data, "graph", dict, "the top level"), "graph")
+        doc.training = settings_from_records(data.get("training"), self.source)
 
     def graph(self, doc: Document, graph: Graph, raw: dict[str, Any], where: str) -> None:
         for i, record in enumerate(self.get(raw, "layers", list, where)):

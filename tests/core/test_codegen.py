@@ -82,17 +82,24 @@ def hostile_doc(doc, stack, name: str) -> None:
 
 
 def assert_only_definitions(source: str) -> ast.Module:
-    """The module imports, defines functions and has the __main__ guard: nothing else, and
-    nothing in it opens files, imports or evaluates."""
+    """The module imports, defines functions and has the __main__ guard: nothing else; nothing
+    outside the guard opens files, imports or evaluates, and nothing anywhere evaluates text."""
     tree = ast.parse(source)
     kinds = {type(stmt).__name__ for stmt in tree.body}
     assert kinds <= {"Import", "ImportFrom", "FunctionDef", "If"}
-    called = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
-              for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    assert not called & {"open", "system", "__import__", "__setattr__", "eval", "exec"}
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    definitions = [stmt for stmt in tree.body if not isinstance(stmt, ast.If)]
+    assert not _called(definitions) & {"open", "system", "__import__", "__setattr__", "eval",
+                                       "exec"}
+    names = {n.id for stmt in definitions for n in ast.walk(stmt) if isinstance(n, ast.Name)}
     assert not names & {"os", "open", "__import__", "builtins"}
+    # The training script under the guard makes its run folder (os), and nothing more.
+    assert not _called(tree.body) & {"system", "__import__", "__setattr__", "eval", "exec"}
     return tree
+
+
+def _called(statements: list[ast.stmt]) -> set[str]:
+    return {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+            for stmt in statements for n in ast.walk(stmt) if isinstance(n, ast.Call)}
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))

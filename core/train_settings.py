@@ -1,0 +1,256 @@
+"""Training settings saved in the project: fit arguments, callbacks and data bindings.
+
+The optimizer and learning rate live in ``Document.compile`` (they are compile
+arguments); everything ``fit`` needs lives here. Records are plain JSON; reading
+them checks every field and names what was expected and what was received.
+Callback parameters are checked against the Keras callback's own constructor
+signature (Keras is imported only when a project has callbacks).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ProjectFileError
+
+CALLBACK_KINDS = ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard",
+                  "CSVLogger", "TerminateOnNaN", "ActivationLogger")
+# Paths a callback writes are set by the run folder, so a run never writes outside it.
+RUN_FOLDER_PARAMS = {"ModelCheckpoint": "filepath", "TensorBoard": "log_dir",
+                     "CSVLogger": "filename"}
+ACTIVATION_LOGGER_PARAMS = {"every": 1, "sample_index": 0}
+
+DATA_KINDS = ("synthetic", "npz", "npy", "csv", "image_dir", "text_dir", "sklearn",
+              "keras_dataset")
+# Required parameters of each data source kind, with the type each must have.
+DATA_REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "synthetic": {},
+    "npz": {"path": str, "key": str},
+    "npy": {"path": str},
+    "csv": {"path": str, "columns": list},
+    "image_dir": {"path": str},
+    "text_dir": {"path": str},
+    "sklearn": {"name": str, "part": str},
+    "keras_dataset": {"name": str, "part": str},
+}
+FEEDS = ("dict", "list")
+
+
+class SettingsError(ProjectFileError):
+    """Training settings that cannot be used; the message names the field."""
+
+
+@dataclass
+class CallbackSpec:
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSource:
+    """Where one named input or output gets its arrays (``kind`` is one of DATA_KINDS)."""
+
+    kind: str = "synthetic"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingSettings:
+    batch_size: int = 32
+    epochs: int = 10
+    # Fraction of the training data held out (its last samples, as Keras does) when
+    # ``validation_data`` binds no separate validation source.
+    validation_split: float = 0.2
+    shuffle: bool = True
+    seed: int | None = None
+    mixed_precision: bool = False  # mixed_float16, applied only when a GPU is present
+    feed: str = "dict"  # arrays passed to fit as a dict of names or as lists in graph order
+    callbacks: list[CallbackSpec] = field(default_factory=list)
+    data: dict[str, DataSource] = field(default_factory=dict)
+    validation_data: dict[str, DataSource] = field(default_factory=dict)
+
+    def source_of(self, name: str) -> DataSource:
+        """The binding of an input or output name; synthetic when unbound."""
+        return self.data.get(name) or DataSource()
+
+    def callback(self, kind: str) -> CallbackSpec | None:
+        return next((c for c in self.callbacks if c.kind == kind), None)
+
+
+# ------------------------------------------------------------------ writing
+def settings_to_records(s: TrainingSettings) -> dict[str, Any]:
+    return {
+        "batch_size": s.batch_size, "epochs": s.epochs, "validation_split": s.validation_split,
+        "shuffle": s.shuffle, "seed": s.seed, "mixed_precision": s.mixed_precision,
+        "feed": s.feed,
+        "callbacks": [{"kind": c.kind, "params": dict(c.params)} for c in s.callbacks],
+        "data": _bindings_records(s.data),
+        "validation_data": _bindings_records(s.validation_data),
+    }
+
+
+def _bindings_records(bindings: dict[str, DataSource]) -> dict[str, Any]:
+    return {name: {"kind": src.kind, "params": dict(src.params)} for name, src in bindings.items()}
+
+
+# ------------------------------------------------------------------ reading
+def settings_from_records(data: Any, source: str = "<project>") -> TrainingSettings:
+    """Parse and check ``training`` records; raises SettingsError naming the field."""
+    r = _Reader(source)
+    if data is None:
+        return TrainingSettings()
+    r.expect(isinstance(data, dict), "training", "an object", data)
+    d = TrainingSettings()
+    s = TrainingSettings(
+        batch_size=r.positive_int(data, "batch_size", d.batch_size),
+        epochs=r.positive_int(data, "epochs", d.epochs),
+        validation_split=r.fraction(data, "validation_split", d.validation_split),
+        shuffle=r.typed(data, "shuffle", bool, d.shuffle),
+        seed=r.typed(data, "seed", (int, type(None)), d.seed),
+        mixed_precision=r.typed(data, "mixed_precision", bool, d.mixed_precision),
+        feed=r.choice(data, "feed", FEEDS, d.feed),
+        callbacks=[r.callback(raw, f"training.callbacks[{i}]")
+                   for i, raw in enumerate(r.typed(data, "callbacks", list, []))],
+        data=r.bindings(r.typed(data, "data", dict, {}), "training.data"),
+        validation_data=r.bindings(r.typed(data, "validation_data", dict, {}),
+                                   "training.validation_data"),
+    )
+    check_callbacks(s.callbacks, source)
+    return s
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def expect(self, ok: bool, where: str, expected: str, received: Any) -> None:
+        if not ok:
+            raise SettingsError(f"{self.source}: at {where}: expected {expected}; "
+                                f"received {_show(received)}")
+
+    def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...],
+              default: Any, where: str = "training") -> Any:
+        value = data.get(key, default)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+        self.expect(ok, f"{where}.{key}", " or ".join(_TYPE_NAMES.get(k, k.__name__)
+                                                      for k in kinds), value)
+        return value
+
+    def positive_int(self, data: dict[str, Any], key: str, default: int) -> int:
+        value = self.typed(data, key, int, default)
+        self.expect(value > 0, f"training.{key}", "a positive integer", value)
+        return int(value)
+
+    def fraction(self, data: dict[str, Any], key: str, default: float) -> float:
+        value = self.typed(data, key, (int, float), default)
+        self.expect(0 <= value < 1, f"training.{key}", "a number from 0 up to (not incl.) 1",
+                    value)
+        return float(value)
+
+    def choice(self, data: dict[str, Any], key: str, choices: tuple[str, ...],
+               default: str) -> str:
+        value = data.get(key, default)
+        self.expect(value in choices, f"training.{key}", " or ".join(map(repr, choices)), value)
+        return str(value)
+
+    def callback(self, raw: Any, where: str) -> CallbackSpec:
+        self.expect(isinstance(raw, dict), where, "an object {kind, params}", raw)
+        kind = raw.get("kind")
+        self.expect(kind in CALLBACK_KINDS, f"{where}.kind", "one of " + ", ".join(CALLBACK_KINDS),
+                    kind)
+        return CallbackSpec(kind, dict(self.typed(raw, "params", dict, {}, where)))
+
+    def bindings(self, raw: dict[str, Any], where: str) -> dict[str, DataSource]:
+        return {str(name): self.source_spec(spec, f"{where}.{name}") for name, spec in raw.items()}
+
+    def source_spec(self, raw: Any, where: str) -> DataSource:
+        self.expect(isinstance(raw, dict), where, "an object {kind, params}", raw)
+        kind = raw.get("kind")
+        self.expect(kind in DATA_KINDS, f"{where}.kind", "one of " + ", ".join(DATA_KINDS), kind)
+        params = self.typed(raw, "params", dict, {}, where)
+        for key, kinds in DATA_REQUIRED[kind].items():
+            self.typed(params, key, kinds, None, f"{where}.params")
+        return DataSource(kind, dict(params))
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list",
+               dict: "an object", bool: "true/false", type(None): "null"}
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value)[:80]
+    except (TypeError, ValueError):
+        return repr(value)[:80]
+
+
+def monitored_params(spec: CallbackSpec, has_validation: bool) -> dict[str, Any]:
+    """The spec's parameters; callbacks that watch ``val_loss`` by default watch ``loss``
+    when there is no validation data (Keras would only warn and do nothing)."""
+    params = dict(spec.params)
+    if spec.kind in ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau") \
+            and "monitor" not in params:
+        params["monitor"] = "val_loss" if has_validation else "loss"
+    return params
+
+
+# ------------------------------------------------------------ callback checks
+def check_callbacks(callbacks: list[CallbackSpec], source: str = "<project>") -> None:
+    for i, spec in enumerate(callbacks):
+        problem = callback_param_error(spec)
+        if problem:
+            raise SettingsError(f"{source}: at training.callbacks[{i}] ({spec.kind}): {problem}")
+
+
+def callback_parameters(kind: str) -> dict[str, Any]:
+    """Parameter names of a callback kind with their defaults (``inspect.Parameter.empty``
+    when required), read from the Keras callback's constructor."""
+    if kind == "ActivationLogger":
+        return dict(ACTIVATION_LOGGER_PARAMS)
+    if kind not in CALLBACK_KINDS:
+        raise SettingsError(f"expected a callback among {', '.join(CALLBACK_KINDS)}; "
+                            f"received {kind!r}")
+    import keras
+
+    signature = inspect.signature(getattr(keras.callbacks, kind).__init__)
+    return {name: p.default for name, p in signature.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def callback_param_error(spec: CallbackSpec) -> str | None:
+    """Why ``spec.params`` do not fit the callback's signature, or None."""
+    known = callback_parameters(spec.kind)
+    owned = RUN_FOLDER_PARAMS.get(spec.kind)
+    for name, value in spec.params.items():
+        if name == owned:
+            return f"'{name}' is set by the run folder; remove it (received {_show(value)})"
+        if name not in known:
+            choices = ", ".join(n for n in known if n != owned)
+            return f"expected a parameter among {choices}; received '{name}'"
+        problem = _value_error(name, known[name], value)
+        if problem:
+            return problem
+    return None
+
+
+def _value_error(name: str, default: Any, value: Any) -> str | None:
+    """Values must have the type of the Keras default (numbers interchangeable; a None
+    default accepts any JSON value)."""
+    if default is None or default is inspect.Parameter.empty:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int | float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        return None
+    if ok:
+        return None
+    return f"'{name}' expects {_TYPE_NAMES.get(type(default), type(default).__name__)} " \
+           f"(default {_show(default)}); received {_show(value)}"
