@@ -23,7 +23,7 @@ import numpy as np
 
 from .document import Document
 from .errors import LayerForgeError
-from .model import CallNode
+from .model import CallNode, format_shape
 from .train_settings import DataSource, TrainingSettings
 
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
@@ -312,18 +312,13 @@ def _check_element_spec(ds: Any, t_in: TensorInfo, t_out: TensorInfo) -> None:
     got = tuple(x_spec.shape[1:])
     if len(got) != len(t_in.shape) or any(w is not None and g is not None and w != g
                                           for w, g in zip(t_in.shape, got, strict=True)):
-        raise DataError(f"{t_in.label}: expected samples of shape {_fmt(t_in.shape)}; the "
-                        f"directory gives {_fmt(got)}")
+        raise DataError(f"{t_in.label}: expected samples of shape {format_shape(t_in.shape)}; the "
+                        f"directory gives {format_shape(got)}")
     want_classes = t_out.shape[-1] if t_out.shape else None
     got_y = tuple(y_spec.shape[1:])
     if label_mode(t_out.loss) == "categorical" and got_y and got_y[-1] != want_classes:
         raise DataError(f"{t_out.label}: expected {want_classes} classes; the directory has "
                         f"{got_y[-1]} class folders")
-
-
-def _fmt(shape: tuple[Any, ...]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
 
 
 # ------------------------------------------------------------ CSV preview

@@ -17,7 +17,7 @@ from .compile import load_generated
 from .document import Document
 from .errors import LayerForgeError
 from .graph import Graph
-from .model import CallNode, Edge, InputNode, Shape
+from .model import CallNode, Edge, InputNode, Shape, format_shape
 
 if TYPE_CHECKING:
     from .shapes import ShapeEngine
@@ -99,33 +99,26 @@ def _node_style(doc: Document, graph: Graph, engine: ShapeEngine, node_id: str) 
     result = engine.results.get(node_id)
     shapes = result.outputs if result is not None and result.outputs is not None else None
     if isinstance(node, InputNode):
-        lines = [node.name, f"Input {node.dtype}", _shape_text((None, *node.shape))]
+        lines = [node.name, f"Input {node.dtype}", format_shape((None, *node.shape))]
         return {"label": _label(lines), "shape": "ellipse", "style": "filled",
                 "fillcolor": "#dbeafe"}
     if isinstance(node, CallNode):
         layer = graph.layer(node.layer_id)
         kind = f"Block '{doc.block(layer.block_id).name}'" if layer.block_id else \
             layer.class_name
-        lines = [layer.name, kind, *(_shape_text(s) for s in shapes or [None])]
+        lines = [layer.name, kind, *(format_shape(s) for s in shapes or [None])]
         style = {"shape": "box3d"} if layer.block_id else {"shape": "box", "style": "rounded"}
         if result is not None and result.error is not None:
             style.update(color="#dc2626", penwidth="2")
         return {"label": _label(lines), **style}
-    lines = [node.name, "Output", _shape_text(shapes[0] if shapes else None)]
+    lines = [node.name, "Output", format_shape(shapes[0] if shapes else None)]
     return {"label": _label(lines), "shape": "ellipse", "style": "filled",
             "fillcolor": "#dcfce7"}
 
 
 def _edge_label(edge: Edge, shape: Shape | None) -> str:
-    text = _shape_text(shape) if shape is not None else ""
+    text = format_shape(shape) if shape is not None else ""
     return f"[{edge.src_index}] {text}".strip() if edge.src_index else text
-
-
-def _shape_text(shape: Shape | None) -> str:
-    if shape is None:
-        return "?"
-    dims = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
 def _dot_id(node_id: str) -> str:

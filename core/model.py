@@ -8,6 +8,7 @@ one instance with two call nodes: weight sharing (book 7.1.5).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -125,3 +126,11 @@ class PortSpec:
 
 NO_INPUT = PortSpec("none", 0, 0)
 ONE_INPUT = PortSpec("single")
+
+
+def format_shape(shape: Sequence[int | None] | None, unknown: str = "?") -> str:
+    """A shape as Keras prints it: (None, 32) and (10,) for one dimension."""
+    if shape is None:
+        return unknown
+    dims = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"

@@ -19,7 +19,7 @@ from .diagnostics import Diagnostic, Fix
 from .document import MAIN, Document
 from .graph import Graph
 from .keras_bridge import as_shapes, keras_module, layer_key, make_layer, symbolic
-from .model import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape
+from .model import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
 
 _RESULT_CACHE_SIZE = 8192
 
@@ -209,8 +209,8 @@ class ShapeEngine:
         declared = [(None, *n.shape) for n in engine.graph.inputs()]
         for got, want in zip(received, declared, strict=False):
             if not _compatible(got, want):
-                message = (f"block '{layer.name}' expects an input of shape {_fmt(want)}; "
-                           f"received {_fmt(got)}")
+                message = (f"block '{layer.name}' expects an input of shape {format_shape(want)}; "
+                           f"received {format_shape(got)}")
                 return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key))
         outputs = [engine.shapes().get(o.id) for o in engine.graph.outputs()]
         if any(o is None or o.outputs is None for o in outputs):
@@ -298,7 +298,7 @@ def check_input_spec(obj: Any, arranged: Any, name: str) -> None:
                 raise ValueError(
                     f'Input {index} of layer "{name}" is incompatible with the layer: '
                     f"expected {attr}={wanted}, found ndim={rank}. "
-                    f"Full shape received: {_fmt(shape)}"
+                    f"Full shape received: {format_shape(shape, 'unknown')}"
                 )
 
 
@@ -306,13 +306,6 @@ def _compatible(got: Shape | None, want: Shape) -> bool:
     if got is None or len(got) != len(want):
         return False
     return all(w is None or g == w for g, w in zip(got, want, strict=True))
-
-
-def _fmt(shape: Shape | None) -> str:
-    if shape is None:
-        return "unknown"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
 
 
 def keras_message(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ from .check import full_check
 from .diagnostics import Diagnostic
 from .document import Document
 from .graph import Graph
-from .model import CallNode, Shape
+from .model import CallNode, Shape, format_shape
 from .shapes import ShapeEngine
 from .validation import validate
 
@@ -81,28 +81,22 @@ def format_summary(data: dict[str, Any]) -> str:
     """The table a terminal user reads."""
     rows = [("Layer (type)", "Output shape", "Param #")]
     for layer in data["layers"]:
-        shapes = ", ".join(_fmt(s) for s in layer["output_shapes"]) or "?"
+        shapes = ", ".join(format_shape(s) for s in layer["output_shapes"]) or "?"
         count = "?" if layer["params"] is None else f"{layer['params']:,}"
         calls = f" ×{layer['calls']}" if layer["calls"] > 1 else ""
         rows.append((f"{layer['name']} ({layer['class_name']}){calls}", shapes, count))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"Model: {data['title'] or 'untitled'}"]
-    lines += [f"  Input  {i['name']}: {_fmt(i['shape'])} {i['dtype']}" for i in data["inputs"]]
+    lines += [f"  Input  {i['name']}: {format_shape(i['shape'])} {i['dtype']}"
+              for i in data["inputs"]]
     rule = "-" * (sum(widths) + 6)
     lines.append(rule)
     for row in rows:
         lines.append(f"{row[0]:<{widths[0]}}   {row[1]:<{widths[1]}}   {row[2]:>{widths[2]}}")
     lines.append(rule)
-    lines += [f"  Output {o['name']}: {_fmt(o['shape'])}" for o in data["outputs"]]
+    lines += [f"  Output {o['name']}: {format_shape(o['shape'])}" for o in data["outputs"]]
     total = "unknown" if data["params"] is None else f"{data['params']:,}"
     lines.append(f"Total params: {total}")
     for d in data["diagnostics"]:
         lines.append(f"{d['severity']}: {d['where']}: {d['message']}")
     return "\n".join(lines)
-
-
-def _fmt(shape: list[int | None] | None) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from layerforge.core.commands import Command, EditNode, RenameLayer, SetParam
 from layerforge.core.document import MAIN
 from layerforge.core.errors import LayerForgeError
-from layerforge.core.model import DTYPES, CallNode, InputNode, Node, OutputNode
+from layerforge.core.model import DTYPES, CallNode, InputNode, Node, OutputNode, format_shape
 
 from .param_editors import format_value, make_editor
 from .session import EditorSession
@@ -353,8 +353,3 @@ class Inspector(QWidget):
             self._reject(f"loss weight expected a number such as 1.0 or 0.25; received {text!r}")
             return
         self._commit_node("loss_weight", weight)
-
-
-def format_shape(shape: Any) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"

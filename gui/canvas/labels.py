@@ -7,7 +7,14 @@ from typing import Any
 
 from layerforge.core.document import Document
 from layerforge.core.graph import Graph
-from layerforge.core.model import CallNode, InputNode, Node, OutputNode, Shape, Slot
+from layerforge.core.model import (
+    CallNode,
+    InputNode,
+    Node,
+    OutputNode,
+    Slot,
+    format_shape,
+)
 from layerforge.core.shapes import NodeShapes
 
 
@@ -15,13 +22,6 @@ from layerforge.core.shapes import NodeShapes
 class NodeText:
     title: str
     lines: tuple[str, ...]
-
-
-def format_shape(shape: Shape | None) -> str:
-    if shape is None:
-        return "?"
-    dims = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
 def format_value(value: Any) -> str:

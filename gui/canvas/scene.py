@@ -23,13 +23,13 @@ from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsSceneMouseE
 from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.document import MAIN, Block
 from layerforge.core.graph import Graph
-from layerforge.core.model import CallNode, Edge, LayerSpec, Node
+from layerforge.core.model import CallNode, Edge, LayerSpec, Node, format_shape
 from layerforge.core.shapes import NodeShapes
 
 from ..session import EditorSession
 from .controller import CanvasController
 from .items import _NO_CONTENTS, EdgeItem, NodeItem, OverviewItem, SharedLinkItem
-from .labels import PENDING, format_shape, input_slots, node_text, output_count
+from .labels import PENDING, input_slots, node_text, output_count
 from .style import GRID, CanvasStyle, shared_colour
 
 _Handler = TypeVar("_Handler", bound=Callable[..., None])

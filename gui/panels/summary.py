@@ -6,9 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from layerforge.core.document import MAIN
-from layerforge.core.model import CallNode
+from layerforge.core.model import CallNode, format_shape
 
-from ..inspector import format_shape
 from ..session import EditorSession
 
 COLUMNS = ("Layer (type)", "Output shape", "Params")
