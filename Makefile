@@ -17,7 +17,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 \
 QT_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-render-util0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
-.PHONY: run test test-slow lint bench screenshots clean venv qt-libs system-deps
+.PHONY: run test test-slow lint bench screenshots clean venv qt-libs system-deps postgres
 
 # Debian packages the tests use: Graphviz's `dot` renders PNG/SVG diagrams.
 TEST_DEBS := graphviz
@@ -65,6 +65,18 @@ system-deps:
 		fi; \
 	fi
 
+# A throwaway PostgreSQL server for the shared-study test (scripts/test-postgres.sh); the
+# Debian package is installed when running as root, otherwise that test skips and says why.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing test packages: postgresql"; \
+			apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+		else \
+			echo "The PostgreSQL study test will skip: install it with sudo apt-get install postgresql"; \
+		fi; }
+	@bash scripts/test-postgres.sh start >/dev/null || echo "The PostgreSQL study test will skip"
+
 run: $(STAMP) qt-libs
 	$(VENV)/bin/layerforge
 
@@ -72,8 +84,10 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check core gui templates tests bench
 	$(VENV)/bin/lint-imports
 
-test: $(TEST_STAMP) system-deps lint
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q
+test: $(TEST_STAMP) system-deps lint postgres
+	LAYERFORGE_TEST_POSTGRES_URL=$$(bash scripts/test-postgres.sh url 2>/dev/null) \
+		QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q; \
+		status=$$?; bash scripts/test-postgres.sh stop; exit $$status
 
 test-slow: $(TEST_STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q -m slow

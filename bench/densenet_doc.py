@@ -10,8 +10,9 @@ class _Builder:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
 
-    def layer(self, class_name: str, src: list[str], **params: object) -> str:
-        cmd = edits.add_layer(self.doc, class_name, params)
+    def layer(self, class_name: str, src: list[str], name: str | None = None,
+              **params: object) -> str:
+        cmd = edits.add_layer(self.doc, class_name, params, name=name)
         cmd.redo(self.doc)
         for i, s in enumerate(src):
             slot = i if len(src) > 1 else 0
@@ -49,7 +50,8 @@ def densenet121_doc(blocks: tuple[int, ...] = (6, 12, 24, 16)) -> Document:
             x = b.layer("AveragePooling2D", [x], pool_size=2, strides=2)
     x = b.bn_relu(x)
     x = b.layer("GlobalAveragePooling2D", [x])
-    x = b.layer("Dense", [x], units=1000, activation="softmax")
+    # Named like Keras' own DenseNet121, so the output needs no renaming layer.
+    x = b.layer("Dense", [x], name="predictions", units=1000, activation="softmax")
     out = edits.add_output(doc, name="predictions")
     out.redo(doc)
     edits.connect(doc, x, out.node.id).redo(doc)

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .train_cli import add_train_parser
 
     add_train_parser(sub)
+    from .ensemble_cli import add_ensemble_parser
+    from .tune_cli import add_tune_parser
+
+    add_tune_parser(sub)
+    add_ensemble_parser(sub)
     imp = sub.add_parser("import", help="open a .keras/.h5/JSON Keras model as a project file")
     imp.add_argument("model", metavar="MODEL", help="a .keras, .h5 or model JSON file")
     imp.add_argument("-o", "--output", metavar="PROJECT", required=True,
@@ -71,7 +76,8 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     opener = gui or _no_gui
     handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
                 "validate": _validate, "catalog": _catalog, "export": _export,
-                "import": _import, "train": _train}
+                "import": _import, "train": _train, "tune": _tune,
+                "ensemble": _ensemble}
     try:
         return handlers[args.command](args)
     except LayerForgeError as exc:
@@ -197,6 +203,18 @@ def _train(args: argparse.Namespace) -> int:
     from .train_cli import run_train
 
     return run_train(args)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from .tune_cli import run_tune
+
+    return run_tune(args)
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from .ensemble_cli import run_ensemble
+
+    return run_ensemble(args)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,19 @@ QUndoCommand adapter; the CLI and tests use :class:`UndoStack`.
 
 from __future__ import annotations
 
+import copy
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psygnal import Signal
 
-from .document import MAIN, Block, Document
+from .document import MAIN, Block, CompileSettings, Document
 from .errors import ArityError, EditError, ParameterError
 from .graph import Graph
 from .model import DTYPES, CallNode, Edge, LayerSpec, Node, Position, Shape
+from .train_settings import TrainingSettings, settings_from_records, settings_to_records
 
 
 class Command(ABC):
@@ -409,6 +412,65 @@ class RemoveBlock(Command):
     def undo(self, doc: Document) -> None:
         assert self._block is not None, "undo before redo"
         doc.add_block(self._block)
+
+
+# ---------------------------------------------------------------- settings
+@dataclass
+class SetTrainingSettings(Command):
+    """Replace ``doc.training`` (fit arguments, callbacks, data bindings) as one edit.
+
+    The settings are checked as a project file would check them, so a document never
+    holds settings that it could not save and reopen; undo puts back the very object
+    that was there.
+    """
+
+    settings: TrainingSettings
+    text: str = "Change training settings"
+    _old: TrainingSettings | None = field(default=None, repr=False)
+
+    def redo(self, doc: Document) -> None:
+        checked = settings_from_records(settings_to_records(self.settings), "training settings")
+        self._old = doc.training
+        doc.training = checked
+        doc.settings_changed.emit("training")
+
+    def undo(self, doc: Document) -> None:
+        assert self._old is not None, "undo before redo"
+        doc.training = self._old
+        doc.settings_changed.emit("training")
+
+
+@dataclass
+class SetCompileSettings(Command):
+    """Replace ``doc.compile`` (optimizer and learning rate) as one edit."""
+
+    settings: CompileSettings
+    text: str = "Change optimizer"
+    _old: CompileSettings | None = field(default=None, repr=False)
+
+    def redo(self, doc: Document) -> None:
+        check_compile_settings(self.settings)
+        self._old = doc.compile
+        doc.compile = copy.deepcopy(self.settings)
+        doc.settings_changed.emit("compile")
+
+    def undo(self, doc: Document) -> None:
+        assert self._old is not None, "undo before redo"
+        doc.compile = self._old
+        doc.settings_changed.emit("compile")
+
+
+def check_compile_settings(settings: CompileSettings) -> None:
+    optimizer, rate = settings.optimizer, settings.learning_rate
+    if not isinstance(optimizer, str) or not optimizer.strip():
+        raise EditError(f"expected an optimizer name such as 'adam' or 'rmsprop'; "
+                        f"received {optimizer!r}")
+    if rate is None:
+        return
+    if isinstance(rate, bool) or not isinstance(rate, int | float) \
+            or not math.isfinite(rate) or rate <= 0:
+        raise EditError(f"expected a positive learning rate such as 0.001 (or none for the "
+                        f"optimizer's default); received {rate!r}")
 
 
 # ------------------------------------------------------------ undo stack

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal
 
@@ -12,6 +12,9 @@ from .errors import EditError, NameClashError, UnknownIdError
 from .graph import Graph
 from .model import BLOCK_CLASS, LayerSpec, PortSpec
 from .train_settings import TrainingSettings
+
+if TYPE_CHECKING:
+    from .search_space import SearchSpace
 
 MAIN = "main"
 
@@ -58,6 +61,9 @@ class Document:
         # Trained or imported weights by layer id (lists of numpy arrays in Keras'
         # ``get_weights`` order); empty means freshly initialised weights.
         self.weights: dict[str, list[Any]] = {}
+        from .search_space import SearchSpace  # it imports the commands, which import us
+
+        self.search_space: SearchSpace = SearchSpace()
 
     @property
     def catalog(self) -> Catalog:

@@ -53,7 +53,15 @@ def to_records(doc: Document) -> dict[str, Any]:
         "graph": _graph_records(doc.graph),
         "blocks": [{"id": b.id, "name": b.name, "graph": _graph_records(b.graph)}
                    for b in doc.blocks.values()],
+        **_search_space_records(doc),
     }
+
+
+def _search_space_records(doc: Document) -> dict[str, Any]:
+    """Only a project with search dimensions has the key (older files stay identical)."""
+    from .search_space import space_to_records
+
+    return {"search_space": space_to_records(doc.search_space)} if len(doc.search_space) else {}
 
 
 def _graph_records(graph: Graph) -> dict[str, Any]:
@@ -230,6 +238,15 @@ class _Reader:
                                                                    f"blocks[{i}]"), f"blocks[{i}]")
         self.graph(doc, doc.graph, self.get(data, "graph", dict, "the top level"), "graph")
         doc.training = settings_from_records(data.get("training"), self.source)
+        self.search_space(doc, data.get("search_space"))
+
+    def search_space(self, doc: Document, raw: Any) -> None:
+        from .search_space import space_errors, space_from_records
+
+        doc.search_space = space_from_records(raw, self.source)
+        problems = space_errors(doc)
+        if problems:
+            raise ProjectFileError(f"{self.source}: at search_space: {problems[0]}")
 
     def graph(self, doc: Document, graph: Graph, raw: dict[str, Any], where: str) -> None:
         for i, record in enumerate(self.get(raw, "layers", list, where)):

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -30,6 +31,7 @@ from layerforge.core.model import DTYPES, CallNode, InputNode, Node, OutputNode,
 from .param_editors import format_value, make_editor
 from .session import EditorSession
 from .theme import ERROR_COLOR
+from .tuning.dimension_editor import SearchButton
 
 LOSSES = ("None", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
           "sparse_categorical_crossentropy", "huber", "kl_divergence", "hinge")
@@ -62,6 +64,7 @@ class Inspector(QWidget):
         self._built_for: object = "never built"
         self._refusal: str | None = None
         self.editors: dict[str, QWidget] = {}
+        self.search_buttons: dict[str, SearchButton] = {}  # "⚙": mark as a search dimension
         self._build_frame()
         # Bound methods, not lambdas: Qt drops these connections when the inspector is deleted.
         session.undo_stack.indexChanged.connect(self._on_index_changed)
@@ -143,6 +146,7 @@ class Inspector(QWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors.clear()
+        self.search_buttons.clear()
         self.doc_label.clear()
         self.doc_label.hide()
         if node is None:
@@ -172,6 +176,8 @@ class Inspector(QWidget):
             button.setToolTip("Edit the block's own graph (Ctrl+Enter on the canvas)")
             button.clicked.connect(lambda: self.open_block_requested.emit(layer.block_id))
             self.form.addRow("", button)
+            self.form.addRow("repeats", self._with_search_button("repeats", QLabel(
+                "number of calls in a chain")))
             return
         entry = self.session.doc.catalog.get(layer.class_name)
         self.doc_label.setText(entry.doc)
@@ -180,8 +186,22 @@ class Inspector(QWidget):
             editor = make_editor(spec, lambda name=spec.name: self._commit_param(name))
             label = QLabel(f"<b>{spec.name}</b>" if spec.required else spec.name)
             label.setToolTip(editor.toolTip())
-            self.form.addRow(label, editor)
+            self.form.addRow(label, self._with_search_button(spec.name, editor))
             self.editors[spec.name] = editor
+
+    def _with_search_button(self, param: str, editor: QWidget) -> QWidget:
+        """The editor with a small "⚙" beside it that marks the parameter as searched."""
+        button = SearchButton(self.session, param)
+        node = self.node()
+        button.set_target(node.layer_id if isinstance(node, CallNode) else None, self.graph_key)
+        self.search_buttons[param] = button
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(editor, 1)
+        layout.addWidget(button)
+        return row
 
     def _build_input(self, node: InputNode) -> None:
         self.title.setText("<b>Input</b>")
@@ -220,6 +240,8 @@ class Inspector(QWidget):
     def _show_values(self, node: Node | None) -> None:
         if node is None:
             return
+        for button in self.search_buttons.values():
+            button.refresh()
         if isinstance(node, CallNode):
             layer = self.graph.layer(node.layer_id)
             values: dict[str, Any] = {"name": layer.name}

@@ -35,9 +35,12 @@ from .panels.history import HistoryPanel
 from .panels.summary import SummaryPanel
 from .session import EditorSession
 from .start_page import StartPage
+from .training.panel import TrainingPanel
 
 APP_NAME = "LayerForge"
 STATE_VERSION = 1
+# Height a plot dock (training, runs, search) gets when it is brought to the front.
+PLOT_DOCK_HEIGHT = 340
 
 
 def make_canvas(session: EditorSession) -> Any:
@@ -69,6 +72,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._connect_session()
+        self._install_panels()
         self.resize(1400, 900)
         if restore:
             self.restore_layout()
@@ -129,6 +133,36 @@ class MainWindow(QMainWindow):
         toggle.setToolTip(f"Show or hide the {title.lower()} panel ({shortcut})")
         return dock
 
+    def _install_panels(self) -> None:
+        """Runs history and the search panel add their own docks and menus (after the
+        training dock, whose signals they follow; before the saved layout is restored)."""
+        from .runs.install import install_runs
+        from .tuning.install import install_tuning
+
+        self.runs_panel = install_runs(self)
+        self.tuning_panel = install_tuning(self)
+        # Diagnostics stays the front tab: the training plot (and matplotlib) load when shown.
+        self.docks["diagnostics"].raise_()
+        # The plot panels share the bottom strip; they grow when raised (start_training,
+        # show_runs...), so their tall minimums must not keep the strip tall for diagnostics.
+        for key in ("training", "runs", "tuning"):
+            dock = self.docks[key]
+            dock.widget().setMinimumHeight(60)
+            dock.visibilityChanged.connect(self._grow_plot_dock)
+        self.resizeDocks([self.docks["diagnostics"]], [90], Qt.Orientation.Vertical)
+
+    def _grow_plot_dock(self, visible: bool) -> None:
+        """A plot panel brought to the front gets room for its plots (once per showing)."""
+        dock = self.sender()
+        if visible and isinstance(dock, QDockWidget) and not dock.isFloating() \
+                and dock.height() < PLOT_DOCK_HEIGHT * 3 // 4:
+            QTimer.singleShot(0, self, lambda: self._grow_dock(dock))
+
+    def _grow_dock(self, dock: QDockWidget) -> None:
+        self.resizeDocks([dock], [PLOT_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        if dock is self.docks["training"]:
+            self.training.on_dock_visibility(True)  # the plot is made once it has room
+
     def _build_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
@@ -142,6 +176,7 @@ class MainWindow(QMainWindow):
         self.diagnostics.activated.connect(self.reveal_diagnostic)
         self.diagnostics.fix_requested.connect(self.apply_fix)
         self.history = HistoryPanel(self.session)
+        self.training = TrainingPanel(self.session)
         self.docks = {
             "palette": self._dock("Layers", "paletteDock", self.palette, left, "Ctrl+Alt+1"),
             "inspector": self._dock("Inspector", "inspectorDock", self.inspector, right,
@@ -151,7 +186,12 @@ class MainWindow(QMainWindow):
             "diagnostics": self._dock("Diagnostics", "diagnosticsDock", self.diagnostics,
                                       bottom, "Ctrl+Alt+5"),
             "history": self._dock("History", "historyDock", self.history, left, "Ctrl+Alt+6"),
+            "training": self._dock("Training", "trainingDock", self.training, bottom,
+                                   "Ctrl+Alt+7"),
         }
+        self.tabifyDockWidget(self.docks["diagnostics"], self.docks["training"])
+        self.docks["training"].visibilityChanged.connect(self.training.on_dock_visibility)
+        self.docks["diagnostics"].raise_()
         self.tabifyDockWidget(self.docks["summary"], self.docks["code"])
         self.tabifyDockWidget(self.docks["palette"], self.docks["history"])
         self.docks["summary"].raise_()
@@ -223,6 +263,10 @@ class MainWindow(QMainWindow):
         self.act_reset_zoom = c("Actual size", "reset_zoom", "Ctrl+0")
         self.act_main_graph = a("Main model", lambda: self.show_graph(MAIN), "Ctrl+Backspace",
                                 "Leave the block and show the main model")
+        self.act_train = a("&Train", self.start_training, "F5",
+                           "Train the model in the background with the project's settings (F5)")
+        self.act_stop = a("&Stop training", self.training.stop_training, "Shift+F5",
+                          "End the run after the current batch, keeping the best weights")
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -252,6 +296,9 @@ class MainWindow(QMainWindow):
                          self.act_main_graph])
         view.addSeparator()
         view.addActions([dock.toggleViewAction() for dock in self.docks.values()])
+        train_menu = bar.addMenu("&Train")
+        train_menu.addActions([self.act_train, self.act_stop, self.docks["training"]
+                               .toggleViewAction()])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About LayerForge", self.show_about))
 
@@ -287,7 +334,9 @@ class MainWindow(QMainWindow):
                              (self.act_open, icons.SP_DialogOpenButton),
                              (self.act_save, icons.SP_DialogSaveButton),
                              (self.act_undo, icons.SP_ArrowBack),
-                             (self.act_redo, icons.SP_ArrowForward)):
+                             (self.act_redo, icons.SP_ArrowForward),
+                             (self.act_train, icons.SP_MediaPlay),
+                             (self.act_stop, icons.SP_MediaStop)):
             action.setIcon(self.style().standardIcon(icon))
         toolbar = QToolBar("Main toolbar")
         toolbar.setObjectName("mainToolbar")
@@ -298,6 +347,8 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.act_undo, self.act_redo])
         toolbar.addSeparator()
         toolbar.addActions([self.act_add_layer, self.act_layout, self.act_fit])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_train, self.act_stop])
         self.addToolBar(toolbar)
 
     # ------------------------------------------------------------ status bar
@@ -322,6 +373,9 @@ class MainWindow(QMainWindow):
         s.analysis_changed.connect(lambda _c: self.update_status())
         s.edit_refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         s.document_replaced.connect(self._on_document_replaced)
+        self.training.run_started.connect(lambda _d: self._on_training_running(True))
+        self.training.run_finished.connect(lambda _r: self._on_training_running(False))
+        self._on_training_running(False)
         if self.has_canvas:
             self.view.selection_changed.connect(self._on_selection)
             self.view.open_block_requested.connect(self.show_graph)
@@ -375,6 +429,19 @@ class MainWindow(QMainWindow):
         if self.stack.currentWidget() is not self.editor_page:
             self.show_editor()
         self.canvas_call("insert_layer", class_name)
+
+    def start_training(self) -> bool:
+        """Show the training dock and train the model on the canvas."""
+        dock = self.docks["training"]
+        dock.show()
+        dock.raise_()
+        if dock.height() < 360:
+            self.resizeDocks([dock], [max(360, self.height() * 9 // 20)], Qt.Orientation.Vertical)
+        return self.training.start_training()
+
+    def _on_training_running(self, running: bool) -> None:
+        self.act_train.setEnabled(not running)
+        self.act_stop.setEnabled(running)
 
     def reveal_diagnostic(self, diagnostic: Diagnostic) -> None:
         """Select and center the node a diagnostic is about, opening its block if needed."""
@@ -457,6 +524,7 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_discard():
             event.ignore()
             return
+        self.training.shutdown()  # a run in progress stops after its batch
         if self.remember_layout:
             self.save_layout()
         self.files.discard_recovery()

@@ -349,10 +349,27 @@ def batchnorm_convnet() -> Builder:
     return b
 
 
+def wide_and_deep() -> Builder:
+    b = Builder("wide-and-deep", title="Wide and deep", section="7.3.3",
+                description="A linear model of 100 wide (sparse, crossed) features and a deep "
+                            "network of 20 dense features, trained together: their outputs "
+                            "are added and squashed by a sigmoid.")
+    wide = b.input("wide", [100], pos=at(-1, 0))
+    deep = b.input("deep", [20], pos=at(0.5, 0))
+    linear = b.layer("Dense", wide, {"units": 1}, name="wide_linear", pos=at(-1, 3))
+    x = b.chain(deep, [("Dense", {"units": 64, "activation": "relu"}),
+                       ("Dense", {"units": 32, "activation": "relu"}),
+                       ("Dense", {"units": 1, "name": "deep_output"})], column=0.5)
+    x = b.layer("Add", [linear, x], {}, name="wide_plus_deep", pos=at(0, 4))
+    x = b.layer("Activation", x, {"activation": "sigmoid"}, name="prediction", pos=at(0, 5))
+    b.output(x, loss="binary_crossentropy", metrics=["accuracy"], pos=at(0, 6))
+    return b
+
+
 TEMPLATES: list[Callable[[], Builder]] = [
     sequential_mlp, question_answering, social_media_multi_output, inception_module,
     residual_identity, residual_projection, siamese_lstm, dual_camera_xception, imdb_conv1d,
-    separable_convnet, batchnorm_convnet,
+    separable_convnet, batchnorm_convnet, wide_and_deep,
 ]
 
 

@@ -170,6 +170,8 @@ class NodeItem(QGraphicsItem):
         self.severity: str | None = None
         self.badge: QColor | None = None
         self.badge_count = 0
+        self.search_names: tuple[str, ...] = ()  # the layer's searched parameters (a tag)
+        self._problems = ""  # the diagnostics' tooltip text
         self.is_block = False
         self.detail = True  # False while the scene draws the overview instead of items
         self.rect = QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
@@ -232,10 +234,22 @@ class NodeItem(QGraphicsItem):
         return next((p for p in self.outputs if p.key == index), None)
 
     def set_severity(self, severity: str | None, message: str) -> None:
-        if severity != self.severity or message != self.toolTip():
+        if severity != self.severity or message != self._problems:
             self.severity = severity
-            self.setToolTip(message)
+            self._problems = message
+            self._update_tooltip()
             self.update()
+
+    def set_search(self, names: tuple[str, ...]) -> None:
+        """Show a "⚙n" tag while the layer has search dimensions (names in the tooltip)."""
+        if names != self.search_names:
+            self.search_names = names
+            self._update_tooltip()
+            self.update()
+
+    def _update_tooltip(self) -> None:
+        search = f"Searched: {', '.join(self.search_names)}" if self.search_names else ""
+        self.setToolTip("\n".join(t for t in (self._problems, search) if t))
 
     def set_badge(self, colour: QColor | None, count: int) -> None:
         if colour != self.badge or count != self.badge_count:
@@ -266,6 +280,8 @@ class NodeItem(QGraphicsItem):
             painter.drawRoundedRect(self.rect.adjusted(3, 3, -3, -3), 3, 3)
         self._draw_text(painter)
         self._draw_marks(painter)
+        if self.search_names:
+            self._draw_search_tag(painter)
         self._draw_port_labels(painter)
         for port in self.inputs + self.outputs:
             paint_port(painter, style, port.pos(), "normal", port.connected, False)
@@ -317,6 +333,20 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QColor("black"))
             painter.setFont(style.small_font)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"×{self.badge_count}")
+
+    def search_tag_rect(self) -> QRectF:
+        """Bottom right, on the parameter-count line (short text on the left)."""
+        return QRectF(self.rect.right() - NODE_PADDING - 30, self.rect.bottom() - NODE_PADDING
+                      - LINE_HEIGHT + 2, 30, LINE_HEIGHT - 2)
+
+    def _draw_search_tag(self, painter: QPainter) -> None:
+        box = self.search_tag_rect()
+        painter.setPen(QPen(self.style.selection.darker(130), 1))
+        painter.setBrush(QBrush(self.style.selection.lighter(170)))
+        painter.drawRoundedRect(box, 5, 5)
+        painter.setPen(QColor("black"))
+        painter.setFont(self.style.small_font)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"⚙{len(self.search_names)}")
 
     def _draw_port_labels(self, painter: QPainter) -> None:
         painter.setFont(self.style.small_font)

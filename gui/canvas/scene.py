@@ -195,6 +195,7 @@ class CanvasScene(QGraphicsScene):
         self.setSceneRect(self.itemsBoundingRect().adjusted(
             -_SCENE_MARGIN, -_SCENE_MARGIN, _SCENE_MARGIN, _SCENE_MARGIN))
         self._attach()
+        self.refresh_search_tags()
         self.counter.enqueue(list(graph.layers))
         if self.overview:
             self._rebuild_overview()
@@ -208,6 +209,7 @@ class CanvasScene(QGraphicsScene):
         graph.edge_removed.connect(self._on_edge_removed)
         graph.layer_changed.connect(self._on_layer_changed)
         doc.block_removed.connect(self._on_block_removed)
+        doc.settings_changed.connect(self._on_settings_changed)
         self._attached = (graph, doc)
 
     def _detach(self) -> None:
@@ -221,6 +223,7 @@ class CanvasScene(QGraphicsScene):
         graph.edge_removed.disconnect(self._on_edge_removed)
         graph.layer_changed.disconnect(self._on_layer_changed)
         doc.block_removed.disconnect(self._on_block_removed)  # type: ignore[attr-defined]
+        doc.settings_changed.disconnect(self._on_settings_changed)  # type: ignore[attr-defined]
         self._attached = None
 
     def _add_node(self, node: Node) -> NodeItem:
@@ -232,6 +235,9 @@ class CanvasScene(QGraphicsScene):
             item.set_detail(False)
         self._fill(item, node)
         item.setPos(*node.position)
+        if isinstance(node, CallNode):
+            dims = self.session.doc.search_space.of_layer(node.layer_id, self.graph_key)
+            item.set_search(tuple(d.param for d in dims))
         self.addItem(item)
         return item
 
@@ -379,6 +385,21 @@ class CanvasScene(QGraphicsScene):
         if block.id == self.graph_key:
             self.show_graph(MAIN)
             self.graph_key_changed.emit(MAIN)
+
+    @_alive
+    def _on_settings_changed(self, what: str) -> None:
+        if what == "search_space":
+            self.refresh_search_tags()
+
+    def refresh_search_tags(self) -> None:
+        """The "⚙n" tag of every call whose layer has search dimensions."""
+        space, graph = self.session.doc.search_space, self.graph
+        for node_id, item in self.nodes.items():
+            node = graph.nodes.get(node_id)
+            names: tuple[str, ...] = ()
+            if isinstance(node, CallNode):
+                names = tuple(d.param for d in space.of_layer(node.layer_id, self.graph_key))
+            item.set_search(names)
 
     def refresh_layer_text(self, layer_id: str) -> None:
         graph = self.graph

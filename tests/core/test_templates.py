@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMES = [
     "sequential-mlp", "question-answering", "social-media-multi-output", "inception-module",
     "residual-identity", "residual-projection", "siamese-lstm", "dual-camera-xception",
-    "imdb-conv1d", "separable-convnet", "batchnorm-convnet",
+    "imdb-conv1d", "separable-convnet", "batchnorm-convnet", "wide-and-deep",
 ]
 
 
@@ -157,6 +157,18 @@ def batchnorm_convnet(keras: Any, layers: Any) -> Any:
     return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
 
 
+def wide_and_deep(keras: Any, layers: Any) -> Any:
+    wide_input = keras.Input(shape=(100,), name="wide")
+    deep_input = keras.Input(shape=(20,), name="deep")
+    wide = layers.Dense(1)(wide_input)
+    x = layers.Dense(64, activation="relu")(deep_input)
+    x = layers.Dense(32, activation="relu")(x)
+    deep = layers.Dense(1)(x)
+    logit = layers.add([wide, deep])
+    prediction = layers.Activation("sigmoid")(logit)
+    return keras.Model([wide_input, deep_input], prediction)
+
+
 REFERENCES: dict[str, Callable[[Any, Any], Any]] = {
     "sequential-mlp": sequential_mlp,
     "question-answering": question_answering,
@@ -169,6 +181,7 @@ REFERENCES: dict[str, Callable[[Any, Any], Any]] = {
     "imdb-conv1d": imdb_conv1d,
     "separable-convnet": separable_convnet,
     "batchnorm-convnet": batchnorm_convnet,
+    "wide-and-deep": wide_and_deep,
 }
 
 

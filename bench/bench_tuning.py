@@ -1,0 +1,85 @@
+"""What a study adds to training: seconds per trial vs a plain ``core.training.train`` run.
+
+On scikit-learn's digits with `sequential-mlp` (2 searched dimensions, 2 epochs a trial),
+a study runs in a fresh SQLite storage (sampling, heartbeats, pruning reports, trial
+records; opening the storage included), then each trial's own document and settings (its
+run folder's snapshot) is trained again through ``train`` directly, so both sides train the
+same models. Then a weighted ensemble of the three best trials is built and exported. CPU
+seconds of the process are printed beside wall seconds (other processes barely disturb
+them). Target: at 10 trials the study costs at most 0.25 s a trial more than the plain
+runs (opening the storage, about 1 s of imports and schema checks, is paid once a process).
+
+    .venv/bin/python bench/bench_tuning.py [--trials N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from layerforge.core import project
+from layerforge.core.ensemble import build_ensemble, export_ensemble
+from layerforge.core.runs import load_run
+from layerforge.core.search_space import Dimension, mark_dimension
+from layerforge.core.templates import load_template
+from layerforge.core.train_settings import DataSource
+from layerforge.core.training import train
+from layerforge.core.tuning import best_run_dirs, run_study
+
+
+def digits_doc():  # type: ignore[no-untyped-def]
+    doc = load_template("sequential-mlp")
+    doc.training.data = {"features": DataSource("sklearn", {"name": "digits", "part": "x"}),
+                         "predictions": DataSource("sklearn", {"name": "digits", "part": "y"})}
+    doc.training.epochs, doc.training.seed, doc.training.batch_size = 2, 0, 64
+    dense = next(la.id for la in doc.graph.layers.values() if la.name == "dense")
+    mark_dimension(doc, Dimension("units", "int", 8, 64, step=8, layer_id=dense)).redo(doc)
+    mark_dimension(doc, Dimension("learning_rate", "float", 1e-3, 3e-2, log=True)).redo(doc)
+    return doc
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=10)
+    n = parser.parse_args().trials
+    doc = digits_doc()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        train(doc, run_dir=base / "warm-up")  # TensorFlow's first build is not a trial's cost
+        summary, study_wall, study_cpu = timed(
+            lambda: run_study(doc, n_trials=n, project=base / "bench.json", pruner="none",
+                              seed=0))
+        trials = [(load_run(t.run_dir).settings, project.load(Path(t.run_dir) / "project.json"))
+                  for t in summary.trials]
+        _, plain_wall, plain_cpu = timed(
+            lambda: [train(d, s, run_dir=base / f"plain-{i}") for i, (s, d) in
+                     enumerate(trials)])
+        runs = best_run_dirs(summary, 3)
+        ensemble, ens_wall, _ = timed(lambda: build_ensemble(runs, "weighted"))
+        _, export_wall, _ = timed(lambda: export_ensemble(ensemble, base / "e.keras",
+                                                          code=base / "e.py"))
+    extra = (study_wall - plain_wall) / n
+    print(f"{n} plain runs of the trials' documents: {plain_wall:.1f} s wall, {plain_cpu:.1f} s "
+          f"CPU ({plain_wall / n:.2f} s a run)")
+    print(f"{n} trials of a study: {study_wall:.1f} s wall, {study_cpu:.1f} s CPU "
+          f"({study_wall / n:.2f} s a trial; {extra:+.2f} s a trial for the study)")
+    print(f"ensemble of 3: built in {ens_wall:.1f} s (val loss {ensemble.score.loss:.4f}, best "
+          f"member {ensemble.best_member.loss:.4f}), exported in {export_wall:.1f} s")
+    ok = extra <= 0.25
+    print("target met" if ok else "target missed: the study costs more than 0.25 s a trial")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
