@@ -34,6 +34,7 @@ from .errors import (
 from .graph import Graph
 from .layout import layered_layout
 from .model import BLOCK_CLASS, DTYPES, CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
+from .processes import is_jsonable
 
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 # Keys of a layer config that are not constructor parameters the catalog edits.
@@ -447,7 +448,7 @@ class _Converter:
         for key, value in kwargs.items():
             if (key == "mask" and value is None) or (key in defaults and defaults[key] == value):
                 continue
-            if not _jsonable(value):
+            if not is_jsonable(value):
                 raise UnsupportedOperationError(
                     f"layer '{layer.name}' is called with {key}={value!r}, which a project "
                     "cannot store")
@@ -633,14 +634,6 @@ def _plain(value: Any) -> Any:
         return value
 
 
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
 def _compact_tuple(value: Any) -> Any:
     """(3, 3) -> 3 and ((1, 1), (2, 2)) -> (1, 2): the same layer, written as Keras users do."""
     if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 2 and
@@ -653,7 +646,7 @@ def _compact_tuple(value: Any) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value) if _jsonable(value) else repr(value)
+    text = json.dumps(value) if is_jsonable(value) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

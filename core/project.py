@@ -18,6 +18,7 @@ from .document import Block, CompileSettings, Document, ProjectMeta
 from .errors import EditError, ProjectFileError
 from .graph import Graph
 from .model import BLOCK_CLASS, DTYPES, CallNode, Edge, InputNode, LayerSpec, Node, OutputNode
+from .processes import is_jsonable
 from .train_settings import settings_from_records, settings_to_records
 from .weights import load_sidecar, save_sidecar
 
@@ -186,7 +187,7 @@ class _Reader:
         self.source = source
 
     def fail(self, where: str, expected: str, received: Any) -> ProjectFileError:
-        shown = json.dumps(received)[:80] if _jsonable(received) else repr(received)[:80]
+        shown = json.dumps(received)[:80] if is_jsonable(received) else repr(received)[:80]
         return ProjectFileError(f"{self.source}: at {where}: expected {expected}; received {shown}")
 
     def get(self, record: Any, key: str, kind: type | tuple[type, ...], where: str,
@@ -344,12 +345,3 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", list: "a list",
              dict: "an object", type(None): "null", bool: "true/false"}
     return " or ".join(names.get(k, k.__name__) for k in _tuple(kind))
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-

@@ -34,6 +34,7 @@ from typing import Any
 from .data import target_kind
 from .document import Document
 from .errors import LayerForgeError
+from .processes import process_alive
 from .project import from_records, to_records
 from .search_space import Dimension, apply_values, space_errors
 from .train_settings import TrainingSettings
@@ -318,22 +319,11 @@ def requeue_dead_trials(study: Any) -> list[int]:
     found = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
-        dead = trial.user_attrs.get("host") == host and isinstance(pid, int) and not _alive(pid)
+        dead = trial.user_attrs.get("host") == host and isinstance(pid, int) \
+            and not process_alive(pid)
         if dead and _requeue(study, trial.number, "its process ended mid-trial"):
             found.append(trial.number)
     return found
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _requeue(study: Any, number: int | None, why: str = "the study was stopped") -> bool:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from layerforge.core.document import Document
 from layerforge.core.errors import LayerForgeError
+from layerforge.core.processes import process_alive
 
 from .session import EditorSession
 
@@ -101,20 +102,6 @@ def own_recovery_file() -> Path:
     return recovery_dir() / f"{RECOVERY_PREFIX}{os.getpid()}.json"
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name != "posix":
-        return False  # without a cheap check, offer the file: the worst case is a question
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def orphan_recovery_files() -> list[Path]:
     """Autosaves left by processes that are gone (a crash), newest first."""
     directory = recovery_dir()
@@ -123,7 +110,7 @@ def orphan_recovery_files() -> list[Path]:
     found = []
     for path in directory.glob(f"{RECOVERY_PREFIX}*.json"):
         pid_text = path.stem.removeprefix(RECOVERY_PREFIX)
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and not process_alive(int(pid_text), unknown=False):
             found.append(path)
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu
 
+from ..menus import add_entries, install_menu
 from .panel import RunsPanel
 
 DOCK_SHORTCUT = "Ctrl+Alt+8"
@@ -81,26 +82,6 @@ def _add_menu(window: Any, panel: RunsPanel, dock: QDockWidget) -> QMenu:
         ("Open run in TensorBoard", panel.open_tensorboard,
          "Start TensorBoard on the selected run's logs and open the browser"),
     ]
-    window.runs_actions = {}
-    for entry in entries:
-        if entry is None:
-            menu.addSeparator()
-            continue
-        text, slot, tip = entry
-        action = QAction(text, window)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(lambda _c=False, s=slot: s())
-        menu.addAction(action)
-        window.runs_actions[text] = action
-    bar = window.menuBar()
-    before = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
-    if before is not None:
-        bar.insertMenu(before, menu)
-    else:
-        bar.addMenu(menu)
-    view_menu = next((a.menu() for a in bar.actions() if a.text().replace("&", "") == "View"),
-                     None)
-    if view_menu is not None:
-        view_menu.addAction(dock.toggleViewAction())
+    window.runs_actions = add_entries(window, menu, entries)
+    install_menu(window, menu, dock)
     return menu

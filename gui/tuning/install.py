@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu
 
+from ..menus import add_entries, install_menu
 from .panel import TuningPanel
 
 DOCK_SHORTCUT = "Ctrl+Alt+9"
@@ -84,18 +85,7 @@ def _add_menu(window: Any, panel: TuningPanel, dock: QDockWidget) -> QMenu:
         ("Build ensemble…", panel.open_ensemble_dialog,
          "Combine two or more trained runs or trials into one model"),
     ]
-    window.tuning_actions = {}
-    for entry in entries:
-        if entry is None:
-            menu.addSeparator()
-            continue
-        text, slot, tip = entry
-        action = QAction(text, window)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(lambda _c=False, s=slot: s())
-        menu.addAction(action)
-        window.tuning_actions[text] = action
+    window.tuning_actions = add_entries(window, menu, entries)
     stop, apply_ = window.tuning_actions["Stop study"], window.tuning_actions["Apply best trial"]
     stop.setEnabled(False)
     apply_.setEnabled(False)
@@ -103,14 +93,5 @@ def _add_menu(window: Any, panel: TuningPanel, dock: QDockWidget) -> QMenu:
     panel.can_apply_changed.connect(apply_.setEnabled)
     menu.addSeparator()
     menu.addAction(dock.toggleViewAction())
-    bar = window.menuBar()
-    before = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
-    if before is not None:
-        bar.insertMenu(before, menu)
-    else:
-        bar.addMenu(menu)
-    view_menu = next((a.menu() for a in bar.actions() if a.text().replace("&", "") == "View"),
-                     None)
-    if view_menu is not None:
-        view_menu.addAction(dock.toggleViewAction())
+    install_menu(window, menu, dock)
     return menu
