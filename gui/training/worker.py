@@ -1,4 +1,4 @@
-"""Run ``core.training.train`` in a background thread and report it as Qt signals.
+"""Run ``core.training.train`` in a child process, relayed by a thread as Qt signals.
 
 The worker trains a snapshot of the document (edits made while it trains do not
 race with it). Keras reports every batch; the reporter smooths every batch's logs
@@ -137,10 +137,12 @@ class TrainingWorker(QObject):
     def _run(self) -> None:
         reporter = _Reporter(self, self.interval)
         try:
-            from layerforge.core.training import train
+            # A child process per run: TensorFlow never frees what each trained model
+            # leaves behind, so an app training in its own process grows run by run.
+            from layerforge.core.train_process import train_in_child
 
-            result = train(self.doc, self.settings, run_dir=self.run_dir, reporter=reporter,
-                           stop_event=self.stop_event)
+            result = train_in_child(self.doc, self.settings, run_dir=self.run_dir,
+                                    reporter=reporter, stop_event=self.stop_event)
         except BaseException as exc:  # train() records failures itself; this is a last resort
             result = _failed(self.run_dir, exc)
         self.result = result
