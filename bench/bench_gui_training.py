@@ -18,7 +18,6 @@ Target: ratio >= 0.97.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import keras
+from bench_training import EpochClock, steady_rates
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -43,28 +43,6 @@ CASES = {"imdb-conv1d": ("review", 2048), "separable-convnet": ("image", 384)}
 EPOCHS = 4
 BATCH = 32
 STALL_TICK_MS = 10
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Epoch timestamps for plain fit (no batch hooks, so Keras' loop is untouched)."""
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        self.epoch_times = [_now()]
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self.epoch_times.append(_now())
-
-
-def _now() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
-
-
-def steady_rates(epoch_times: list[tuple[float, float]], samples: int
-                 ) -> list[tuple[float, float]]:
-    """(samples per wall second, samples per process CPU second) of each epoch after the
-    first (which traces the step function)."""
-    return [(samples / (b[0] - a[0]), samples / (b[1] - a[1]))
-            for a, b in itertools.pairwise(epoch_times[1:])]
 
 
 class StallMeter:

@@ -18,13 +18,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import replace
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from PySide6.QtCore import QEventLoop, QTimer
+from bench_gui_training import StallMeter
+from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication
 
 from layerforge.core.commands import SetTrainingSettings
@@ -41,25 +41,6 @@ def rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-class StallMeter:
-    """Lateness of a 10 ms timer: how long the event loop could not run."""
-
-    def __init__(self) -> None:
-        self.gaps: list[float] = []
-        self.last = time.perf_counter()
-        self.timer = QTimer(interval=10)
-        self.timer.timeout.connect(self.tick)
-
-    def tick(self) -> None:
-        now = time.perf_counter()
-        self.gaps.append((now - self.last) * 1000 - 10)
-        self.last = now
-
-    def start(self) -> None:
-        self.last = time.perf_counter()
-        self.timer.start()
 
 
 def train_once(window: MainWindow) -> str:
@@ -122,7 +103,7 @@ def main() -> int:
             memory.append(rss_mib())
         meter.timer.stop()
     growth = (memory[-1] - memory[1]) / memory[1] * 100
-    gaps = sorted(meter.gaps)
+    gaps = sorted(meter.late_ms)
     p99 = gaps[int(len(gaps) * 0.99)] if gaps else float("nan")
     print(f"{RUNS} runs of {TEMPLATE} (2 epochs each) from the Training dock: "
           f"{statuses.count('completed')} completed")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -24,6 +23,8 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from layerforge.core.document import Document
 from layerforge.core.project import from_records, to_records
 from layerforge.core.train_settings import TrainingSettings
+
+from ..background import BackgroundJob
 
 BATCH_INTERVAL_S = 0.1  # at most 10 batch signals per second
 SMOOTHING = 0.9  # weight of the past in the per-batch moving average
@@ -96,7 +97,7 @@ class _Reporter:
         self.flush()
 
 
-class TrainingWorker(QObject):
+class TrainingWorker(BackgroundJob):
     """One training run in a Python thread; its reports arrive as queued Qt signals.
 
     ``train_begun(info)``: the dict of ``core.training`` (epochs, steps, batch_size,
@@ -111,6 +112,7 @@ class TrainingWorker(QObject):
     batch_ended = Signal(int, object, object)
     epoch_ended = Signal(int, object)
     finished = Signal(object)
+    thread_name = "layerforge-training"
 
     def __init__(self, doc: Document, settings: TrainingSettings | None, run_dir: Path,
                  interval: float = BATCH_INTERVAL_S, parent: QObject | None = None) -> None:
@@ -119,20 +121,9 @@ class TrainingWorker(QObject):
         self.settings = copy.deepcopy(settings if settings is not None else doc.training)
         self.run_dir = Path(run_dir)
         self.interval = interval
-        self.stop_event = threading.Event()
         # (wall, process CPU) seconds at train begin and at each epoch end: throughput
         self.epoch_times: list[tuple[float, float]] = []
         self.result: Any = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("expected a fresh worker; this one has already started")
-        # Daemon: a run that ignores Stop (e.g. still loading a big dataset) cannot keep a
-        # closed app alive.
-        self._thread = threading.Thread(target=self._run, name="layerforge-training",
-                                        daemon=True)
-        self._thread.start()
 
     def _run(self) -> None:
         reporter = _Reporter(self, self.interval)
@@ -147,20 +138,6 @@ class TrainingWorker(QObject):
             result = _failed(self.run_dir, exc)
         self.result = result
         self.finished.emit(result)
-
-    def stop(self) -> None:
-        """Ask the run to end after the current batch (the best checkpoint is kept)."""
-        self.stop_event.set()
-
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the thread ends; False when it is still running after ``timeout``."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
 
 def _failed(run_dir: Path, exc: BaseException) -> Any:

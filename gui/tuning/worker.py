@@ -22,6 +22,8 @@ from layerforge.core.document import Document
 from layerforge.core.errors import LayerForgeError
 from layerforge.core.project import from_records, to_records
 
+from ..background import BackgroundJob
+
 EPOCH_INTERVAL_S = 0.1
 
 
@@ -69,7 +71,7 @@ class _Reporter:
         pass  # the worker emits ``finished`` with the summary and the importances
 
 
-class StudyWorker(QObject):
+class StudyWorker(BackgroundJob):
     """One ``run_study`` call in a Python thread.
 
     ``study_begun(info)``, ``trial_begun(number, params)``, ``epoch_ended(number, epoch,
@@ -83,6 +85,7 @@ class StudyWorker(QObject):
     epoch_ended = Signal(int, int, object)
     trial_ended = Signal(object)
     finished = Signal(object, object, str)
+    thread_name = "layerforge-study"
 
     def __init__(self, doc: Document, options: dict[str, Any],
                  interval: float = EPOCH_INTERVAL_S, parent: QObject | None = None) -> None:
@@ -90,15 +93,6 @@ class StudyWorker(QObject):
         self.doc = snapshot(doc)
         self.options = dict(options)
         self.interval = interval
-        self.stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("expected a fresh worker; this one has already started")
-        # Daemon: a trial that ignores Stop cannot keep a closed app alive.
-        self._thread = threading.Thread(target=self._run, name="layerforge-study", daemon=True)
-        self._thread.start()
 
     def _run(self) -> None:
         from layerforge.core.tuning import run_study
@@ -113,19 +107,6 @@ class StudyWorker(QObject):
             if not isinstance(exc, LayerForgeError):
                 traceback.print_exc()
         self.finished.emit(summary, importances, error)
-
-    def stop(self) -> None:
-        """End the study after the current batch (the trial is queued again)."""
-        self.stop_event.set()
-
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
 
 def safe_importances(storage: str, study_name: str) -> dict[str, float]:
