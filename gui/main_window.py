@@ -41,6 +41,8 @@ APP_NAME = "LayerForge"
 STATE_VERSION = 1
 # Height a plot dock (training, runs, search) gets when it is brought to the front.
 PLOT_DOCK_HEIGHT = 340
+# Room for the Diagnostics heading and about six rows.
+DIAGNOSTICS_HEIGHT = 170
 
 
 def make_canvas(session: EditorSession) -> Any:
@@ -149,7 +151,7 @@ class MainWindow(QMainWindow):
             dock = self.docks[key]
             dock.widget().setMinimumHeight(60)
             dock.visibilityChanged.connect(self._grow_plot_dock)
-        self.resizeDocks([self.docks["diagnostics"]], [90], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["diagnostics"]], [DIAGNOSTICS_HEIGHT], Qt.Orientation.Vertical)
 
     def _grow_plot_dock(self, visible: bool) -> None:
         """A plot panel brought to the front gets room for its plots (once per showing)."""
@@ -189,6 +191,10 @@ class MainWindow(QMainWindow):
             "training": self._dock("Training", "trainingDock", self.training, bottom,
                                    "Ctrl+Alt+7"),
         }
+        # The side columns run the full height: a tall bottom dock (training plots) then
+        # narrows the canvas, not the inspector.
+        self.setCorner(Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
         self.tabifyDockWidget(self.docks["diagnostics"], self.docks["training"])
         self.docks["training"].visibilityChanged.connect(self.training.on_dock_visibility)
         self.docks["diagnostics"].raise_()
@@ -198,7 +204,7 @@ class MainWindow(QMainWindow):
         self.docks["palette"].raise_()
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [220, 430],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["diagnostics"]], [90], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["diagnostics"]], [DIAGNOSTICS_HEIGHT], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["inspector"], self.docks["summary"]], [380, 340],
                          Qt.Orientation.Vertical)
 

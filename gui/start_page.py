@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from layerforge.core.templates import TemplateInfo, list_templates
 
-CARD_COLUMNS = 3
+MAX_COLUMNS = 3
+CARD_MIN_WIDTH = 230  # narrower cards wrap their descriptions into unreadable columns
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -87,19 +88,49 @@ class StartPage(QWidget):
 
     def _gallery(self) -> QWidget:
         host = QWidget()
-        grid = QGridLayout(host)
-        grid.setSpacing(12)
-        heading = QLabel("<h2>Start from a model of chapter 7</h2>")
-        grid.addWidget(heading, 0, 0, 1, CARD_COLUMNS)
-        for i, info in enumerate(list_templates()):
+        self.grid = QGridLayout(host)
+        self.grid.setSpacing(12)
+        self.heading = QLabel("<h2>Start from a model of chapter 7</h2>")
+        self.heading.setWordWrap(True)
+        for info in list_templates():
             card = TemplateCard(info)
             card.clicked.connect(self.template_chosen)
             self.cards[info.name] = card
-            grid.addWidget(card, 1 + i // CARD_COLUMNS, i % CARD_COLUMNS)
+        self.columns = 0
+        # The cards reflow to the width instead of hiding a column behind a scrollbar.
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(host)
+        self.scroll.viewport().installEventFilter(self)
+        self._reflow(MAX_COLUMNS)
+        return self.scroll
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.scroll.viewport() and event.type() == QEvent.Type.Resize:
+            width = self.scroll.viewport().width()
+            self._reflow(max(1, min(MAX_COLUMNS, width // (CARD_MIN_WIDTH + 12))))
+        return super().eventFilter(watched, event)
+
+    def _reflow(self, columns: int) -> None:
+        """Lay the cards out in ``columns`` columns (the viewport's width decides)."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        grid = self.grid
+        for widget in [self.heading, *self.cards.values()]:
+            grid.removeWidget(widget)
+        for row in range(grid.rowCount()):
+            grid.setRowStretch(row, 0)
+        grid.addWidget(self.heading, 0, 0, 1, columns)
+        for i, card in enumerate(self.cards.values()):
+            grid.addWidget(card, 1 + i // columns, i % columns)
+        for column in range(MAX_COLUMNS):
+            grid.setColumnStretch(column, 1 if column < columns else 0)
         grid.setRowStretch(grid.rowCount(), 1)
-        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
-        scroll.setWidget(host)
-        return scroll
+
+    def visible_columns(self) -> int:
+        """How many template columns the gallery shows side by side."""
+        return self.columns
 
     def _side(self) -> QVBoxLayout:
         empty = QPushButton("Empty project")

@@ -60,6 +60,22 @@ def test_start_page_gallery_opens_a_template(window: Any, qtbot: Any) -> None:
     assert len(window.view.canvas_scene.nodes) == len(window.session.doc.graph.nodes)
 
 
+@pytest.mark.parametrize("width", [1000, 1400, 1900])
+def test_start_page_shows_every_card_whole_at_any_width(window: Any, qtbot: Any,
+                                                        width: int) -> None:
+    """No column of templates hides behind a horizontal scrollbar: the cards reflow."""
+    window.resize(width, 800)
+    page = window.start_page
+    qtbot.waitUntil(lambda: page.scroll.viewport().width() > 0)
+    qtbot.wait(50)
+    viewport = page.scroll.viewport()
+    assert not page.scroll.horizontalScrollBar().isVisible()
+    for card in page.cards.values():
+        right = card.mapTo(viewport, QPoint(card.width(), 0)).x()
+        assert right <= viewport.width(), f"{card.name} is cut at {right} > {viewport.width()}"
+    assert 1 <= page.visible_columns() <= 3
+
+
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_each_template_opens_without_diagnostics(window: Any, name: str) -> None:
     assert window.open_template(name)
@@ -189,6 +205,19 @@ def test_status_bar_shows_keras_device_and_params(window: Any) -> None:
     assert window.device_label.text() in ("Device: CPU",) or \
         window.device_label.text().startswith("Device: GPU")
     assert window.params_label.text() == f"Params: {window.session.total_params():,}"
+
+
+def test_bottom_docks_leave_the_inspector_its_height(window: Any, qtbot: Any) -> None:
+    """Diagnostics shows several rows, and raising the training plots narrows the canvas,
+    not the inspector column."""
+    window.resize(1400, 900)
+    assert window.open_template("inception-module")
+    qtbot.wait(50)
+    assert window.docks["diagnostics"].height() >= 140
+    inspector = window.docks["inspector"].height()
+    window.docks["training"].raise_()
+    qtbot.waitUntil(lambda: window.docks["training"].height() >= 300)
+    assert window.docks["inspector"].height() >= inspector - 5
 
 
 def test_dock_layout_is_remembered(window: Any, qtbot: Any) -> None:
