@@ -38,13 +38,26 @@ LOSSES = ("None", "mse", "mae", "binary_crossentropy", "categorical_crossentropy
 
 
 def parse_shape(text: str) -> list[int | None]:
-    """'28, 28, 1' or '(None, 64)' -> a list; the batch axis is not part of it."""
-    parts = [p.strip() for p in text.strip().strip("()[]").split(",") if p.strip()]
+    """An Input's shape as keras.Input(shape=...) takes it, without the batch axis:
+    'None' -> [None], '128' -> [128], '(None, 128)' -> [None, 128], '32,32,3' -> [32, 32, 3],
+    '(None,)' -> [None], '()' -> [] (one number per sample)."""
+    stripped = text.strip()
+    inner = stripped[1:-1] if stripped[:1] + stripped[-1:] in ("()", "[]") else stripped
+    parts = [p.strip() for p in inner.split(",")]
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # "(None,)": Python's one-element tuple
+    if parts == [""] and inner != stripped:
+        return []
     try:
-        return [None if p.lower() == "none" else int(p) for p in parts]
+        dims = [None if p.lower() == "none" else int(p) for p in parts]
     except ValueError:
-        raise ValueError("expected a shape without the batch axis, e.g. 28, 28, 1 or None, 64; "
-                         f"received {text!r}") from None
+        dims = [0]
+    if not stripped or any(d is not None and d <= 0 for d in dims):
+        received = repr(text) if stripped else "nothing"
+        raise ValueError(
+            "Input shape expected positive whole numbers or None separated by commas, "
+            f"without the batch axis, e.g. 32, 32, 3 or None, 128 or None; received {received}")
+    return dims
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -208,8 +221,11 @@ class Inspector(QWidget):
         self._add_line("name", "name", lambda: self._commit_node("name", self._text("name")),
                        "The input's name (keras.Input(name=...))")
         self._add_line("shape", "shape", self._commit_shape,
-                       "Shape without the batch axis, e.g. 28, 28, 1 (None: any length)")
+                       "Shape without the batch axis, as keras.Input(shape=...): e.g. "
+                       "32, 32, 3 or (None, 128) or 128; None is an axis of any length")
         dtype = QComboBox()
+        dtype.setToolTip("The input tensor's dtype: int32/int64 for token ids (Embedding), "
+                         "float32 for most data")
         dtype.addItems(DTYPES)
         dtype.activated.connect(lambda _i: self._commit_node("dtype", dtype.currentText()))
         self.form.addRow("dtype", dtype)
@@ -249,8 +265,8 @@ class Inspector(QWidget):
                 entry = self.session.doc.catalog.get(layer.class_name)
                 values.update({s.name: layer.params.get(s.name, s.default) for s in entry.params})
         elif isinstance(node, InputNode):
-            values = {"name": node.name, "shape": format_value(list(node.shape)) or "",
-                      "dtype": node.dtype}
+            # The text the node shows, which the shape field reads back.
+            values = {"name": node.name, "shape": format_shape(node.shape), "dtype": node.dtype}
         else:
             values = {"name": node.name, "loss": format_value(node.loss),
                       "loss_weight": format_value(node.loss_weight),
@@ -360,8 +376,13 @@ class Inspector(QWidget):
             self._reject(str(exc))
             return
         node = self.node()
-        if node is not None and tuple(shape) != tuple(getattr(node, "shape", ())):
+        if not isinstance(node, InputNode):
+            return
+        self.clear_message()
+        if tuple(shape) != node.shape:
             self._commit_node("shape", shape)
+        else:
+            self._show_values(node)  # "None" typed over "(None,)": show it as the node does
 
     def _commit_loss(self) -> None:
         text = self.editors["loss"].currentText().strip()

@@ -19,6 +19,17 @@ from layerforge.core.catalog import Catalog
 LAYER_MIME = "application/x-layerforge-layer"
 EXPANDED = ("Core", "Convolution", "Merging")
 CLASS_ROLE = Qt.ItemDataRole.UserRole
+#: Keys the canvas' insert path reads as "a model input / output node" (not catalog classes:
+#: a class name never holds a colon).
+INPUT_KEY = "node:input"
+OUTPUT_KEY = "node:output"
+IO_CATEGORY = "Inputs & outputs"
+IO_ENTRIES = (
+    (INPUT_KEY, "Input", "A model input: keras.Input(shape=..., dtype=...). Double-click, "
+     "Enter or drag it onto the canvas; set its shape in the inspector."),
+    (OUTPUT_KEY, "Output", "A model output, with its loss and metrics. Added with a node "
+     "selected, it is connected to that node."),
+)
 
 
 def layer_mime(class_name: str) -> QMimeData:
@@ -57,14 +68,17 @@ class LayerTree(QTreeWidget):
 
 
 class Palette(QWidget):
-    """Search box over a tree of layers; ``layer_activated(class_name)`` on double-click/Enter."""
+    """Search box over Input, Output and a tree of layers; ``layer_activated(key)`` on
+    double-click/Enter."""
 
-    layer_activated = Signal(str)
+    layer_activated = Signal(str)  # a catalog class name, INPUT_KEY or OUTPUT_KEY
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.search = QLineEdit(placeholderText="Search layers…", clearButtonEnabled=True)
-        self.search.setToolTip("Filter layers by name, category or description")
+        self.search = QLineEdit(placeholderText="Search layers, Input, Output…",
+                                clearButtonEnabled=True)
+        self.search.setToolTip("Filter by name, category or description; Enter inserts "
+                               "the first match")
         self.tree = LayerTree(self)
         self.status = QLabel("Loading the layer catalog…")
         self.status.setWordWrap(True)
@@ -76,9 +90,21 @@ class Palette(QWidget):
         self.search.textChanged.connect(self.apply_filter)
         self.search.returnPressed.connect(self._activate_first_match)
         self.tree.itemActivated.connect(self._on_activated)
+        self._add_io_category()
+
+    def _add_io_category(self) -> None:
+        """Inputs and outputs come first, and before the catalog has loaded."""
+        parent = QTreeWidgetItem(self.tree, [IO_CATEGORY])
+        parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        for key, label, tip in IO_ENTRIES:
+            item = QTreeWidgetItem(parent, [label])
+            item.setData(0, CLASS_ROLE, key)
+            item.setToolTip(0, f"<b>{label}</b><br>{tip}")
+        parent.setExpanded(True)
 
     def set_catalog(self, catalog: Catalog) -> None:
         self.tree.clear()
+        self._add_io_category()
         for category, entries in sorted(catalog.categories().items()):
             parent = QTreeWidgetItem(self.tree, [category])
             parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
@@ -91,12 +117,19 @@ class Palette(QWidget):
         self.status.setText(f"{len(catalog)} layers from Keras {catalog.keras_version}")
         self.apply_filter(self.search.text())
 
-    def layer_items(self) -> list[QTreeWidgetItem]:
+    def entry_items(self) -> list[QTreeWidgetItem]:
+        """Every item a user can insert: Input, Output, then the catalog's layers."""
         return [self.tree.topLevelItem(i).child(j) for i in range(self.tree.topLevelItemCount())
                 for j in range(self.tree.topLevelItem(i).childCount())]
 
+    def layer_items(self) -> list[QTreeWidgetItem]:
+        """The catalog's layers (empty until the catalog is loaded)."""
+        return [i for i in self.entry_items() if i.data(0, CLASS_ROLE) not in (INPUT_KEY,
+                                                                              OUTPUT_KEY)]
+
     def visible_layers(self) -> list[str]:
-        return [item.data(0, CLASS_ROLE) for item in self.layer_items() if not item.isHidden()]
+        """Keys of the items the search shows, in order (Input and Output first)."""
+        return [item.data(0, CLASS_ROLE) for item in self.entry_items() if not item.isHidden()]
 
     def apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
@@ -114,7 +147,7 @@ class Palette(QWidget):
             category.setExpanded(bool(needle) or category.isExpanded())
 
     def item_for(self, class_name: str) -> QTreeWidgetItem | None:
-        return next((i for i in self.layer_items() if i.data(0, CLASS_ROLE) == class_name), None)
+        return next((i for i in self.entry_items() if i.data(0, CLASS_ROLE) == class_name), None)
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int) -> None:
         name = item.data(0, CLASS_ROLE)
@@ -122,9 +155,12 @@ class Palette(QWidget):
             self.layer_activated.emit(name)
 
     def _activate_first_match(self) -> None:
-        # Prefer an exact name so typing "Dense" + Enter never picks DenseNet121.
-        visible = self.visible_layers()
+        # An exact name, then a name's start: "Dense" never picks DenseNet121, "outp" picks
+        # Output although the category "Inputs & outputs" shows Input first.
+        visible = [i for i in self.entry_items() if not i.isHidden()]
         needle = self.search.text().strip().lower()
-        exact = [n for n in visible if n.lower().removeprefix("applications.") == needle]
-        if exact or visible:
-            self.layer_activated.emit((exact or visible)[0])
+        exact = [i for i in visible if i.text(0).lower() == needle]
+        prefix = [i for i in visible if i.text(0).lower().startswith(needle)]
+        best = exact or prefix or visible
+        if best:
+            self.layer_activated.emit(best[0].data(0, CLASS_ROLE))

@@ -13,13 +13,30 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QPointF, QRectF
 
 from layerforge.core import edits
-from layerforge.core.clipboard import copy_subgraph, paste_subgraph
-from layerforge.core.commands import Command, Connect, Disconnect, Macro, MoveNodes
+from layerforge.core.clipboard import copy_subgraph, parse_subgraph, paste_subgraph
+from layerforge.core.commands import (
+    Command,
+    Connect,
+    Disconnect,
+    EditNode,
+    Macro,
+    MoveNodes,
+    RenameLayer,
+)
 from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.document import Document
 from layerforge.core.errors import LayerForgeError
 from layerforge.core.graph import Graph
-from layerforge.core.model import CallNode, Edge, OutputNode, Position, Shape, Slot, new_id
+from layerforge.core.model import (
+    CallNode,
+    Edge,
+    InputNode,
+    OutputNode,
+    Position,
+    Shape,
+    Slot,
+    new_id,
+)
 
 from .items import DragEdgeItem, NodeItem, PortItem
 
@@ -27,6 +44,10 @@ if TYPE_CHECKING:
     from .scene import CanvasScene
 
 Source = tuple[str, int]  # (node id, output index) a new layer is connected to
+#: The shape (without the batch axis) of a new Input: one axis of any length, like
+#: keras.Input(shape=(None,)). It guesses no feature count; a layer that needs one
+#: (Dense) says so on its node until the user types the real shape in the inspector.
+NEW_INPUT_SHAPE: Shape = (None,)
 
 
 @dataclass
@@ -110,12 +131,16 @@ class CanvasController:
         self.push(lambda: Connect(Edge(new_id(), src, index, dst, slot), self.key))
 
     def cancel_connect(self) -> None:
+        """End a connection drag: every highlighted port, the dragged one too, back to normal."""
         if self.drag is None:
             return
-        for port in self.drag.verdicts:
+        drag, self.drag = self.drag, None
+        for port in [*drag.verdicts, drag.port]:
+            # No hover events reach ports while the dragged one grabs the mouse.
+            port.hovered = port.isUnderMouse()
             port.set_state("normal")
-        self.scene.removeItem(self.drag.item)
-        self.drag = None
+            port.sync()
+        self.scene.removeItem(drag.item)
 
     def target_at(self, pos: QPointF) -> PortItem | None:
         """The port under ``pos``; over a node's body, its first port that accepts the drag."""
@@ -177,6 +202,24 @@ class CanvasController:
         command = self.push(build)
         return self._new_node(command)
 
+    def insert_input(self, pos: QPointF) -> str | None:
+        """Add an Input with a free name and the default shape; returns its node id."""
+        command = self.push(lambda: edits.add_input(
+            self.doc, NEW_INPUT_SHAPE, position=(pos.x(), pos.y()), graph_key=self.key))
+        return self._new_node(command)
+
+    def insert_output(self, pos: QPointF, source: Source | None) -> str | None:
+        """Add an Output, fed by ``source`` when given (one undo step); returns its node id."""
+        def build() -> Command:
+            add = edits.add_output(self.doc, position=(pos.x(), pos.y()), graph_key=self.key)
+            if source is None:
+                return add
+            edge = Edge(new_id(), source[0], source[1], add.node.id, 0)
+            return Macro(f"Make {self.graph.describe(source[0])} an output",
+                         [add, Connect(edge, self.key)])
+
+        return self._new_node(self.push(build))
+
     def insert_block(self, block_id: str, pos: QPointF, source: Source | None) -> str | None:
         def build() -> Command:
             add = edits.use_block(self.doc, block_id, position=(pos.x(), pos.y()),
@@ -214,6 +257,34 @@ class CanvasController:
 
         if node_ids or edge_ids:
             self.push(build)
+
+    def disconnect(self, node_ids: list[str]) -> None:
+        """Remove every edge of the nodes, as one undo step."""
+        touching = {e.id: None for nid in node_ids if nid in self.graph.nodes
+                    for e in self.graph.edges_touching(nid)}
+        if not touching:
+            self.refuse("the selected nodes have no connections to remove")
+            return
+        self.push(lambda: Macro("Disconnect", [Disconnect(eid, self.key) for eid in touching]))
+
+    def rename(self, node_id: str, name: str) -> bool:
+        """A layer call renames its layer; an Input or Output renames the node."""
+        node = self.graph.nodes.get(node_id)
+        if node is None:
+            return False
+        name = name.strip()
+        if isinstance(node, CallNode):
+            layer = self.graph.layer(node.layer_id)
+            if name == layer.name:
+                return False
+            command = RenameLayer(layer.id, name, self.key,
+                                  text=f"Rename '{layer.name}' to '{name}'")
+        else:
+            if name == node.name:
+                return False
+            command = EditNode(node.id, {"name": name}, self.key,
+                               text=f"Rename '{node.name}' to '{name}'")
+        return self.push(lambda: command) is not None
 
     def call_again(self, node_ids: list[str]) -> list[str]:
         calls = [nid for nid in node_ids if isinstance(self.graph.nodes.get(nid), CallNode)]
@@ -279,6 +350,15 @@ class CanvasController:
             self.refuse(str(exc))
             return None
 
+    def paste_positions(self, records: Any) -> list[Position] | None:
+        """Where the copied nodes were; None (reported) when the records do not parse."""
+        try:
+            source = parse_subgraph(records, self.doc)
+        except LayerForgeError as exc:
+            self.refuse(str(exc))
+            return None
+        return [node.position for node in source.graph.nodes.values()]
+
     def paste(self, records: Any, offset: Position) -> list[str]:
         command = self.push(lambda: paste_subgraph(self.doc, records, self.key, offset))
         return list(getattr(command, "node_ids", []))
@@ -307,3 +387,10 @@ class CanvasController:
         if isinstance(self.graph.node(node_ids[0]), OutputNode):
             return None
         return (node_ids[0], 0)
+
+    def node_name(self, node_id: str) -> str:
+        node = self.graph.node(node_id)
+        return self.graph.layer(node.layer_id).name if isinstance(node, CallNode) else node.name
+
+    def is_input(self, node_id: str) -> bool:
+        return isinstance(self.graph.nodes.get(node_id), InputNode)

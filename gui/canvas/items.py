@@ -110,8 +110,14 @@ class PortItem(QGraphicsItem):
         return self.hovered or self.state != "normal"
 
     def sync(self) -> None:
-        self.setFlag(_NO_CONTENTS, not (self.active and self.node.detail))
+        shown = self.active and self.node.detail
+        self.setFlag(_NO_CONTENTS, not shown)
         self.update()
+        scene = self.scene()
+        if not shown and scene is not None:
+            # Qt repaints nothing for an item without contents, so the highlight it drew
+            # would stay on screen: repaint its area (the node below draws the port plain).
+            scene.update(self.sceneBoundingRect())
 
     def boundingRect(self) -> QRectF:
         r = PORT_RADIUS + 4

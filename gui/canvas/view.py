@@ -6,10 +6,11 @@ The public methods are the canvas API the window wires to its menus and toolbars
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QContextMenuEvent,
     QCursor,
     QDragEnterEvent,
     QDragMoveEvent,
@@ -18,26 +19,38 @@ from PySide6.QtGui import (
     QKeySequence,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsView, QMenu, QWidget
 
 from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.document import MAIN
 from layerforge.core.model import Position
 
+from ..palette import INPUT_KEY, OUTPUT_KEY
 from ..session import EditorSession
 from .clipboard import get_subgraph, layer_from_mime, put_subgraph
+from .context_menu import build_context_menu
 from .controller import Source
-from .items import EdgeItem, NodeItem
+from .items import NODE_HEIGHT, EdgeItem, NodeItem, PortItem
+from .placement import Rect, box_at, free_offset, free_spot, union
 from .scene import CanvasScene
 from .search_popup import BLOCK_PREFIX, LayerSearchPopup
-from .style import OVERVIEW_ZOOM, CanvasStyle
+from .style import NODE_WIDTH, OVERVIEW_ZOOM, CanvasStyle
 
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.03, 4.0
 PASTE_STEP = 40.0
 SETTLE_MS = 150  # a zoom gesture has ended when no zoom step came for this long
+NODE_SIZE = (NODE_WIDTH, NODE_HEIGHT)
+BELOW = NODE_HEIGHT + 70.0  # a node fed by the selection goes this far below it
+EMPTY_HINT = ("Empty model. Right-click or press Tab to add an Input,\n"
+              "or start from a template (File → New from template).")
+IO_SEARCH_ENTRIES = {
+    INPUT_KEY: (INPUT_KEY, "Input", "model input (keras.Input)"),
+    OUTPUT_KEY: (OUTPUT_KEY, "Output", "model output (loss, metrics)"),
+}
 
 
 class CanvasView(QGraphicsView):
@@ -73,14 +86,17 @@ class CanvasView(QGraphicsView):
         self._settle.timeout.connect(self._zoom_settled)
         self._pan_from: QPoint | None = None
         self._space = False
-        self._paste_key = ""
-        self._paste_count = 0
+        self._hint_drawn = False
+        self.menu: QMenu | None = None
         scene = self.canvas_scene
         scene.selectionChanged.connect(self._on_selection)
         scene.block_open_requested.connect(self.open_block_requested)
         scene.search_requested.connect(self.show_layer_search)
         scene.graph_key_changed.connect(self.graph_key_changed)
         self.rubberBandChanged.connect(self._on_rubber_band)
+        session.undo_stack.indexChanged.connect(self._refresh_hint)
+        session.document_replaced.connect(self._refresh_hint)
+        self.graph_key_changed.connect(self._refresh_hint)
 
     # ------------------------------------------------------------- graph shown
     @property
@@ -175,6 +191,14 @@ class CanvasView(QGraphicsView):
         self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom() > 1.5:
             self.zoom_by(1.5 / self.zoom())
+        self._update_detail()
+
+    def show_view(self, zoom: float, center: tuple[float, float]) -> None:
+        """Show the scene at ``zoom`` around ``center`` (a reopened project's last view)."""
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        self.resetTransform()
+        self.scale(zoom, zoom)
+        self.centerOn(QPointF(*center))
         self._update_detail()
 
     def _content_rect(self) -> QRectF:
@@ -322,7 +346,8 @@ class CanvasView(QGraphicsView):
         if self.copy_selection():
             self.controller.delete(self.selected_node_ids(), [])
 
-    def paste(self) -> None:
+    def paste(self, scene_pos: QPointF | None = None) -> None:
+        """Paste next to the copied nodes (or centred on ``scene_pos``), on free space."""
         try:
             records = get_subgraph()
         except ValueError as exc:
@@ -331,20 +356,31 @@ class CanvasView(QGraphicsView):
         if records is None:
             self.controller.refuse("the clipboard holds no LayerForge nodes to paste")
             return
-        self.select_nodes(self.controller.paste(records, self._paste_offset(records)))
+        self._paste_free(records, scene_pos)
 
-    def _paste_offset(self, records: object) -> Position:
-        """Each paste of the same content lands one step further, so copies never stack."""
-        key = json.dumps(records, sort_keys=True)
-        self._paste_count = self._paste_count + 1 if key == self._paste_key else 1
-        self._paste_key = key
-        return (PASTE_STEP * self._paste_count, PASTE_STEP * self._paste_count)
+    def _paste_free(self, records: Any, scene_pos: QPointF | None) -> None:
+        positions = self.controller.paste_positions(records)
+        if positions is None:
+            return
+        group = [box_at(p, NODE_SIZE) for p in positions]
+        wanted: Position = (PASTE_STEP, PASTE_STEP)
+        if scene_pos is not None and group:
+            left, top, width, height = union(group)
+            wanted = (scene_pos.x() - left - width / 2, scene_pos.y() - top - height / 2)
+        offset = free_offset(group, wanted, self._taken()) if group else wanted
+        self.select_nodes(self.controller.paste(records, offset))
 
     def duplicate_selection(self) -> None:
         ids = self.selected_node_ids()
         records = self.controller.copy(ids) if ids else None
         if records is not None:
-            self.select_nodes(self.controller.paste(records, (PASTE_STEP, PASTE_STEP)))
+            self._paste_free(records, None)
+
+    def can_paste(self) -> bool:
+        try:
+            return get_subgraph() is not None
+        except ValueError:
+            return False
 
     # ------------------------------------------------------------- inserting
     def _cursor_scene_pos(self) -> QPointF:
@@ -354,12 +390,23 @@ class CanvasView(QGraphicsView):
         return self.mapToScene(local)
 
     def insert_layer(self, class_name: str, scene_pos: QPointF | None = None,
-                     source: Source | None = None) -> str | None:
-        """Add a layer at ``scene_pos`` (default: the cursor), fed by the one selected node."""
-        pos = scene_pos if scene_pos is not None else self._cursor_scene_pos()
-        if source is None:
+                     source: Source | None = None, use_selection: bool = True) -> str | None:
+        """Add what ``class_name`` names (a layer, a block, INPUT_KEY or OUTPUT_KEY) on the
+        free spot nearest ``scene_pos``, fed by ``source`` or else the one selected node.
+
+        Without ``scene_pos`` a fed node goes below its source, another at the cursor.
+        """
+        if source is None and use_selection:
             source = self.controller.output_source(self.selected_node_ids())
-        if class_name.startswith(BLOCK_PREFIX):
+        if class_name == INPUT_KEY:
+            source = None
+        pos = self.free_position(scene_pos if scene_pos is not None else
+                                 self._default_spot(source))
+        if class_name == INPUT_KEY:
+            new = self.controller.insert_input(pos)
+        elif class_name == OUTPUT_KEY:
+            new = self.controller.insert_output(pos, source)
+        elif class_name.startswith(BLOCK_PREFIX):
             new = self.controller.insert_block(class_name[len(BLOCK_PREFIX):], pos, source)
         else:
             new = self.controller.insert_layer(class_name, pos, source)
@@ -367,28 +414,114 @@ class CanvasView(QGraphicsView):
             self.select_nodes([new])
         return new
 
+    def add_input(self, scene_pos: QPointF | None = None) -> str | None:
+        return self.insert_layer(INPUT_KEY, scene_pos, use_selection=False)
+
+    def add_output(self, scene_pos: QPointF | None = None) -> str | None:
+        """An Output at ``scene_pos``; without one, below the selected node and fed by it."""
+        return self.insert_layer(OUTPUT_KEY, scene_pos, use_selection=scene_pos is None)
+
+    def make_output(self, node_id: str, index: int = 0) -> str | None:
+        """An Output below ``node_id``, fed by its output ``index`` (one undo step)."""
+        return self.insert_layer(OUTPUT_KEY, source=(node_id, index))
+
     def insert_block(self, block_id: str, scene_pos: QPointF | None = None) -> str | None:
         return self.insert_layer(BLOCK_PREFIX + block_id, scene_pos)
 
+    def _default_spot(self, source: Source | None) -> QPointF:
+        item = self.canvas_scene.nodes.get(source[0]) if source is not None else None
+        if item is None:
+            return self._cursor_scene_pos()
+        return item.pos() + QPointF(0.0, BELOW)
+
+    def _taken(self) -> list[Rect]:
+        return [box_at((i.pos().x(), i.pos().y()), NODE_SIZE)
+                for i in self.canvas_scene.nodes.values()]
+
+    def free_position(self, want: QPointF) -> QPointF:
+        """The free spot nearest ``want`` where a new node overlaps no other."""
+        x, y = free_spot((want.x(), want.y()), NODE_SIZE, self._taken())
+        return QPointF(x, y)
+
     def show_layer_search(self, scene_pos: QPointF | None = None,
-                          source: Source | None = None) -> LayerSearchPopup:
-        pos = scene_pos if scene_pos is not None else self._cursor_scene_pos()
+                          source: Source | None = None,
+                          use_selection: bool = True) -> LayerSearchPopup:
+        """The search popup; ``source`` (a dragged output port) lists Output first."""
+        where = scene_pos if scene_pos is not None else self._cursor_scene_pos()
         if self.popup is not None:
             self.popup.close()
-        self.popup = LayerSearchPopup(self._search_entries(), self)
-        self.popup.chosen.connect(lambda key: self.insert_layer(key, pos, source))
-        self.popup.move(self.viewport().mapToGlobal(self.mapFromScene(pos)))
+        self.popup = LayerSearchPopup(self._search_entries(source is not None), self)
+        self.popup.chosen.connect(
+            lambda key: self.insert_layer(key, scene_pos, source, use_selection))
+        self.popup.move(self.viewport().mapToGlobal(self.mapFromScene(where)))
         self.popup.show()
         self.popup.edit.setFocus()
         return self.popup
 
-    def _search_entries(self) -> list[tuple[str, str, str]]:
+    def _search_entries(self, from_port: bool = False) -> list[tuple[str, str, str]]:
+        """Input and Output first (only Output for a dragged port), then layers and blocks."""
         doc = self.session.doc
-        entries = [(e.class_name, e.class_name, e.category) for e in
-                   sorted(doc.catalog, key=lambda e: e.class_name.lower())]
+        keys = [OUTPUT_KEY] if from_port else [INPUT_KEY, OUTPUT_KEY]
+        entries = [IO_SEARCH_ENTRIES[key] for key in keys]
+        entries += [(e.class_name, e.class_name, e.category) for e in
+                    sorted(doc.catalog, key=lambda e: e.class_name.lower())]
         entries += [(BLOCK_PREFIX + b.id, b.name, "block") for b in doc.blocks.values()
                     if b.id != self.graph_key and not doc.block_uses(b.id, self.graph_key)]
         return entries
+
+    # ------------------------------------------------------------- context menu
+    def node_at(self, pos: QPoint) -> str | None:
+        """The node under a viewport point (its body or one of its ports)."""
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item.node.node_id
+            if isinstance(item, NodeItem):
+                return item.node_id
+        return None
+
+    def context_menu_at(self, pos: QPoint) -> QMenu:
+        """The menu a right click at viewport point ``pos`` opens (not shown yet).
+
+        On a node outside the selection, the node becomes the selection first: the
+        node entries act on the selection, as the Edit menu does.
+        """
+        node_id = self.node_at(pos)
+        if node_id is not None and node_id not in self.selected_node_ids():
+            self.select_nodes([node_id])
+        return build_context_menu(self, self.mapToScene(pos), node_id)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if self.controller.drag is not None:
+            event.ignore()
+            return
+        if self.menu is not None:
+            self.menu.close()
+        self.menu = self.context_menu_at(event.pos())
+        self.menu.popup(event.globalPos())
+        event.accept()
+
+    # ------------------------------------------------------------- empty-canvas hint
+    def hint_text(self) -> str:
+        """What the view writes over an empty graph ('' once it has a node)."""
+        return "" if self.canvas_scene.nodes else EMPTY_HINT
+
+    def _refresh_hint(self, *_: object) -> None:
+        if bool(self.hint_text()) != self._hint_drawn:
+            self.viewport().update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        text = self.hint_text()
+        self._hint_drawn = bool(text)
+        if not text:
+            return
+        painter = QPainter(self.viewport())
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        painter.setFont(font)
+        painter.setPen(self.canvas_scene.style.dim_text)
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, text)
+        painter.end()
 
     # ------------------------------------------------------------- drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -413,10 +546,8 @@ class CanvasView(QGraphicsView):
         event.acceptProposedAction()
 
     def _drop_layer(self, name: str, pos: QPointF) -> None:
-        """A palette drop adds an unconnected layer where it lands."""
-        new = self.controller.insert_layer(name, pos, None)
-        if new is not None:
-            self.select_nodes([new])
+        """A palette drop adds an unconnected node where it lands (or the free spot nearest)."""
+        self.insert_layer(name, pos, use_selection=False)
 
     # ------------------------------------------------------------- theme
     def changeEvent(self, event: QEvent) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 from layerforge.core import edits
 from layerforge.core.catalog import get_catalog
 from layerforge.core.document import Document
+from layerforge.core.model import DTYPES
 from layerforge.gui.inspector import Inspector
 from layerforge.gui.session import EditorSession
 
@@ -166,13 +167,51 @@ def test_input_node_shape_and_dtype(session: EditorSession, qtbot: Any) -> None:
     type_into(qtbot, inspector.editors["shape"], "10, 16")
     assert session.doc.graph.node(ids["input"]).shape == (10, 16)
     assert output_shape(session, ids["layer"]) == (None, 10, 4)
+    assert inspector.editors["shape"].text() == "(10, 16)"
+    steps = session.undo_stack.count()
     type_into(qtbot, inspector.editors["shape"], "ten")
-    assert "expected a shape" in inspector.message.text()
+    assert "shape expected positive whole numbers or None" in inspector.message.text()
+    assert "received 'ten'" in inspector.message.text()
     assert session.doc.graph.node(ids["input"]).shape == (10, 16)
+    assert session.undo_stack.count() == steps, "a refused shape pushes nothing"
     dtype = inspector.editors["dtype"]
+    assert [dtype.itemText(i) for i in range(dtype.count())] == list(DTYPES)
     dtype.setCurrentText("float16")
     dtype.activated.emit(dtype.currentIndex())
     assert session.doc.graph.node(ids["input"]).dtype == "float16"
+
+
+@pytest.mark.parametrize(("typed", "shape", "shown"), [
+    ("None", (None,), "(None,)"), ("128", (128,), "(128,)"), ("(None, 128)", (None, 128),
+                                                              "(None, 128)"),
+    ("32,32,3", (32, 32, 3), "(32, 32, 3)"), ("[28, 28, 1]", (28, 28, 1), "(28, 28, 1)")])
+def test_input_shape_field_reads_what_keras_input_takes(session: EditorSession, qtbot: Any,
+                                                        typed: str, shape: tuple[Any, ...],
+                                                        shown: str) -> None:
+    ids = build(session, "Dense", {"units": 4}, shape=(7,))
+    inspector = make_inspector(session, qtbot, ids["input"])
+    type_into(qtbot, inspector.editors["shape"], typed)
+    assert session.doc.graph.node(ids["input"]).shape == shape
+    assert inspector.editors["shape"].text() == shown
+    assert not inspector.message.isVisible()
+
+
+@pytest.mark.parametrize("typed", ["0", "32,,3", "-1, 4", "", "3.5"])
+def test_bad_input_shapes_name_what_was_expected(session: EditorSession, qtbot: Any,
+                                                 typed: str) -> None:
+    ids = build(session, "Dense", {"units": 4}, shape=(7,))
+    inspector = make_inspector(session, qtbot, ids["input"])
+    steps = session.undo_stack.count()
+    field = inspector.editors["shape"]
+    field.setFocus()
+    field.selectAll()
+    QTest.keyClick(field, Qt.Key.Key_Backspace)
+    QTest.keyClicks(field, typed)
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    text = inspector.message.text()
+    assert "expected positive whole numbers" in text and "received" in text
+    assert session.undo_stack.count() == steps
+    assert inspector.editors["shape"].text() == "(7,)", "the field shows the shape kept"
 
 
 def test_output_node_loss_weight_metrics(session: EditorSession, qtbot: Any) -> None:

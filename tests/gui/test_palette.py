@@ -10,7 +10,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from layerforge.core.catalog import get_catalog
-from layerforge.gui.palette import CLASS_ROLE, LAYER_MIME, Palette
+from layerforge.gui.palette import (
+    CLASS_ROLE,
+    INPUT_KEY,
+    IO_CATEGORY,
+    LAYER_MIME,
+    OUTPUT_KEY,
+    Palette,
+)
 
 
 @pytest.fixture
@@ -30,8 +37,43 @@ def test_every_catalog_layer_is_listed_under_its_category(palette: Palette) -> N
         category = tree.topLevelItem(i)
         for j in range(category.childCount()):
             listed[category.child(j).data(0, CLASS_ROLE)] = category.text(0)
-    assert listed == {entry.class_name: entry.category for entry in catalog}
+    assert listed == {INPUT_KEY: IO_CATEGORY, OUTPUT_KEY: IO_CATEGORY,
+                      **{entry.class_name: entry.category for entry in catalog}}
     assert str(len(catalog)) in palette.status.text()
+
+
+def test_inputs_and_outputs_come_first_even_before_the_catalog(qtbot: Any) -> None:
+    empty = Palette()
+    qtbot.addWidget(empty)
+    top = empty.tree.topLevelItem(0)
+    assert top.text(0) == IO_CATEGORY and top.isExpanded()
+    assert [top.child(j).text(0) for j in range(top.childCount())] == ["Input", "Output"]
+    assert empty.layer_items() == [], "the window loads the catalog while no layer is listed"
+    empty.set_catalog(get_catalog())
+    assert empty.tree.topLevelItem(0).text(0) == IO_CATEGORY
+    assert empty.visible_layers()[:2] == [INPUT_KEY, OUTPUT_KEY]
+
+
+@pytest.mark.parametrize(("typed", "key"), [("input", INPUT_KEY), ("in", INPUT_KEY),
+                                            ("Input", INPUT_KEY), ("output", OUTPUT_KEY),
+                                            ("outp", OUTPUT_KEY)])
+def test_search_and_enter_pick_input_or_output(palette: Palette, qtbot: Any, typed: str,
+                                              key: str) -> None:
+    with qtbot.waitSignal(palette.layer_activated) as blocker:
+        QTest.keyClicks(palette.search, typed)
+        QTest.keyClick(palette.search, Qt.Key.Key_Return)
+    assert blocker.args == [key]
+    assert key in palette.visible_layers()
+
+
+def test_input_and_output_drag_and_double_click_like_layers(palette: Palette,
+                                                           qtbot: Any) -> None:
+    mime = palette.tree.mimeData([palette.item_for(OUTPUT_KEY)])
+    assert bytes(mime.data(LAYER_MIME)).decode("utf-8") == OUTPUT_KEY
+    rect = palette.tree.visualItemRect(palette.item_for(INPUT_KEY))
+    with qtbot.waitSignal(palette.layer_activated) as blocker:
+        double_click(palette.tree.viewport(), rect.center())
+    assert blocker.args == [INPUT_KEY]
 
 
 def test_search_filters_layers(palette: Palette, qtbot: Any) -> None:
@@ -40,7 +82,7 @@ def test_search_filters_layers(palette: Palette, qtbot: Any) -> None:
     assert "Conv2D" in visible and "Conv2DTranspose" in visible
     assert "Dense" not in visible and "LSTM" not in visible
     palette.search.clear()
-    assert len(palette.visible_layers()) == len(get_catalog())
+    assert len(palette.visible_layers()) == len(get_catalog()) + 2  # with Input and Output
 
 
 def test_drag_payload_is_the_class_name(palette: Palette) -> None:
