@@ -148,6 +148,7 @@ class FileController(QObject):
     """File actions of one window; ``opened(path)`` after a project/model is loaded."""
 
     opened = Signal(str)
+    saved = Signal(str)
     recent_changed = Signal()
     message = Signal(str)
 
@@ -204,7 +205,9 @@ class FileController(QObject):
         try:
             doc, warnings = self._read(target)
         except (LayerForgeError, OSError, ValueError) as exc:
-            notify(self.widget, "Cannot open the file", f"{target}:\n{exc}")
+            # Project-file errors already begin with the path: show it once.
+            text = str(exc) if str(target) in str(exc) else f"{target}:\n{exc}"
+            notify(self.widget, "Cannot open the file", text)
             return False
         is_project = target.suffix.lower() == ".json" and not is_keras_model_json(target)
         self._replace(doc, target if is_project else None)
@@ -259,6 +262,7 @@ class FileController(QObject):
         self.recent.add(path)
         self.recent_changed.emit()
         self.message.emit(f"Saved {path}")
+        self.saved.emit(str(path))
         return True
 
     def _stem(self) -> str:

@@ -26,6 +26,7 @@ from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.document import MAIN
 
 from . import files as file_ops
+from . import view_memory
 from .files import EXPORTS, FileController
 from .inspector import Inspector
 from .palette import Palette
@@ -263,6 +264,10 @@ class MainWindow(QMainWindow):
                             "Arrange the graph in layers, inputs on top (Ctrl+L)")
         self.act_add_layer = c("Add layer…", "show_layer_search", None,
                                "Search a layer to add at the cursor (Tab on the canvas)")
+        self.act_add_input = c("Add &Input", "add_input", None,
+                               "Add a model input (keras.Input) at the cursor")
+        self.act_add_output = c("Add &Output", "add_output", None,
+                                "Add a model output, fed by the selected node")
         self.act_zoom_in = c("Zoom &in", "zoom_in", [ks.ZoomIn, "Ctrl+="])
         self.act_zoom_out = c("Zoom &out", "zoom_out", ks.ZoomOut)
         self.act_fit = c("&Fit to window", "fit_all", "Home", "Show the whole graph (Home)")
@@ -295,7 +300,8 @@ class MainWindow(QMainWindow):
         edit.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate,
                          self.act_delete, self.act_select_all])
         edit.addSeparator()
-        edit.addActions([self.act_add_layer, self.act_call_again, self.act_make_unique,
+        edit.addActions([self.act_add_input, self.act_add_layer, self.act_add_output,
+                         self.act_call_again, self.act_make_unique,
                          self.act_group, self.act_ungroup, self.act_layout])
         view = bar.addMenu("&View")
         view.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_reset_zoom,
@@ -376,6 +382,7 @@ class MainWindow(QMainWindow):
     def _connect_session(self) -> None:
         s = self.session
         s.title_changed.connect(self.update_title)
+        self.files.saved.connect(lambda _path: self.remember_view())
         s.analysis_changed.connect(lambda _c: self.update_status())
         s.edit_refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         s.document_replaced.connect(self._on_document_replaced)
@@ -395,7 +402,23 @@ class MainWindow(QMainWindow):
         self.show_graph(MAIN)
         self.show_editor()
         # After the new items are laid out and the viewport has its size.
-        QTimer.singleShot(0, self, lambda: self.canvas_call("fit_all"))
+        QTimer.singleShot(0, self, self._show_initial_view)
+
+    def _show_initial_view(self) -> None:
+        """Where the user left this project's view (saved projects), else the whole graph."""
+        if not self.has_canvas:
+            return
+        path = self.session.path
+        state = view_memory.recall(path) if path is not None else None
+        if state is None:
+            self.view.fit_all()
+        else:
+            self.view.show_view(state.zoom, state.center)
+
+    def remember_view(self) -> None:
+        if self.has_canvas and self.session.path is not None \
+                and self.view.graph_key == MAIN:
+            view_memory.remember(self.session.path, view_memory.capture(self.view))
 
     def _on_selection(self, ids: list[str]) -> None:
         self.inspector.set_target(self.current_graph_key(), ids[0] if len(ids) == 1 else None)
@@ -530,6 +553,7 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_discard():
             event.ignore()
             return
+        self.remember_view()
         self.training.shutdown()  # a run in progress stops after its batch
         if self.remember_layout:
             self.save_layout()

@@ -1,0 +1,126 @@
+"""What a user does, as test steps: menus clicked by their visible text, keys typed into
+focused widgets, drags on the canvas. Journey tests (tests/gui/journeys) use only these
+and read back only what is on screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QWidget
+
+LEFT = Qt.MouseButton.LeftButton
+NONE = Qt.KeyboardModifier.NoModifier
+
+
+def plain(text: str) -> str:
+    """Menu text as the user reads it: no '&' mnemonics, no trailing shortcut hint."""
+    return text.replace("&", "").split("\t")[0].strip()
+
+
+def action_in(menu: QMenu | QMenuBar, text: str) -> QAction:
+    found = [a for a in menu.actions() if plain(a.text()) == text]
+    if not found:
+        shown = [plain(a.text()) for a in menu.actions() if a.text()]
+        raise AssertionError(f"no menu entry {text!r}; the menu shows {shown}")
+    return found[0]
+
+
+def click_menu(qtbot: Any, window: Any, *path: str) -> None:
+    """Click File → New from template → … by the entries' visible text."""
+    bar = window.menuBar()
+    top = action_in(bar, path[0])
+    QTest.mouseClick(bar, LEFT, NONE, bar.actionGeometry(top).center())
+    menu = top.menu()
+    qtbot.waitUntil(menu.isVisible, timeout=3000)
+    click_entries(qtbot, menu, *path[1:])
+
+
+def click_entries(qtbot: Any, menu: QMenu, *path: str) -> None:
+    """Click through an open menu (a menu bar menu or a context menu) to the last entry."""
+    for text in path:
+        action = action_in(menu, text)
+        assert action.isEnabled(), f"the menu entry {text!r} is disabled"
+        rect = menu.actionGeometry(action)
+        if action.menu() is not None:
+            QTest.mouseMove(menu, rect.center())
+            QTest.mouseClick(menu, LEFT, NONE, rect.center())
+            menu = action.menu()
+            qtbot.waitUntil(menu.isVisible, timeout=3000)
+        else:
+            QTest.mouseClick(menu, LEFT, NONE, rect.center())
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None, timeout=3000)
+
+
+def press(widget: QWidget, key: Qt.Key, modifier: Qt.KeyboardModifier =
+          Qt.KeyboardModifier.NoModifier) -> None:
+    QTest.keyClick(widget, key, modifier)
+
+
+def shortcut(window: Any, key: Qt.Key, modifier: Qt.KeyboardModifier) -> None:
+    """A window-wide shortcut, typed while the canvas has the focus."""
+    window.view.setFocus()
+    QTest.keyClick(window.view, key, modifier)
+
+
+def type_into(widget: QWidget, text: str, enter: bool = True) -> None:
+    """Select what the field holds, type ``text`` over it, and press Enter."""
+    widget.setFocus()
+    QTest.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(widget, text)
+    if enter:
+        QTest.keyClick(widget, Qt.Key.Key_Return)
+
+
+def node_point(window: Any, node_id: str) -> QPoint:
+    """The viewport point at the centre of a node's body (where a user grabs it)."""
+    item = window.view.canvas_scene.nodes[node_id]
+    return window.view.mapFromScene(item.sceneBoundingRect().center())
+
+
+def click(widget: QWidget, pos: QPoint, button: Qt.MouseButton = LEFT) -> None:
+    QTest.mouseClick(widget, button, NONE, pos)
+
+
+def drag(viewport: QWidget, start: QPoint, end: QPoint, steps: int = 6) -> None:
+    QTest.mousePress(viewport, LEFT, NONE, start)
+    for i in range(1, steps + 1):
+        QTest.mouseMove(viewport, start + (end - start) * i / steps)
+    QTest.mouseRelease(viewport, LEFT, NONE, end)
+
+
+def node_titled(window: Any, name: str) -> str:
+    """The id of the node whose visible text names it ``name`` (layer, input or output)."""
+    matches = [nid for nid, item in window.view.canvas_scene.nodes.items()
+               if name in shown_lines(item)]
+    assert len(matches) == 1, f"expected one node showing {name!r}; found {len(matches)}"
+    return matches[0]
+
+
+def shown_lines(item: Any) -> list[str]:
+    """What a node item draws: its title line and the lines under it."""
+    return [item.text.title, *item.text.lines]
+
+
+def click_dock_tab(qtbot: Any, window: Any, title: str) -> None:
+    """Bring a tabbed dock (Diagnostics, Training, Runs...) forward by clicking its tab."""
+    from PySide6.QtWidgets import QTabBar
+
+    for bar in window.findChildren(QTabBar):
+        for index in range(bar.count()):
+            if bar.isVisible() and plain(bar.tabText(index)) == title:
+                click(bar, bar.tabRect(index).center())
+                qtbot.waitUntil(lambda b=bar, i=index: b.currentIndex() == i, timeout=3000)
+                return
+    raise AssertionError(f"no visible dock tab {title!r}")
+
+
+def click_tab(qtbot: Any, tabs: Any, title: str) -> None:
+    """Click the tab titled ``title`` of a QTabWidget."""
+    bar = tabs.tabBar()
+    index = next((i for i in range(bar.count()) if plain(bar.tabText(i)) == title), None)
+    assert index is not None, f"no tab {title!r}"
+    click(bar, bar.tabRect(index).center())
+    qtbot.waitUntil(lambda: tabs.currentIndex() == index, timeout=3000)
