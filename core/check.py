@@ -18,6 +18,8 @@ from .shapes import keras_message
 from .validation import validate
 
 MODULE = "layerforge_generated"
+# The code of the diagnostics that come from building the whole model.
+KERAS_CODE = "keras"
 
 
 @dataclass
@@ -53,4 +55,4 @@ def _build_diagnostic(code: PythonCode, exc: BaseException) -> Diagnostic:
         if frame.filename == f"<{MODULE}>" and frame.lineno in code.line_nodes:
             owner = code.line_nodes[frame.lineno]
     graph_key, target = owner if owner else (MAIN, MAIN)
-    return Diagnostic(target, "error", keras_message(exc), "keras", graph_key)
+    return Diagnostic(target, "error", keras_message(exc), KERAS_CODE, graph_key)

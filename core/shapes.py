@@ -2,18 +2,28 @@
 
 Shapes come from ``compute_output_shape`` on cached, never-built layer
 objects (microseconds per layer); a layer that cannot answer that way is
-called on symbolic tensors instead. After an edit only the nodes downstream
-of it are recomputed, and propagation stops where shapes do not change.
-Parameter counts need built weights, so they are computed on demand and
-cached by (layer class, parameters, input shapes).
+called on symbolic tensors instead. Merge layers check their inputs in
+``build``, not in ``compute_output_shape``, so they are built on the shapes
+too (no weights: tens of microseconds). After an edit only the nodes
+downstream of it are recomputed, and propagation stops where shapes do not
+change.
+
+Everything else Keras refuses only when it creates weights (e.g. a
+BatchNormalization axis of unknown size): :meth:`ShapeEngine.verify` builds
+each layer on its input shapes once per (layer class, parameters, input
+shapes), which also gives its parameter count, and turns a refusal into an
+error on the node, so the live pass never shows a shape Keras would refuse.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import networkx as nx
 
 from .diagnostics import Diagnostic, Fix
 from .document import MAIN, Document
@@ -22,6 +32,8 @@ from .keras_bridge import as_shapes, keras_module, layer_key, make_layer, symbol
 from .model import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
 
 _RESULT_CACHE_SIZE = 8192
+# Catalog category of the layers whose ``build`` validates input shapes without weights.
+MERGING = "Merging"
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,16 @@ class _LRU(OrderedDict[Any, Any]):
         return value
 
 
+@dataclass(frozen=True)
+class Built:
+    """A layer built on its input shapes: its weight count, or Keras' refusal."""
+
+    params: int | None
+    error: str | None = None
+
+
 _SHAPE_RESULTS = _LRU()
-_PARAM_RESULTS = _LRU()
+_BUILT = _LRU()
 
 
 class ShapeEngine:
@@ -59,6 +79,11 @@ class ShapeEngine:
         self._blocks: dict[str, ShapeEngine] = {}
         # Shapes changed by refreshes nobody collected yet (a view may read shapes first).
         self._uncollected: set[str] = set()
+        # Nodes whose shapes changed since verify() last built them.
+        self._unverified: set[str] = set()
+        # Errors the full Keras check found on nodes, kept until the node changes.
+        self._refusals: dict[str, Diagnostic] = {}
+        self._refusing: set[str] = set()
         self._connect()
 
     # ------------------------------------------------------------- signals
@@ -77,6 +102,7 @@ class ShapeEngine:
 
     def _on_node_removed(self, node: Any) -> None:
         self.results.pop(node.id, None)
+        self._refusals.pop(node.id, None)
         self._dirty.discard(node.id)
         self._order = None
 
@@ -100,30 +126,70 @@ class ShapeEngine:
             self._order = self.graph.topological_order()
         pending = set(self._dirty)
         self._dirty.clear()
+        refusing, self._refusing = self._refusing, set()
         changed: set[str] = set()
         for node_id in self._order:
             if node_id not in pending:
                 continue
+            if node_id not in refusing:
+                self._refusals.pop(node_id, None)  # the node changed: the old verdict is stale
             new = self._compute(node_id)
             if self.results.get(node_id) != new:
                 self.results[node_id] = new
                 changed.add(node_id)
                 pending.update(e.dst for e in self.graph.out_edges(node_id))
         self._uncollected |= changed
+        self._unverified |= changed
         return changed
 
+    def verify(self) -> set[str]:
+        """Refresh, then build every layer whose input shapes changed, as Keras does when the
+        model is built; a refusal turns the node's shapes into an error. Returns the ids whose
+        shapes changed."""
+        changed = self.refresh()
+        refused = [node_id for node_id in self._ordered(self._unverified)
+                   if self._build_refused(node_id)]
+        self._unverified.clear()
+        if not refused:
+            return changed
+        self._dirty.update(refused)
+        return changed | self.refresh()
+
+    def _ordered(self, ids: set[str]) -> list[str]:
+        if self._order is None:
+            self._order = self.graph.topological_order()
+        return [node_id for node_id in self._order if node_id in ids]
+
+    def _build_refused(self, node_id: str) -> bool:
+        result = self.results.get(node_id)
+        node = self.graph.nodes.get(node_id)
+        if not isinstance(node, CallNode) or result is None or result.outputs is None:
+            return False
+        layer = self.graph.layer(node.layer_id)
+        if layer.block_id is not None:
+            return False  # the block's own engine verifies what is inside
+        return self._built(layer, self.graph.in_edges(node_id)).error is not None
+
+    def set_refusals(self, found: dict[str, Diagnostic]) -> None:
+        """Errors the full Keras check found on nodes (node id -> error): each hides the node's
+        shapes, and so those after it, until the node or what feeds it changes."""
+        touched = set(self._refusals) | set(found)
+        self._refusals = dict(found)
+        self._refusing |= touched
+        self._dirty |= touched
+
     def take_changes(self) -> set[str]:
-        """Refresh, then every id whose shapes changed since the last call (whoever refreshed)."""
-        self.refresh()
+        """Verify, then every id whose shapes changed since the last call (whoever refreshed)."""
+        self.verify()
         changed, self._uncollected = self._uncollected, set()
         return changed
 
     def shapes(self) -> dict[str, NodeShapes]:
-        self.refresh()
+        self.verify()
         return self.results
 
     def diagnostics(self) -> list[Diagnostic]:
-        self.refresh()
+        self.verify()
         return [r.error for r in self.results.values() if r.error is not None]
 
     def edge_shape(self, edge: Edge) -> Shape | None:
@@ -134,6 +200,13 @@ class ShapeEngine:
 
     # ----------------------------------------------------------- per node
     def _compute(self, node_id: str) -> NodeShapes:
+        result = self._live_shapes(node_id)
+        refusal = self._refusals.get(node_id)
+        if refusal is not None and result.outputs is not None:
+            return NodeShapes(None, refusal)
+        return result
+
+    def _live_shapes(self, node_id: str) -> NodeShapes:
         node = self.graph.nodes[node_id]
         if isinstance(node, InputNode):
             return NodeShapes(((None, *node.shape),))
@@ -162,10 +235,14 @@ class ShapeEngine:
         arranged = self._arrange(layer, edges)
         if layer.block_id is not None:
             return self._block_shapes(node, layer, arranged)
-        cache_key = (layer_key(layer), repr(arranged), repr(sorted(node.call_kwargs.items())))
+        built_key = _built_key(layer, arranged)
+        cache_key = (*built_key, repr(sorted(node.call_kwargs.items())))
         if cache_key not in _SHAPE_RESULTS:
             _SHAPE_RESULTS.put(cache_key, self._ask_keras(layer, arranged))
         outputs, message = _SHAPE_RESULTS[cache_key]
+        if message is None:
+            built = _BUILT.get(built_key)  # known once verify() has built it
+            message = built.error if built is not None else None
         if message is None:
             return NodeShapes(outputs)
         fix = suggest_fix(self.graph, node, edges, message, self)
@@ -186,6 +263,8 @@ class ShapeEngine:
         try:
             obj = self._cached_layer(layer, arranged)
             check_input_spec(obj, arranged, layer.name)
+            if self.doc.catalog.get(layer.class_name).category == MERGING:
+                obj.build(arranged)  # merges validate their inputs only here (no weights)
             try:
                 result = _compute_output_shape(obj, arranged)
             except (NotImplementedError, AttributeError, TypeError, KeyError):
@@ -234,28 +313,52 @@ class ShapeEngine:
         edges = self.graph.in_edges(calls[0].id)
         if not edges or any(self.edge_shape(e) is None for e in edges):
             return None
-        arranged = self._arrange(layer, edges)
         if layer.block_id is not None:
             return self.block_engine(layer.block_id).total_params()
-        key = (layer_key(layer), repr(arranged))
-        if key not in _PARAM_RESULTS:
-            _PARAM_RESULTS.put(key, self._count(layer, arranged))
-        return _PARAM_RESULTS[key]
+        return self._built(layer, edges).params
 
-    def _count(self, layer: LayerSpec, arranged: Any) -> int | None:
+    def _built(self, layer: LayerSpec, edges: list[Edge]) -> Built:
+        arranged = self._arrange(layer, edges)
+        key = _built_key(layer, arranged)
+        if key not in _BUILT:
+            _BUILT.put(key, self._build(layer, arranged))
+        built: Built = _BUILT[key]
+        return built
+
+    def _build(self, layer: LayerSpec, arranged: Any) -> Built:
         try:
             obj = make_layer(self.doc, layer, _first(arranged))
             _symbolic_call(obj, arranged)
-            return int(obj.count_params())
-        except Exception:  # the shape pass already reports why this layer fails
-            return None
+            return Built(int(obj.count_params()))
+        except Exception as exc:  # Keras refuses weights and calls with many exception types
+            return Built(None, keras_message(exc))
 
     def total_params(self) -> int | None:
-        counts = [self.layer_params(lid) for lid in self.graph.layers]
+        """Weights of the model: the layers that reach an output (a stray layer is not in it)."""
+        counts = [self.layer_params(lid) for lid in self.layers_in_model()]
         return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
+
+    def layers_in_model(self) -> list[str]:
+        """Ids of the layers with a call that leads to an output, in document order."""
+        used = {self.graph.nodes[n].layer_id for n in _upstream(self.graph, self.graph.outputs())
+                if isinstance(self.graph.nodes[n], CallNode)}
+        return [lid for lid in self.graph.layers if lid in used]
 
 
 # ------------------------------------------------------------------ helpers
+def _built_key(layer: LayerSpec, arranged: Any) -> tuple[str, str]:
+    return layer_key(layer), repr(arranged)
+
+
+def _upstream(graph: Graph, outputs: Iterable[OutputNode]) -> set[str]:
+    nxg = graph.nx_graph()
+    found: set[str] = set()
+    for out in outputs:
+        if out.id not in found:
+            found |= nx.ancestors(nxg, out.id) | {out.id}
+    return found
+
+
 def _first(arranged: Any) -> Shape | None:
     if isinstance(arranged, dict):
         return next(iter(arranged.values()), None)

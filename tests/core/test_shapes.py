@@ -102,6 +102,8 @@ def test_shared_layer_params_counted_once(doc, stack):
     again = stack.push(edits.call_again(doc, lstm)).node.id
     stack.push(edits.connect(doc, a, lstm))
     stack.push(edits.connect(doc, b, again))
+    for name, call in (("ya", lstm), ("yb", again)):
+        stack.push(edits.connect(doc, call, stack.push(edits.add_output(doc, name=name)).node.id))
     engine = ShapeEngine(doc)
     layer = doc.graph.layer_of(lstm)
     assert engine.layer_params(layer.id) == 4 * (16 * 8 + 8 * 8 + 8)
@@ -145,3 +147,61 @@ def test_densenet121_sized_graph_matches_keras_applications():
     reference = keras.applications.DenseNet121(weights=None)
     assert len(doc.graph.calls()) == len(reference.layers) - 1
     assert engine.total_params() == reference.count_params()
+
+
+def _inception_with(strides: int) -> tuple[Document, str]:
+    from layerforge.core.templates import load_template
+
+    doc = load_template("inception-module")
+    branch_a = next(la for la in doc.graph.layers.values() if la.name == "branch_a")
+    SetParam(branch_a.id, "strides", strides).redo(doc)
+    concat = next(n.id for n in doc.graph.calls()
+                  if doc.graph.layer(n.layer_id).class_name == "Concatenate")
+    return doc, concat
+
+
+def test_concatenate_of_mismatched_sizes_is_an_error_on_its_node_with_no_shape():
+    doc, concat = _inception_with(1)
+    engine = ShapeEngine(doc)
+    engine.refresh()  # the cheap pass alone already catches merges
+    result = engine.results[concat]
+    assert result.outputs is None
+    assert result.error is not None and result.error.target == concat
+    assert "matching shapes except for the concatenation axis" in result.error.message
+    assert "(None, 32, 32, 128), (None, 16, 16, 128)" in result.error.message
+    out = doc.graph.outputs()[0].id
+    assert engine.results[out].outputs is None  # no shape Keras would refuse downstream
+
+
+def test_every_merge_layer_checks_its_inputs_live(doc, stack):
+    for class_name in ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum",
+                       "Minimum", "Dot"):
+        a = stack.push(edits.add_input(doc, [4, 8])).node.id
+        b = stack.push(edits.add_input(doc, [5, 6])).node.id
+        merge = stack.push(edits.add_layer(doc, class_name, {})).node.id
+        stack.push(edits.connect(doc, a, merge))
+        stack.push(edits.connect(doc, b, merge))
+        result = ShapeEngine(doc).shapes()[merge]
+        assert result.outputs is None and result.error is not None, class_name
+
+
+def test_refusal_found_by_building_the_weights_is_an_error_on_the_node(doc, stack):
+    ids = chain(doc, stack, [8, 8, 3], ("BatchNormalization", {"axis": 0}), ("Flatten", {}))
+    engine = ShapeEngine(doc)
+    engine.refresh()
+    assert engine.results[ids[1]].outputs == ((None, 8, 8, 3),)  # compute_output_shape passes
+    assert engine.verify() == {ids[1], ids[2], ids[3]}
+    error = engine.results[ids[1]].error
+    assert error is not None and "fully-defined" in error.message
+    assert engine.results[ids[2]].outputs is None
+    assert [d.target for d in engine.diagnostics()] == [ids[1]]
+
+
+def test_total_leaves_out_a_stray_layer(doc, stack):
+    ids = chain(doc, stack, [12], ("Dense", {"units": 6}))
+    stray = stack.push(edits.add_layer(doc, "Dense", {"units": 99})).node.id
+    engine = ShapeEngine(doc)
+    assert engine.total_params() == 12 * 6 + 6
+    stack.push(edits.connect(doc, ids[1], stray))  # connected, yet still no output after it
+    assert engine.total_params() == 12 * 6 + 6
+    assert engine.layers_in_model() == [doc.graph.layer_of(ids[1]).id]

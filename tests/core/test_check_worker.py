@@ -1,0 +1,74 @@
+"""The full Keras check in its worker process: newest request only, errors on their node."""
+
+from __future__ import annotations
+
+from layerforge.core.check_worker import STOP, CheckWorker, check_records, newest_request
+from layerforge.core.commands import SetParam
+from layerforge.core.document import Document
+from layerforge.core.project import to_records
+from layerforge.core.templates import load_template
+
+
+def inception(branch_a_strides: int) -> tuple[Document, str]:
+    doc = load_template("inception-module")
+    branch_a = next(la for la in doc.graph.layers.values() if la.name == "branch_a")
+    SetParam(branch_a.id, "strides", branch_a_strides).redo(doc)
+    concat = next(n.id for n in doc.graph.calls()
+                  if doc.graph.layer(n.layer_id).class_name == "Concatenate")
+    return doc, concat
+
+
+def test_worker_answers_only_the_newest_request_with_the_error_on_concatenate():
+    worker = CheckWorker()
+    worker.start()
+    try:
+        good, _ = inception(2)
+        bad, concat = inception(1)
+        # Both are queued while the worker still imports TensorFlow: it checks only the second.
+        worker.submit(good, 1)
+        worker.submit(bad, 2)
+        reply = worker.wait(2, timeout=120)
+        assert worker.ready and worker.import_seconds is not None
+        assert reply is not None and reply.failure == ""
+        assert [(d.target, d.code) for d in reply.errors] == [(concat, "keras")]
+        assert "Concatenate" in reply.errors[0].message
+        assert "(None, 32, 32, 128), (None, 16, 16, 128)" in reply.errors[0].message
+        assert worker.poll() == []  # generation 1 was never answered
+        worker.submit(good, 3)
+        again = worker.wait(3, timeout=60)
+        assert again is not None and again.errors == []
+    finally:
+        worker.stop()
+    assert not worker.alive
+
+
+class ListQueue:
+    def __init__(self, items: list) -> None:
+        self.items = list(items)
+
+    def get(self) -> object:
+        return self.items.pop(0)
+
+    def get_nowait(self) -> object:
+        import queue
+
+        if not self.items:
+            raise queue.Empty
+        return self.items.pop(0)
+
+
+def test_newest_request_drops_the_waiting_ones_and_stop_wins():
+    assert newest_request(ListQueue([(1, {}), (2, {}), (3, {})])) == (3, {})
+    assert newest_request(ListQueue([(1, {}), STOP, (3, {})])) is None
+
+
+def test_a_damaged_request_is_a_failure_reply_not_a_dead_worker():
+    reply = check_records(7, {"format": "something else"})
+    assert reply.generation == 7 and reply.diagnostics == ()
+    assert "ProjectFileError" in reply.failure
+
+
+def test_records_round_trip_keeps_the_document_checkable():
+    doc, concat = inception(1)
+    reply = check_records(1, to_records(doc))
+    assert [d.target for d in reply.errors] == [concat]
