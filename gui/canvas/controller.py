@@ -286,13 +286,17 @@ class CanvasController:
                                text=f"Rename '{node.name}' to '{name}'")
         return self.push(lambda: command) is not None
 
-    def call_again(self, node_ids: list[str]) -> list[str]:
+    def call_again(self, node_ids: list[str],
+                   positions: dict[str, Position] | None = None) -> list[str]:
+        """A new call of each selected layer (shared weights), at ``positions[node id]``."""
         calls = [nid for nid in node_ids if isinstance(self.graph.nodes.get(nid), CallNode)]
         if not calls:
             self.refuse("select a layer to call again")
             return []
+        where = positions or {}
         command = self.push(lambda: Macro("Call again", [
-            edits.call_again(self.doc, nid, graph_key=self.key) for nid in calls]))
+            edits.call_again(self.doc, nid, position=where.get(nid), graph_key=self.key)
+            for nid in calls]))
         return [c.node.id for c in command.children] if isinstance(command, Macro) else []
 
     def make_unique(self, node_ids: list[str]) -> None:

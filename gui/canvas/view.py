@@ -309,7 +309,17 @@ class CanvasView(QGraphicsView):
         self.controller.delete(self.selected_node_ids(), self.selected_edge_ids())
 
     def call_again(self) -> None:
-        self.select_nodes(self.controller.call_again(self.selected_node_ids()))
+        """New calls of the selected layers, each on free space beside its original."""
+        ids = self.selected_node_ids()
+        taken = self._taken()
+        positions: dict[str, Position] = {}
+        for nid in ids:
+            origin = self.canvas_scene.nodes[nid].pos()
+            spot = free_spot((origin.x() + PASTE_STEP, origin.y() + PASTE_STEP), NODE_SIZE,
+                             taken)
+            positions[nid] = spot
+            taken.append(box_at(spot, NODE_SIZE))
+        self.select_nodes(self.controller.call_again(ids, positions))
 
     def make_unique(self) -> None:
         self.controller.make_unique(self.selected_node_ids())
@@ -412,6 +422,7 @@ class CanvasView(QGraphicsView):
             new = self.controller.insert_layer(class_name, pos, source)
         if new is not None:
             self.select_nodes([new])
+            self.ensureVisible(self.canvas_scene.nodes[new], 40, 40)
         return new
 
     def add_input(self, scene_pos: QPointF | None = None) -> str | None:
