@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QWidget
+from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
 
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.KeyboardModifier.NoModifier
@@ -39,19 +39,21 @@ def click_menu(qtbot: Any, window: Any, *path: str) -> None:
 
 
 def click_entries(qtbot: Any, menu: QMenu, *path: str) -> None:
-    """Click through an open menu (a menu bar menu or a context menu) to the last entry."""
+    """Go through an open menu (a menu bar menu or a context menu) to the last entry: the
+    pointer moves onto each entry (highlighting it), Right opens a submenu, Return chooses."""
     for text in path:
         action = action_in(menu, text)
         assert action.isEnabled(), f"the menu entry {text!r} is disabled"
-        rect = menu.actionGeometry(action)
+        QTest.mouseMove(menu, menu.actionGeometry(action).center())
+        # Offscreen, a menu may ignore a pointer that has not moved since it opened.
+        menu.setActiveAction(action)
         if action.menu() is not None:
-            QTest.mouseMove(menu, rect.center())
-            QTest.mouseClick(menu, LEFT, NONE, rect.center())
+            QTest.keyClick(menu, Qt.Key.Key_Right)
             menu = action.menu()
             qtbot.waitUntil(menu.isVisible, timeout=3000)
         else:
-            QTest.mouseClick(menu, LEFT, NONE, rect.center())
-    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None, timeout=3000)
+            QTest.keyClick(menu, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not menu.isVisible(), timeout=3000)
 
 
 def press(widget: QWidget, key: Qt.Key, modifier: Qt.KeyboardModifier =
