@@ -128,7 +128,15 @@ def _summary(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from .summary import summarize
 
-    data = summarize(_open(args))
+    doc = _open(args)
+    if not doc.graph.nodes:
+        # The app shows an empty canvas without errors (a hint instead); a check still
+        # refuses to call a project with no model valid.
+        print("error: the model is empty: expected at least an input, a layer and an output; "
+              "received a project with no nodes. Add them in the app, or start from a "
+              "template (layerforge templates)")
+        return 1
+    data = summarize(doc)
     for d in data["diagnostics"]:
         print(f"{d['severity']}: {d['where']}: {d['message']}")
     if data["valid"]:

@@ -330,19 +330,14 @@ class _GraphWriter:
         if not edges:
             raise CodegenError(f"output '{node.name}' is not connected")
         tensor = self.tensor(edges[0])
-        if self.keras_name(edges[0]) == node.name:
+        # Keras names a model output after the layer (or input) that made it. Editing keeps an
+        # output's name equal to that name; only a second output of one tensor (or of one
+        # layer), or an output named otherwise in an older file, is renamed by an Identity.
+        if self.graph.tensor_name(edges[0].src) == node.name:
             return tensor
         var = self.names.create(node.name)
-        # Keras names a model output after the layer that produced it: rename through Identity.
         self.add(call_text(f"{var} = layers.Identity", [f"name={node.name!r}"], then=[tensor]))
         return var
-
-    def keras_name(self, edge: Edge) -> str | None:
-        src = self.graph.nodes[edge.src]
-        if isinstance(src, CallNode) and edge.src_index == 0 and \
-                len(self.graph.calls_of(src.layer_id)) == 1:
-            return self.graph.layer(src.layer_id).name
-        return None
 
     def tensor(self, edge: Edge) -> str:
         var = self.vars[edge.src]

@@ -231,10 +231,10 @@ def _block_content(graph: Graph, selected: list[str], entering: list[tuple[str, 
     inside = set(selected)
     layer_ids = list(dict.fromkeys(graph.layer_of(nid).id for nid in selected))
     layers = [graph.layer(lid) for lid in layer_ids]
-    inputs = [InputNode(new_id(), f"{_tensor_name(graph, src)}_in", check_shape(shape))
+    inputs = [InputNode(new_id(), f"{graph.tensor_name(src)}_in", check_shape(shape))
               for (src, _), shape in zip(entering, shapes, strict=True)]
     inputs = _dedupe_names(inputs, {layer.name for layer in layers})
-    outputs = [OutputNode(new_id(), f"output_{k}") for k in range(len(leaving))]
+    outputs = _block_outputs(graph, leaving, {layer.name for layer in layers})
     edges = [e for e in graph.edges.values() if e.src in inside and e.dst in inside]
     for e in graph.edges.values():
         if e.dst in inside and e.src not in inside:
@@ -246,9 +246,21 @@ def _block_content(graph: Graph, selected: list[str], entering: list[tuple[str, 
     return GraphRecords(layers, nodes, edges)
 
 
-def _tensor_name(graph: Graph, node_id: str) -> str:
-    node = graph.node(node_id)
-    return graph.layer(node.layer_id).name if isinstance(node, CallNode) else node.name
+def _block_outputs(graph: Graph, leaving: list[tuple[str, int]], layer_names: set[str]
+                   ) -> list[OutputNode]:
+    """The block's outputs, named after the layers that make them (as Keras names them, so
+    the block's code needs no Identity); a second tensor of one layer gets ``output_k``."""
+    used: set[str] = set()
+    outputs = []
+    for k, (src, _) in enumerate(leaving):
+        name = graph.tensor_name(src)
+        if name in used:
+            name, i = f"output_{k}", 1
+            while name in used or name in layer_names:
+                name, i = f"output_{k}_{i}", i + 1
+        used.add(name)
+        outputs.append(OutputNode(new_id(), name))
+    return outputs
 
 
 def _dedupe_names(inputs: list[InputNode], taken: set[str]) -> list[InputNode]:

@@ -145,6 +145,33 @@ class Graph:
         names.update({node.name: node.id for node in self.inputs()})
         return names
 
+    def producer(self, node_id: str) -> str:
+        """The id that owns the Keras name of a node's tensors: its layer's id for a call
+        (every call of one layer shares that name), the node's own id for an input."""
+        node = self.node(node_id)
+        return node.layer_id if isinstance(node, CallNode) else node.id
+
+    def tensor_name(self, node_id: str) -> str:
+        """The name Keras gives a node's tensors, and so a model output made from them."""
+        node = self.node(node_id)
+        return self.layer(node.layer_id).name if isinstance(node, CallNode) else node.name
+
+    def source_of(self, output_id: str) -> Edge | None:
+        """The edge feeding an output node, or None while it is unconnected."""
+        edges = self.in_edges(output_id)
+        return edges[0] if edges else None
+
+    def outputs_named_after(self, owner_id: str) -> list[OutputNode]:
+        """Outputs fed by a tensor of ``owner_id`` (a layer id or an input node id) that carry
+        its name: renaming one renames the other."""
+        found = []
+        for out in self.outputs():
+            edge = self.source_of(out.id)
+            if edge is not None and self.producer(edge.src) == owner_id \
+                    and out.name == self.tensor_name(edge.src):
+                found.append(out)
+        return found
+
     def unique_name(self, base: str) -> str:
         taken = set(self.names_in_use()) | {o.name for o in self.outputs()}
         if base not in taken:

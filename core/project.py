@@ -24,6 +24,7 @@ from .weights import load_sidecar, save_sidecar
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "layerforge-project"
+PROJECT_TEXT = "a LayerForge project file (JSON text)"
 # Layer classes whose parameters are Python code that runs when the model is built.
 CODE_CLASSES = ("Lambda",)
 
@@ -149,8 +150,13 @@ def load(path: str | os.PathLike[str], catalog: Catalog | None = None) -> Docume
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProjectFileError(f"{target}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProjectFileError(f"{target}: cannot be read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(
+            f"{target}: expected {PROJECT_TEXT}; received binary data, not text (byte "
+            f"0x{exc.object[exc.start]:02x} at offset {exc.start}), so it cannot be read"
+        ) from None
+    except OSError as exc:
+        raise ProjectFileError(f"{target}: cannot be read ({exc.strerror or exc})") from None
     doc = loads(text, source=str(target), catalog=catalog)
     load_sidecar(doc, target)
     return doc
@@ -163,11 +169,19 @@ def loads(text: str, source: str = "<project>", catalog: Catalog | None = None) 
         raise ProjectFileError(f"{source}: expected a JSON project file; it is nested too deeply "
                                "to be one") from None
     except json.JSONDecodeError as exc:
-        raise ProjectFileError(
-            f"{source}: expected a JSON project file; it is not valid JSON "
-            f"(line {exc.lineno}, column {exc.colno}: {exc.msg}). Was it cut short?"
-        ) from None
+        raise ProjectFileError(f"{source}: expected {PROJECT_TEXT}; received "
+                               f"{_json_problem(text, exc)}") from None
     return from_records(data, source, catalog)
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """What a reader found instead of JSON: nothing, text cut short, or other text."""
+    if not text.strip():
+        return "an empty file (not valid JSON)"
+    where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return f"text that ends before the JSON does (not valid JSON at {where}): was it cut short?"
+    return f"text that is not valid JSON ({where})"
 
 
 def from_records(data: Any, source: str = "<project>", catalog: Catalog | None = None

@@ -22,7 +22,10 @@ def validate(doc: Document) -> list[Diagnostic]:
 
 
 def validate_graph(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
-    checks = (_cycles, _presence, _ports, _reachability, _names, _params)
+    """A graph with no nodes has nothing wrong yet: the canvas shows how to start instead."""
+    if not graph.nodes:
+        return []
+    checks = (_cycles, _presence, _ports, _reachability, _names, _output_names, _params)
     found: list[Diagnostic] = []
     for check in checks:
         found += check(doc, graph, key)
@@ -109,6 +112,26 @@ def _names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     found += [Diagnostic(o.id, "error", f"two outputs are named '{o.name}'; output names must "
                          "be unique", "duplicate-name", key)
               for o in graph.outputs() if outputs[o.name] > 1]
+    return found
+
+
+def _output_names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    """An output named otherwise than its tensor is renamed by an Identity layer in the code,
+    which must not take a name a layer or input already has (editing never makes one; a file
+    written elsewhere can)."""
+    names = graph.names_in_use()
+    found = []
+    for out in graph.outputs():
+        edge = graph.source_of(out.id)
+        if edge is None or out.name not in names or graph.tensor_name(edge.src) == out.name:
+            continue
+        owner = names[out.name]
+        holder = f"{graph.layers[owner].class_name} '{out.name}'" if owner in graph.layers \
+            else graph.describe(owner)
+        found.append(Diagnostic(out.id, "error", "expected the name of the layer feeding this "
+                                f"output ('{graph.tensor_name(edge.src)}') or a name no layer "
+                                f"has; received '{out.name}', the name of {holder}",
+                                "duplicate-name", key))
     return found
 
 

@@ -6,6 +6,7 @@ import ast
 import builtins
 import contextlib
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -79,6 +80,10 @@ def hostile_doc(doc, stack, name: str) -> None:
     stack.push(edits.connect(doc, dense.node.id, inner.node.id))
     stack.push(edits.connect(doc, inner.node.id, out.node.id))
     stack.push(edits.group_into_block(doc, [inner.node.id], f"block {name}", [(3,)]))
+    # Connecting names an output after its layer; a file written elsewhere can name it
+    # otherwise, which the code keeps through an Identity layer: the name reaches code too.
+    output = doc.graph.node(out.node.id)
+    doc.graph.replace_node(replace(output, name=f"out {name}"), "name")
 
 
 def assert_only_definitions(source: str) -> ast.Module:
@@ -240,9 +245,15 @@ def test_generated_module_is_clean_keras():
     assert "def build_model():" in source and "def compile_model(model):" in source
 
 
-def test_output_renamed_through_identity(doc, stack):
+def test_output_named_otherwise_in_a_file_is_renamed_through_identity(doc, stack):
     tiny(doc, stack, "dense_a")
-    model = load_generated(generate(doc)).build_model()
+    output = doc.graph.outputs()[0]
+    assert output.name == "dense_a"
+    doc.graph.replace_node(replace(output, name="out dense_a"), "name")
+    text = project.dumps(doc)
+    source = generate(project.loads(text)).source
+    assert "out_dense_a = layers.Identity(name='out dense_a')(dense_a)" in source
+    model = load_generated(generate(project.loads(text))).build_model()
     assert model.output_names == ["out dense_a"]
 
 
@@ -279,10 +290,14 @@ def test_block_with_two_outputs_is_indexed(doc, stack):
         stack.push(edits.connect(doc, layer, out))
     stack.push(edits.group_into_block(doc, [a, b], "pair", [(4,)]))
     source = generate(doc).source
-    assert "ya = layers.Identity(name='ya')(pair[0])" in source
-    assert "yb = layers.Identity(name='yb')(pair[1])" in source
+    # Outputs 'a' and 'b' (named after their Dense layers) now come from the block: the first
+    # takes the block's name; the second keeps its own through an Identity (Keras would name
+    # both after the block).
+    assert source.count("layers.Identity") == 1
+    assert "b = layers.Identity(name='b')(pair[1])" in source
+    assert "outputs=[pair[0], b]" in source
     model = build_model(doc)
-    assert model.output_names == ["ya", "yb"]
+    assert model.output_names == ["pair", "b"]
     assert [tuple(o.shape) for o in model.outputs] == [(None, 3), (None, 5)]
 
 
@@ -315,4 +330,50 @@ def test_block_functions_never_replace_build_model(doc, stack, block_name):
     source = generate(doc).source
     assert source.count("def build_model():") == 1
     model = build_model(doc)
-    assert [layer.name for layer in model.layers] == ["x", block_name, "y"]
+    assert [layer.name for layer in model.layers] == ["x", block_name]
+    assert model.output_names == [block_name]
+
+
+# ------------------------------------------------ output names are layer names (issue 10)
+def test_a_drawn_model_exports_exactly_the_layers_drawn(doc, stack):
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    dense = stack.push(edits.add_layer(doc, "Dense", {"units": 2}, name="dense")).node.id
+    out = stack.push(edits.add_output(doc)).node.id
+    stack.push(edits.connect(doc, x, dense))
+    stack.push(edits.connect(doc, dense, out))
+    source = generate(doc).source
+    assert "Identity" not in source
+    model = load_generated(generate(doc)).build_model()
+    assert model.output_names == ["dense"]
+    assert [layer.name for layer in model.layers] == ["x", "dense"]
+
+
+def test_one_tensor_as_two_outputs_keeps_exactly_one_identity(doc, stack):
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    dense = stack.push(edits.add_layer(doc, "Dense", {"units": 2}, name="dense")).node.id
+    stack.push(edits.connect(doc, x, dense))
+    for name in ("first", "second"):
+        out = stack.push(edits.add_output(doc, name=name, loss="mse")).node.id
+        stack.push(edits.connect(doc, dense, out))
+    source = generate(doc).source
+    assert source.count("layers.Identity") == 1
+    assert "second = layers.Identity(name='second')(dense)" in source
+    assert "loss={'dense': 'mse', 'second': 'mse'}" in source
+    model = load_generated(generate(doc)).build_model()
+    assert model.output_names == ["dense", "second"]
+
+
+def test_an_output_straight_from_an_input_needs_no_identity(doc, stack):
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    dense = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
+    stack.push(edits.connect(doc, x, dense))
+    for src in (x, dense):
+        out = stack.push(edits.add_output(doc, loss="mse")).node.id
+        stack.push(edits.connect(doc, src, out))
+    source = generate(doc).source
+    assert "Identity" not in source
+    module = load_generated(generate(doc))
+    model = module.compile_model(module.build_model())
+    assert model.output_names == ["x", "dense"]
+    batch = np.ones((2, 4), dtype="float32")
+    model.train_on_batch(batch, {"x": batch, "dense": np.ones((2, 2), dtype="float32")})

@@ -689,15 +689,17 @@ def test_group_into_block_and_ungroup(doc: Document, stack: UndoStack, round_tri
     assert len(block.graph.outputs()) == 2
     (call,) = doc.graph.calls()
     assert call.position == (0.0, 20.0)
+    # Outputs are named after the layer feeding them: the block's call takes the first; the
+    # second output of that layer keeps its name (an Identity carries it in the code).
     assert {doc.graph.node(e.dst).name: e.src_index for e in doc.graph.out_edges(call.id)} \
-        == {"y": 0, "y2": 1}
+        == {"pair": 0, "d1": 1}
 
     round_trip(edits.ungroup(doc, call.id))
     assert doc.blocks == {}
     assert {layer.name: layer.params for layer in doc.graph.layers.values()} == original
     feeds = {doc.graph.node(e.dst).name: doc.graph.describe(e.src)
              for e in doc.graph.edges.values() if isinstance(doc.graph.node(e.dst), OutputNode)}
-    assert feeds == {"y": "Dropout 'd2'", "y2": "Dense 'd1'"}
+    assert feeds == {"d2": "Dropout 'd2'", "d1": "Dense 'd1'"}
 
 
 def test_group_two_inputs_into_block(doc: Document, stack: UndoStack, round_trip: Any) -> None:
@@ -860,9 +862,11 @@ def test_node_changed_signals(doc: Document, stack: UndoStack) -> None:
                                                  ("node_changed", "loss,metrics")]
     log.clear()
     stack.push(edits.share_layer(doc, nodes["drop"].id, nodes["dense"].layer_id))
-    assert [(n, node.layer_id, what) for n, node, what in log] == [
+    assert [(n, getattr(node, "layer_id", None) or node.name, what) for n, node, what in log] == [
         ("node_changing", nodes["drop"].layer_id, "layer"),
-        ("node_changed", nodes["dense"].layer_id, "layer")]
+        ("node_changed", nodes["dense"].layer_id, "layer"),
+        # the output fed by that call takes the name of its new layer
+        ("node_changing", "dropout", "name"), ("node_changed", "dense", "name")]
 
 
 def test_block_signals(doc: Document, stack: UndoStack) -> None:
@@ -886,3 +890,167 @@ def test_refused_edit_emits_nothing(doc: Document, stack: UndoStack) -> None:
     with pytest.raises(NameClashError):
         edits.add_layer(doc, "Dense", name="x").redo(doc)
     assert log == []
+
+
+# ------------------------------------------------- output names are layer names
+def names(doc: Document) -> tuple[list[str], list[str]]:
+    """(layer and input names, output names) as a user reads them on the canvas."""
+    graph = doc.graph
+    return ([n.name for n in graph.inputs()] + [la.name for la in graph.layers.values()],
+            [o.name for o in graph.outputs()])
+
+
+def unconnected(stack: UndoStack, output: str = "answer") -> dict[str, Any]:
+    """input x -> Dense 'dense', and an output not yet connected."""
+    doc = stack.doc
+    x = add(stack, edits.add_input(doc, [8], name="x"))
+    dense = add(stack, edits.add_layer(doc, "Dense", {"units": 4}))
+    link(stack, x, dense)
+    return {"x": x, "dense": dense, "out": add(stack, edits.add_output(doc, name=output))}
+
+
+def test_connecting_an_output_names_it_after_the_layer(doc: Document, stack: UndoStack,
+                                                      round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    round_trip(edits.connect(doc, nodes["dense"].id, nodes["out"].id))
+    assert names(doc) == (["x", "dense"], ["dense"])
+    stack.undo()
+    assert names(doc) == (["x", "dense"], ["answer"])
+
+
+def test_connecting_an_output_to_an_input_names_it_after_the_input(
+        doc: Document, stack: UndoStack, round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    round_trip(edits.connect(doc, nodes["x"].id, nodes["out"].id))
+    assert names(doc)[1] == ["x"]
+
+
+def test_a_tensor_that_is_already_an_output_keeps_the_second_outputs_name(
+        doc: Document, stack: UndoStack, round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    extra = add(stack, edits.add_output(doc, name="extra"))
+    round_trip(edits.connect(doc, nodes["dense"].id, extra.id))
+    assert names(doc)[1] == ["dense", "extra"]
+
+
+def test_dragging_an_output_out_of_a_port_is_one_step(doc: Document, stack: UndoStack,
+                                                      round_trip: Any) -> None:
+    """What the canvas pushes when a user drops a new Output off a layer's port."""
+    nodes = unconnected(stack)
+    out = edits.add_output(doc)
+    round_trip(Macro("Add output", [out, Connect(Edge(new_id(), nodes["dense"].id, 0,
+                                                      out.node.id, 0))]))
+    assert names(doc)[1] == ["answer", "dense"]
+    stack.undo()
+    assert names(doc)[1] == ["answer"]
+
+
+def test_renaming_a_layer_renames_its_output(doc: Document, stack: UndoStack,
+                                             round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    extra = add(stack, edits.add_output(doc, name="extra"))
+    link(stack, nodes["dense"], extra)
+    round_trip(RenameLayer(nodes["dense"].layer_id, "answer"))
+    assert names(doc) == (["x", "answer"], ["answer", "extra"])
+
+
+def test_renaming_an_output_renames_its_layer(doc: Document, stack: UndoStack,
+                                             round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    round_trip(EditNode(nodes["out"].id, {"name": "answer", "loss": "mse"}))
+    assert names(doc) == (["x", "answer"], ["answer"])
+    assert doc.graph.node(nodes["out"].id).loss == "mse"
+
+
+def test_renaming_an_output_fed_by_an_input_renames_the_input(
+        doc: Document, stack: UndoStack, round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["x"], nodes["out"])
+    round_trip(EditNode(nodes["out"].id, {"name": "features"}))
+    assert names(doc) == (["features", "dense"], ["features"])
+    round_trip(EditNode(nodes["x"].id, {"name": "raw", "shape": [4]}))
+    assert names(doc) == (["raw", "dense"], ["raw"])
+    assert doc.graph.node(nodes["x"].id).shape == (4,)
+
+
+def test_renaming_an_output_to_a_taken_name_is_refused(doc: Document, stack: UndoStack) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    other = add(stack, edits.add_layer(doc, "Dense", {"units": 2}, name="other"))
+    link(stack, nodes["dense"], other)
+    with pytest.raises(NameClashError, match="'other' is already used"):
+        stack.push(EditNode(nodes["out"].id, {"name": "other"}))
+    assert_refused(stack, lambda: EditNode(nodes["out"].id, {"name": "x", "loss": "mse"}),
+                   NameClashError)
+    assert names(doc) == (["x", "dense", "other"], ["dense"])
+
+
+def test_renaming_a_layer_to_an_output_name_is_refused(doc: Document, stack: UndoStack) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    other = add(stack, edits.add_layer(doc, "Dense", {"units": 2}, name="other"))
+    link(stack, nodes["x"], other)
+    with pytest.raises(NameClashError, match="'dense' is already used by an output"):
+        stack.push(RenameLayer(other.layer_id, "dense"))
+    assert_refused(stack, lambda: RenameLayer(other.layer_id, "dense"), NameClashError)
+
+
+def test_renaming_the_second_output_of_a_tensor_renames_only_it(
+        doc: Document, stack: UndoStack, round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    extra = add(stack, edits.add_output(doc, name="extra"))
+    link(stack, nodes["dense"], extra)
+    round_trip(EditNode(extra.id, {"name": "copy"}))
+    assert names(doc) == (["x", "dense"], ["dense", "copy"])
+    # its Identity layer would clash with a layer of that name
+    assert_refused(stack, lambda: EditNode(extra.id, {"name": "x"}), NameClashError)
+
+
+def test_a_renamed_output_keeps_its_training_data(doc: Document, stack: UndoStack,
+                                                  round_trip: Any) -> None:
+    from layerforge.core.train_settings import DataSource
+
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    bound = DataSource("npz", {"path": "y.npy"})
+    doc.training.data = {"x": DataSource(), "dense": bound}
+    round_trip(RenameLayer(nodes["dense"].layer_id, "answer"))
+    assert list(doc.training.data) == ["x", "answer"] and doc.training.data["answer"] == bound
+    stack.undo()
+    assert list(doc.training.data) == ["x", "dense"]
+
+
+def test_making_a_call_unique_renames_its_output(doc: Document, stack: UndoStack,
+                                                 round_trip: Any) -> None:
+    nodes = unconnected(stack)
+    again = add(stack, edits.call_again(doc, nodes["dense"].id))
+    link(stack, nodes["dense"], again)
+    link(stack, again, nodes["out"])
+    assert names(doc)[1] == ["dense"]
+    round_trip(edits.make_unique(doc, again.id))
+    assert names(doc) == (["x", "dense", "dense_1"], ["dense_1"])
+
+
+def test_an_output_named_otherwise_in_a_file_links_on_rename(
+        doc: Document, stack: UndoStack, round_trip: Any) -> None:
+    """A file written before names were linked: renaming either side makes them one."""
+    nodes = unconnected(stack)
+    link(stack, nodes["dense"], nodes["out"])
+    output = doc.graph.node(nodes["out"].id)
+    doc.graph.replace_node(OutputNode(output.id, "answer", position=output.position), "name")
+    round_trip(RenameLayer(nodes["dense"].layer_id, "answer"))
+    assert names(doc) == (["x", "answer"], ["answer"])
+    stack.undo()
+    round_trip(EditNode(nodes["out"].id, {"name": "reply"}))
+    assert names(doc) == (["x", "reply"], ["reply"])
+
+
+def test_grouping_names_block_outputs_after_their_layers(doc: Document, stack: UndoStack) -> None:
+    nodes = grouped_chain(stack)
+    stack.push(edits.group_into_block(doc, [nodes["d1"].id, nodes["d2"].id], "pair", [[8]]))
+    (block,) = doc.blocks.values()
+    assert [o.name for o in block.graph.outputs()] == ["d2", "d1"]

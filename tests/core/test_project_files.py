@@ -347,3 +347,33 @@ def test_load_reports_file_name(rich: Document, tmp_path: Path, catalog: Catalog
 
 def test_deeply_nested_json(catalog: Catalog) -> None:
     refuse("[" * 100_000, catalog, "JSON")
+
+
+# ------------------------------------------------ files from before linked names
+def test_an_older_file_keeps_its_output_names(rich: Document, catalog: Catalog) -> None:
+    """Outputs named otherwise than their layers open unchanged (no rename on load: losses,
+    metrics and data bindings in the file are keyed by those names); the code keeps them
+    through Identity layers."""
+    from layerforge.core.validation import validate
+
+    assert [o.name for o in rich.graph.outputs()] == ["global_average_pooling1d",
+                                                      "multi_head_attention"]
+
+    def rename(data: dict[str, Any]) -> None:
+        outputs = [n for n in data["graph"]["nodes"] if n["kind"] == "output"]
+        outputs[0]["name"], outputs[1]["name"] = "score", "raw"
+
+    opened = loads(mutated(rich, rename), catalog=catalog)
+    assert [o.name for o in opened.graph.outputs()] == ["score", "raw"]
+    assert [d for d in validate(opened) if d.severity == "error"] == []
+
+
+def test_garbage_is_refused_saying_what_was_expected(tmp_path: Path, catalog: Catalog) -> None:
+    path = tmp_path / "garbage.json"
+    path.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ProjectFileError) as info:
+        load(path, catalog)
+    message = str(info.value)
+    assert message.startswith(f"{path}: expected a LayerForge project file (JSON text); "
+                              "received binary data") and message.count(str(path)) == 1
+    refuse("not json at all", catalog, "received text that is not valid JSON (line 1, column 1")

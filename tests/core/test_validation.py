@@ -22,10 +22,6 @@ def dense_model(doc, stack, units: int, output: str) -> str:
     return dense
 
 
-def test_empty_document_needs_input_and_output(doc):
-    assert codes(validate(doc)) == ["no-input", "no-output"]
-
-
 def test_unconnected_inputs_unreachable_and_dead_ends(doc, stack):
     x = stack.push(edits.add_input(doc, [8], name="x")).node.id
     concat = stack.push(edits.add_layer(doc, "Concatenate")).node.id
@@ -89,3 +85,29 @@ def test_full_check_builds_a_valid_model(doc, stack):
     assert result.ok
     assert result.model.count_params() == 8 * 3 + 3
     assert result.model.output_names == ["dense"]
+
+
+# ------------------------------------------- empty graphs and output names (issue 10)
+def test_an_empty_graph_has_nothing_to_report(doc):
+    """A new project shows a hint on the canvas, not errors."""
+    assert validate(doc) == []
+
+
+def test_a_graph_with_nodes_but_no_input_or_output_keeps_its_errors(doc, stack):
+    stack.push(edits.add_layer(doc, "Dense", {"units": 2}))
+    assert {"no-input", "no-output"} <= set(codes(validate(doc)))
+
+
+def test_an_output_named_like_another_layer_is_an_error(doc, stack):
+    """Only a file edited elsewhere can hold one: its Identity would repeat a layer's name."""
+    from dataclasses import replace
+
+    dense_model(doc, stack, 2, "y")
+    stack.push(edits.add_layer(doc, "Dense", {"units": 2}, name="taken"))
+    out = doc.graph.outputs()[0]
+    assert out.name == "dense"
+    assert "duplicate-name" not in codes(validate(doc))
+    doc.graph.replace_node(replace(out, name="taken"), "name")
+    (found,) = [d for d in validate(doc) if d.code == "duplicate-name"]
+    assert found.target == out.id
+    assert "('dense')" in found.message and "received 'taken'" in found.message

@@ -219,3 +219,30 @@ def test_commands_warn_before_opening_a_project_that_runs_code(capsys, tmp_path)
     assert "layers.Lambda(lambda x: x * 2, name='double')" in stdout
     _, _, err = cli(capsys, "validate", "sequential-mlp")
     assert "warning" not in err
+
+
+@pytest.mark.parametrize("content, received", [
+    (bytes(range(200, 256)) * 20, "received binary data, not text"),
+    (b"hello, this is not json\n", "received text that is not valid JSON (line 1, column 1"),
+    (b"", "received an empty file"),
+])
+def test_a_file_that_is_no_project_names_its_path_once(tmp_path, content, received):
+    path = tmp_path / "garbage.json"
+    path.write_bytes(content)
+    result = run("validate", str(path))
+    assert result.returncode == 2
+    assert result.stderr.count(str(path)) == 1
+    assert "expected a LayerForge project file (JSON text)" in result.stderr
+    assert received in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_refuses_an_empty_project(tmp_path):
+    from layerforge.core import project
+    from layerforge.core.document import Document
+
+    path = tmp_path / "empty.json"
+    project.save(Document(), path)
+    result = run("validate", str(path))
+    assert result.returncode == 1
+    assert "the model is empty" in result.stdout and "valid:" not in result.stdout
