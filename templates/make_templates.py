@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python tools/make_templates.py
+    .venv/bin/python templates/make_templates.py
 
 Ids are derived from the template name and a counter (uuid5), so running the
 script again writes byte-identical files. Layout: inputs on top, one row every
@@ -122,10 +122,10 @@ class Builder:
 
     def output(self, source: str, *, loss: str | None = None, loss_weight: float = 1.0,
                metrics: list[str] | None = None, pos: tuple[float, float]) -> str:
-        """An output named after the layer that produces it (so no Identity is inserted)."""
-        name = self.doc.graph.layer_of(source).name
-        cmd = edits.add_output(self.doc, name=name, loss=loss, loss_weight=loss_weight,
-                               metrics=metrics, position=pos)
+        """An output; connecting names it after the layer that produces it, as in the app
+        (so the code has no Identity layer)."""
+        cmd = edits.add_output(self.doc, loss=loss, loss_weight=loss_weight, metrics=metrics,
+                               position=pos)
         self.stack.push(cmd)
         self.connect(source, cmd.node.id)
         return cmd.node.id
