@@ -93,10 +93,11 @@ def drag(viewport: QWidget, start: QPoint, end: QPoint, steps: int = 6) -> None:
     QTest.mouseRelease(viewport, LEFT, NONE, end)
 
 
-def node_titled(window: Any, name: str) -> str:
-    """The id of the node whose visible text names it ``name`` (layer, input or output)."""
+def node_titled(window: Any, name: str, kind: str | None = None) -> str:
+    """The id of the node whose visible text names it ``name`` (layer, input or output);
+    ``kind`` is the node's title line (the layer class, "Input" or "Output")."""
     matches = [nid for nid, item in window.view.canvas_scene.nodes.items()
-               if name in shown_lines(item)]
+               if name in shown_lines(item) and kind in (None, item.text.title)]
     assert len(matches) == 1, f"expected one node showing {name!r}; found {len(matches)}"
     return matches[0]
 
