@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.check_worker import CheckWorker
 from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.document import MAIN
 
@@ -29,6 +30,7 @@ from . import files as file_ops
 from . import view_memory
 from .files import EXPORTS, FileController
 from .inspector import Inspector
+from .keras_check import KerasCheck, keras_check_enabled
 from .palette import Palette
 from .panels.code import CodePanel
 from .panels.diagnostics import DiagnosticsPanel
@@ -59,7 +61,7 @@ def make_canvas(session: EditorSession) -> Any:
 
 class MainWindow(QMainWindow):
     def __init__(self, session: EditorSession | None = None, load_keras: bool = True,
-                 restore: bool = True) -> None:
+                 restore: bool = True, check_worker: CheckWorker | None = None) -> None:
         super().__init__()
         self.remember_layout = restore
         self.session = session or EditorSession(parent=self)
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
         self.loader: Any = None
         self.keras_info: dict[str, Any] = {}
         self.keras_failed = ""
+        self.keras_check: KerasCheck | None = None
         self._build_central()
         self._build_docks()
         self._build_actions()
@@ -83,6 +86,8 @@ class MainWindow(QMainWindow):
         self.update_title()
         if load_keras:
             self.start_keras_loader()
+        if check_worker is not None or keras_check_enabled():
+            self.start_keras_check(check_worker)
 
     # ------------------------------------------------------------ central area
     def _build_central(self) -> None:
@@ -369,8 +374,10 @@ class MainWindow(QMainWindow):
         self.keras_label.setToolTip("Shapes and parameter counts appear once Keras has loaded")
         self.device_label = QLabel("Device: …")
         self.params_label = QLabel("Params: –")
+        self.check_label = QLabel("Keras check: off")
+        self.check_label.setToolTip("The full Keras check of each edit is off in this window")
         status = self.statusBar()
-        for label in (self.params_label, self.device_label, self.keras_label):
+        for label in (self.params_label, self.check_label, self.device_label, self.keras_label):
             status.addPermanentWidget(label)
         self.files.message.connect(lambda text: status.showMessage(text, 5000))
 
@@ -516,6 +523,18 @@ class MainWindow(QMainWindow):
         self.loader.failed.connect(self.on_keras_failed)
         self.loader.start()
 
+    def start_keras_check(self, worker: CheckWorker | None = None) -> None:
+        """Keras builds the whole model after each edit, in a worker process started now (a
+        worker passed in is shared: closing this window leaves it running)."""
+        self.keras_check = KerasCheck(self.session, worker or CheckWorker(),
+                                      owns_worker=worker is None, parent=self)
+        self.keras_check.status_changed.connect(self._show_check_status)
+        self._show_check_status(self.keras_check.text, self.keras_check.tooltip)
+
+    def _show_check_status(self, text: str, tooltip: str) -> None:
+        self.check_label.setText(text)
+        self.check_label.setToolTip(tooltip)
+
     def on_keras_loaded(self, info: dict[str, Any]) -> None:
         from layerforge.core.catalog import get_catalog
 
@@ -555,6 +574,8 @@ class MainWindow(QMainWindow):
             return
         self.remember_view()
         self.training.shutdown()  # a run in progress stops after its batch
+        if self.keras_check is not None:
+            self.keras_check.shutdown()  # killed at once: quitting never waits for Keras
         if self.remember_layout:
             self.save_layout()
         self.files.discard_recovery()

@@ -3,7 +3,9 @@
 Everything the window shows observes a session; everything a user does becomes a
 core command pushed through :meth:`EditorSession.push`. The session holds no model
 logic of its own: shapes come from :class:`ShapeEngine`, diagnostics from
-``validate`` and the engines, edits from ``layerforge.core.edits``.
+``validate`` and the engines, edits from ``layerforge.core.edits``. The full Keras
+check (``gui.keras_check``) hands its findings to :meth:`EditorSession.accept_keras_check`,
+which merges them with the live ones.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from layerforge.core.check import KERAS_CODE
 from layerforge.core.commands import Command
 from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.document import MAIN, Document
 from layerforge.core.errors import LayerForgeError
+from layerforge.core.graph import Graph
 from layerforge.core.shapes import ShapeEngine
 from layerforge.core.validation import validate
 
@@ -76,6 +80,11 @@ class EditorSession(QObject):
         self.path: Path | None = Path(path) if path else None
         self.diagnostics: list[Diagnostic] = []
         self._engines: dict[str, ShapeEngine] = {}
+        # Counts edits: a full-check reply for an older generation is stale.
+        self.generation = 0
+        # Full-check findings on no node (e.g. the graph), valid for one generation only.
+        self._keras_extra: list[Diagnostic] = []
+        self._keras_extra_generation = -1
 
     def _on_clean_changed(self, _clean: bool) -> None:
         self.title_changed.emit()
@@ -140,6 +149,7 @@ class EditorSession(QObject):
 
     def schedule_analysis(self) -> None:
         """Coalesce the analysis of several quick edits into one pass of the event loop."""
+        self.generation += 1
         self._analysis_timer.start()
 
     def analyze(self) -> dict[str, set[str]]:
@@ -152,11 +162,44 @@ class EditorSession(QObject):
                 engine = self.engine(key)
                 changed[key] = engine.take_changes()
                 found += [d for d in engine.diagnostics() if d not in found]
+        if self._keras_extra_generation == self.generation:
+            found += [d for d in self._keras_extra if d not in found]
         self.analysis_changed.emit(changed)
         if found != self.diagnostics:
             self.diagnostics = found
             self.diagnostics_changed.emit(found)
         return changed
+
+    def accept_keras_check(self, generation: int, diagnostics: list[Diagnostic]) -> bool:
+        """Merge the full Keras check of ``generation``; False (and nothing kept) when an edit
+        came after it. Errors on nodes the live pass did not flag become node errors that hide
+        the shapes after them until the node changes; the rest last until the next edit."""
+        if generation != self.generation:
+            return False
+        live = {(d.graph_key, d.target) for d in self.diagnostics
+                if d.severity == "error" and d.code != KERAS_CODE}
+        on_nodes: dict[str, dict[str, Diagnostic]] = {}
+        extra: list[Diagnostic] = []
+        for d in diagnostics:
+            if d.severity != "error" or (d.graph_key, d.target) in live:
+                continue  # validation's findings and the live errors are already shown
+            graph = self._graph_or_none(d.graph_key)
+            if self.keras_ready and graph is not None and d.target in graph.nodes:
+                on_nodes.setdefault(d.graph_key, {})[d.target] = d
+            else:
+                extra.append(d)
+        if self.keras_ready:
+            for key, _graph in self.doc.graphs():
+                self.engine(key).set_refusals(on_nodes.get(key, {}))
+        self._keras_extra, self._keras_extra_generation = extra, generation
+        self.analyze()
+        return True
+
+    def _graph_or_none(self, graph_key: str) -> Graph | None:
+        try:
+            return self.doc.graph_of(graph_key)
+        except LayerForgeError:
+            return None
 
     def diagnostics_for(self, node_id: str) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.target == node_id]

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.check import KERAS_CODE
 from layerforge.core.diagnostics import Diagnostic
 from layerforge.core.errors import LayerForgeError
 
@@ -86,7 +87,8 @@ class DiagnosticsPanel(QWidget):
         except LayerForgeError:
             pass  # the block is gone; the raw id is still a useful pointer
         fix = "  [fix available]" if d.fix is not None else ""
-        return f"{d.severity}: {where}: {d.message}{fix}"
+        source = "  [found by the Keras check]" if d.code == KERAS_CODE else ""
+        return f"{d.severity}: {where}: {d.message}{fix}{source}"
 
     def _update_fix(self, item: QListWidgetItem | None) -> None:
         d = item.data(DIAGNOSTIC_ROLE) if item is not None else None

@@ -1,4 +1,4 @@
-"""The window fixtures (``isolated``, ``keras_loaded``, ``window``) for every GUI test,
-the journeys under ``tests/gui/journeys`` included."""
+"""The window fixtures (``isolated``, ``keras_loaded``, ``window``, ``check_worker``) for
+every GUI test, the journeys under ``tests/gui/journeys`` included."""
 
-from window_support import isolated, keras_loaded, window  # noqa: F401
+from window_support import check_worker, isolated, keras_loaded, window  # noqa: F401

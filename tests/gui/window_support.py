@@ -22,6 +22,18 @@ def keras_loaded() -> dict[str, Any]:
     return load_keras()
 
 
+@pytest.fixture(scope="session")
+def check_worker() -> Iterator[Any]:
+    """One Keras check process for the whole run, shared by the windows that ask for it
+    (``MainWindow(check_worker=...)``); other windows run without one."""
+    from layerforge.core.check_worker import CheckWorker
+
+    worker = CheckWorker()
+    worker.start()
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
              qapp: Any) -> Iterator[SimpleNamespace]:

@@ -1,0 +1,143 @@
+"""Keras' verdict after every edit: the full check in the worker process, never on the UI.
+
+After edits settle (a short debounce) the document goes to the pre-started worker process
+(``core.check_worker``); at most one request is in flight, and edits made meanwhile are
+sent as one newer request when its reply comes. Replies are polled by a timer, so the UI
+never waits; the session drops a reply that an edit has made stale. The status text says
+when the graph was last checked by Keras.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from layerforge.core.check_worker import CheckReply, CheckWorker
+
+from .session import EditorSession
+
+DEBOUNCE_MS = 400
+POLL_MS = 50
+ENABLE_VARIABLE = "LAYERFORGE_KERAS_CHECK"
+
+
+class KerasCheck(QObject):
+    """Keeps the session's document checked by Keras; ``status_changed(text, tooltip)``."""
+
+    status_changed = Signal(str, str)
+    #: A reply the session accepted (it matched the document on screen).
+    checked = Signal(object)
+
+    def __init__(self, session: EditorSession, worker: CheckWorker, owns_worker: bool = True,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.worker = worker
+        self.owns_worker = owns_worker
+        self.in_flight: int | None = None  # the generation sent and not answered yet
+        self.sent_generation = -1
+        self.last_reply: CheckReply | None = None
+        self.text = self.tooltip = ""
+        self._restart_note = ""
+        self._closed = False
+        self._debounce = self._timer(DEBOUNCE_MS, single=True, slot=self.send_newest)
+        self._poll = self._timer(POLL_MS, single=False, slot=self.poll)
+        session.analysis_changed.connect(self._on_analysis)
+        if not worker.started:
+            worker.start()
+        self._poll.start()  # until the worker reports that TensorFlow is imported
+        self._say("Keras check: starting", "The Keras check process is importing TensorFlow")
+
+    def _timer(self, interval: int, single: bool, slot: object) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(single)
+        timer.setInterval(interval)
+        timer.timeout.connect(slot)
+        return timer
+
+    # ------------------------------------------------------------ requests
+    def _on_analysis(self, _changed: object) -> None:
+        if self.session.generation != self.sent_generation:
+            self._debounce.start()  # restarts: only a pause in editing sends a request
+
+    def send_newest(self) -> None:
+        """Send the document as it is now, unless a request is still being checked."""
+        self._debounce.stop()
+        if self.in_flight is not None:
+            return  # its reply sends the newest document
+        if not self.worker.alive:
+            self._restart_worker()
+        generation = self.session.generation
+        self.worker.submit(self.session.doc, generation)
+        self.in_flight = self.sent_generation = generation
+        self._poll.start()
+        if self.worker.ready:
+            self._say("Keras check running…", "Keras is building the whole model")
+
+    def _restart_worker(self) -> None:
+        exitcode = self.worker.exitcode
+        self.worker.restart()
+        self.in_flight = None
+        self._restart_note = (f"The Keras check process ended (exit code {exitcode}); it was "
+                              f"restarted at {time.strftime('%H:%M:%S')}.")
+        self._say("Keras check: starting", "The Keras check process is importing TensorFlow")
+
+    # ------------------------------------------------------------ replies
+    def poll(self) -> None:
+        was_ready = self.worker.ready
+        for reply in self.worker.poll():
+            self._on_reply(reply)
+        if self.worker.ready and not was_ready and self.in_flight is None:
+            self._say("Keras check: ready", f"TensorFlow imported in "
+                      f"{self.worker.import_seconds or 0:.1f} s; checks run after each edit")
+        if self.in_flight is not None and not self.worker.alive:
+            self._restart_worker()
+            self.send_newest()  # the request died with the process
+        elif self.in_flight is None and self.worker.ready:
+            self._poll.stop()
+
+    def _on_reply(self, reply: CheckReply) -> None:
+        if reply.generation == self.in_flight:
+            self.in_flight = None
+        if self.session.accept_keras_check(reply.generation, list(reply.diagnostics)):
+            self.last_reply = reply
+            self._say_checked(reply)
+            self.checked.emit(reply)
+        if self.in_flight is None and self.session.generation != reply.generation:
+            self.send_newest()  # edits came while Keras was busy: check the newest now
+
+    def _say_checked(self, reply: CheckReply) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if reply.failure:
+            self._say(f"Keras check failed {stamp}", f"The check itself failed: {reply.failure}")
+            return
+        errors = reply.errors
+        found = (f"found {len(errors)} error(s): " + errors[0].message) if errors \
+            else "Keras builds the model"
+        self._say(f"Checked by Keras {stamp}", f"Full check in {reply.seconds:.2f} s; {found}")
+
+    def _say(self, text: str, tooltip: str) -> None:
+        if self._restart_note:
+            tooltip = f"{tooltip}\n{self._restart_note}"
+        self.text, self.tooltip = text, tooltip
+        self.status_changed.emit(text, tooltip)
+
+    # ------------------------------------------------------------ closing
+    def shutdown(self) -> None:
+        """Stop checking; a worker this client started is killed at once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._debounce.stop()
+        self._poll.stop()
+        self.session.analysis_changed.disconnect(self._on_analysis)
+        if self.owns_worker:
+            self.worker.stop()
+
+
+def keras_check_enabled() -> bool:
+    """Windows run the check unless LAYERFORGE_KERAS_CHECK=0 (the tests' default: one
+    TensorFlow process per test window would be too slow)."""
+    return os.environ.get(ENABLE_VARIABLE, "1") != "0"
