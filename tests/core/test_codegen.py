@@ -359,8 +359,11 @@ def test_one_tensor_as_two_outputs_keeps_exactly_one_identity(doc, stack):
     assert source.count("layers.Identity") == 1
     assert "second = layers.Identity(name='second')(dense)" in source
     assert "loss={'dense': 'mse', 'second': 'mse'}" in source
-    model = load_generated(generate(doc)).build_model()
+    module = load_generated(generate(doc))
+    model = module.compile_model(module.build_model())
     assert model.output_names == ["dense", "second"]
+    batch, target = np.ones((2, 4), dtype="float32"), np.ones((2, 2), dtype="float32")
+    model.train_on_batch(batch, {"dense": target, "second": target})
 
 
 def test_an_output_straight_from_an_input_needs_no_identity(doc, stack):
