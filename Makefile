@@ -96,9 +96,7 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 screenshots: $(STAMP)
-	@mkdir -p assets/screenshots
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template inception-module --screenshot assets/screenshots/inception.png
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/layerforge gui --template social-media-multi-output --screenshot assets/screenshots/multi-output.png
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -35,6 +35,7 @@ def make_application() -> object:
 
     app = QApplication.instance()
     if app is None:
+        quiet_semaphore_tracker()
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(sys.argv[:1])
@@ -75,6 +76,16 @@ def run(project: str | None = None, template: str | None = None,
     return exit_now(app.exec())
 
 
+def quiet_semaphore_tracker() -> None:
+    """The app ends with os._exit (:func:`exit_now`), so multiprocessing's semaphore tracker
+    (started later, with these warning options) finds the worker queues' semaphores still
+    registered. It removes them, as it should; its warning that it did is noise to someone
+    who just closed the window."""
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
+
+
 def exit_now(code: int) -> int:
     """End the process as soon as the window has closed.
 
@@ -103,8 +114,9 @@ def wait_until(predicate: object, timeout_s: float) -> bool:
     return True
 
 
-def take_screenshot(window: object, path: Path) -> int:
-    """Show the window at a fixed size, wait for Keras and the shapes, write ``path``."""
+def take_screenshot(window: object, path: Path, selected: str | None = None) -> int:
+    """Show the window at a fixed size, wait for Keras and the shapes, write ``path``;
+    ``selected`` is the node to select (default: :func:`showcase_node`)."""
     window.remember_layout = False
     window.resize(*SCREENSHOT_SIZE)
     window.show()
@@ -114,7 +126,7 @@ def take_screenshot(window: object, path: Path) -> int:
               file=sys.stderr)
     window.session.analyze()
     wait_until(lambda: False, 0.3)  # let the canvas and panels repaint with the shapes
-    frame_for_screenshot(window)
+    frame_for_screenshot(window, selected)
     wait_until(lambda: False, 0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path), "PNG"):
@@ -146,13 +158,13 @@ def readable_zoom() -> float:
     return max(READABLE_ZOOM, EDGE_LABEL_LOD + 0.02, TEXT_LOD + 0.02)
 
 
-def frame_for_screenshot(window: object) -> None:
+def frame_for_screenshot(window: object, selected: str | None = None) -> None:
     """Select the showcase node, fit the graph, and zoom in to readable text if needed,
     keeping the outputs in view (the end of a model is where templates differ)."""
     if not window.has_canvas:
         return
     view = window.view
-    chosen = showcase_node(window.session.doc)
+    chosen = selected or showcase_node(window.session.doc)
     if chosen is not None:
         view.select_nodes([chosen])
     view.fit_all()
