@@ -275,7 +275,7 @@ class NodeItem(QGraphicsItem):
         border, width = self._border()
         painter.setPen(QPen(border, width))
         painter.setBrush(QBrush(style.node_fill))
-        if _lod(painter, option) < TEXT_LOD or getattr(self.scene(), "zooming", False):
+        if not self.shows_text(_lod(painter, option)):
             painter.drawRect(self.rect)
             painter.fillRect(self._header(), style.header_fill)
             return
@@ -291,6 +291,10 @@ class NodeItem(QGraphicsItem):
         self._draw_port_labels(painter)
         for port in self.inputs + self.outputs:
             paint_port(painter, style, port.pos(), "normal", port.connected, False)
+
+    def shows_text(self, lod: float) -> bool:
+        """Whether the node's text is drawn at this zoom (not while a zoom gesture runs)."""
+        return lod >= TEXT_LOD and not getattr(self.scene(), "zooming", False)
 
     def _header(self) -> QRectF:
         return QRectF(self.rect.left() + 1, self.rect.top() + 1, self.rect.width() - 2,
@@ -447,6 +451,11 @@ class EdgeItem(QGraphicsItem):
         self._update_bounds()
         self.update()
 
+    def shows_label(self, lod: float) -> bool:
+        """Whether the shape label is drawn at this zoom (not while a zoom gesture runs)."""
+        return bool(self.label) and lod >= EDGE_LABEL_LOD and not getattr(
+            self.scene(), "zooming", False)
+
     def set_error(self, message: str | None) -> None:
         if message != self.error:
             self.error = message
@@ -479,7 +488,7 @@ class EdgeItem(QGraphicsItem):
             painter.drawLine(QLineF(self.path.elementAt(0), self.path.currentPosition()))
             return
         painter.drawPath(self.path)
-        if self.label and lod >= EDGE_LABEL_LOD and not getattr(self.scene(), "zooming", False):
+        if self.shows_label(lod):
             rect = self.label_rect()
             painter.setPen(QPen(colour, 0.8))
             painter.setBrush(QBrush(style.label_fill))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import shiboken6
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -14,6 +14,7 @@ from layerforge.core.catalog import get_catalog
 from layerforge.core.commands import SetParam
 from layerforge.core.document import Document
 from layerforge.core.project import dumps
+from layerforge.core.templates import load_template
 from layerforge.gui.canvas.clipboard import LAYER_MIME
 from layerforge.gui.canvas.items import NodeItem
 from layerforge.gui.canvas.view import CanvasView
@@ -390,3 +391,53 @@ def test_nodes_show_kind_name_key_parameters_and_counts(session, view):
     while counter.queue:
         counter.run()
     assert nodes[conv].text.lines[2] == "params: 80"  # 3*3*1*8 + 8
+
+
+def test_a_fitted_template_shows_its_edge_labels(session, view, catalog):
+    """A reopened project is fitted to the window, often at 50-70 %: wherever node text is
+    readable, the shapes on the edges are drawn too."""
+    session.replace_document(load_template("batchnorm-convnet", catalog))
+    shapes_ready(session)
+    view.resize(700, 650)
+    view.fit_all()
+    zoom = view.zoom()
+    assert 0.5 <= zoom < 0.7, f"the fitted zoom this test is about; got {zoom:.2f}"
+    edges = [e for e in view.canvas_scene.edges.values() if e.label]
+    assert edges and all(e.shows_label(zoom) for e in edges)
+    for lod in (0.5, 0.6, 0.8, 1.5):
+        assert all(n.shows_text(lod) for n in view.canvas_scene.nodes.values())
+        assert all(e.shows_label(lod) for e in edges)
+
+
+def screen_colour(view, scene_point):
+    """The colour on screen (the window's backing store, not a fresh render) at a point."""
+    shot = QApplication.primaryScreen().grabWindow(0).toImage()
+    where = view.viewport().mapToGlobal(view.mapFromScene(scene_point))
+    return QColor(shot.pixel(where.x(), where.y()))
+
+
+def test_port_highlights_clear_when_a_drag_ends(session, view, qtbot):
+    x, dense = chain(session, "Dense")
+    free_add = add(session, edits.add_layer, "Add", position=(300.0, 150.0))
+    scene = view.canvas_scene
+    qtbot.waitExposed(view)
+    target = scene.nodes[free_add].input_port(0)
+    lit = {}
+
+    def look():
+        qtbot.wait(50)  # painted green on screen
+        lit["colour"] = screen_colour(view, target.scenePos())
+
+    start = port_point(view, dense, True)
+    drag(view, start, start + QPoint(30, 250), look)  # dropped on empty space
+    view.popup.close()
+    assert lit["colour"] == scene.style.legal, "a legal target is green while dragging"
+    assert all(p.state == "normal" and not p.hovered
+               for n in scene.nodes.values() for p in n.inputs + n.outputs)
+    qtbot.wait(50)
+    assert screen_colour(view, target.scenePos()) == scene.style.node_fill, \
+        "the free port is drawn plain again on screen"
+    drag(view, port_point(view, dense, True), port_point(view, free_add, False, 1))
+    assert all(p.state == "normal" for n in scene.nodes.values() for p in n.inputs + n.outputs)
+    drag(view, port_point(view, x, True), port_point(view, x, True))  # onto itself: cancelled
+    assert all(p.state == "normal" for n in scene.nodes.values() for p in n.inputs + n.outputs)
