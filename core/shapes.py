@@ -75,11 +75,13 @@ class ShapeEngine:
         self.results: dict[str, NodeShapes] = {}
         self._dirty: set[str] = set(self.graph.nodes)
         self._order: list[str] | None = None
+        # Call node ids per layer id, in topological order (made when first needed).
+        self._calls: dict[str, list[str]] | None = None
         self._layers: dict[str, Any] = {}
         self._blocks: dict[str, ShapeEngine] = {}
         # Shapes changed by refreshes nobody collected yet (a view may read shapes first).
         self._uncollected: set[str] = set()
-        # Nodes whose shapes changed since verify() last built them.
+        # Nodes recomputed since verify() last built them.
         self._unverified: set[str] = set()
         # Errors the full Keras check found on nodes, kept until the node changes.
         self._refusals: dict[str, Diagnostic] = {}
@@ -91,31 +93,37 @@ class ShapeEngine:
         g = self.graph
         g.node_added.connect(self._on_node_added)
         g.node_removed.connect(self._on_node_removed)
-        g.node_changed.connect(lambda node, what: self._dirty.add(node.id))
+        g.node_changed.connect(self._on_node_changed)
         g.edge_added.connect(self._on_edge)
         g.edge_removed.connect(self._on_edge)
         g.layer_changed.connect(self._on_layer_changed)
 
     def _on_node_added(self, node: Any) -> None:
         self._dirty.add(node.id)
-        self._order = None
+        self._order = self._calls = None
+
+    def _on_node_changed(self, node: Any, what: str) -> None:
+        self._dirty.add(node.id)
+        self._calls = None  # e.g. a call made unique now calls another layer
 
     def _on_node_removed(self, node: Any) -> None:
         self.results.pop(node.id, None)
         self._refusals.pop(node.id, None)
         self._dirty.discard(node.id)
-        self._order = None
+        self._order = self._calls = None
+        if isinstance(node, CallNode):  # a later call may now be the first that fails
+            self._dirty.update(c.id for c in self.graph.calls_of(node.layer_id))
 
     def _on_edge(self, edge: Edge) -> None:
         self._dirty.add(edge.dst)
-        self._order = None
+        self._order = self._calls = None
 
     def _on_layer_changed(self, layer: LayerSpec, what: str) -> None:
         self._dirty.update(call.id for call in self.graph.calls_of(layer.id))
 
     def invalidate_all(self) -> None:
         self._dirty = set(self.graph.nodes)
-        self._order = None
+        self._order = self._calls = None
 
     # ------------------------------------------------------------- passes
     def refresh(self) -> set[str]:
@@ -134,12 +142,13 @@ class ShapeEngine:
             if node_id not in refusing:
                 self._refusals.pop(node_id, None)  # the node changed: the old verdict is stale
             new = self._compute(node_id)
+            self._unverified.add(node_id)  # a new parameter may fail to build, same shapes or not
             if self.results.get(node_id) != new:
                 self.results[node_id] = new
                 changed.add(node_id)
                 pending.update(e.dst for e in self.graph.out_edges(node_id))
+                pending.update(self._later_calls(node_id))
         self._uncollected |= changed
-        self._unverified |= changed
         return changed
 
     def verify(self) -> set[str]:
@@ -154,6 +163,35 @@ class ShapeEngine:
             return changed
         self._dirty.update(refused)
         return changed | self.refresh()
+
+    def _calls_by_layer(self) -> dict[str, list[str]]:
+        if self._order is None:
+            self._order = self.graph.topological_order()
+        if self._calls is None:
+            self._calls = {}
+            for node_id in self._order:
+                node = self.graph.nodes[node_id]
+                if isinstance(node, CallNode):
+                    self._calls.setdefault(node.layer_id, []).append(node_id)
+        return self._calls
+
+    def _later_calls(self, node_id: str) -> list[str]:
+        node = self.graph.nodes[node_id]
+        if not isinstance(node, CallNode):
+            return []
+        calls = self._calls_by_layer().get(node.layer_id, [])
+        return calls[calls.index(node_id) + 1:] if node_id in calls else []
+
+    def _refused_at_an_earlier_call(self, node: CallNode) -> bool:
+        """Keras builds a shared layer at its first call and a refusal ends the build, so a
+        layer's error is shown once, at its first call that fails (as the full check does)."""
+        for call_id in self._calls_by_layer().get(node.layer_id, []):
+            if call_id == node.id:
+                return False
+            result = self.results.get(call_id)
+            if result is not None and result.error is not None:
+                return True
+        return False
 
     def _ordered(self, ids: set[str]) -> list[str]:
         if self._order is None:
@@ -245,6 +283,8 @@ class ShapeEngine:
             message = built.error if built is not None else None
         if message is None:
             return NodeShapes(outputs)
+        if self._refused_at_an_earlier_call(node):
+            return NodeShapes(None)
         fix = suggest_fix(self.graph, node, edges, message, self)
         return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key, fix))
 

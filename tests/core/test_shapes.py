@@ -5,7 +5,7 @@ from __future__ import annotations
 from layerforge.core import edits
 from layerforge.core.commands import SetParam, UndoStack
 from layerforge.core.document import Document
-from layerforge.core.shapes import ShapeEngine
+from layerforge.core.shapes import NodeShapes, ShapeEngine
 
 
 def chain(doc: Document, stack: UndoStack, shape: list[int | None], *layers: tuple[str, dict]):
@@ -205,3 +205,21 @@ def test_total_leaves_out_a_stray_layer(doc, stack):
     stack.push(edits.connect(doc, ids[1], stray))  # connected, yet still no output after it
     assert engine.total_params() == 12 * 6 + 6
     assert engine.layers_in_model() == [doc.graph.layer_of(ids[1]).id]
+
+
+def test_a_shared_layer_refused_by_keras_is_flagged_once_at_its_first_call(doc, stack):
+    a = stack.push(edits.add_input(doc, [None, 16], name="a")).node.id
+    b = stack.push(edits.add_input(doc, [None, 16], name="b")).node.id
+    first = stack.push(edits.add_layer(doc, "LSTM", {"units": 8})).node.id
+    second = stack.push(edits.call_again(doc, first)).node.id
+    stack.push(edits.connect(doc, a, first))
+    stack.push(edits.connect(doc, b, second))
+    engine = ShapeEngine(doc)
+    assert engine.diagnostics() == []
+    stack.push(SetParam(doc.graph.layer_of(first).id, "stateful", True))
+    assert [d.target for d in engine.diagnostics()] == [first]
+    assert "stateful" in engine.results[first].error.message
+    assert engine.results[second] == NodeShapes(None)
+    stack.undo()
+    assert engine.diagnostics() == []
+    assert engine.results[second].outputs == ((None, 8),)
