@@ -304,7 +304,7 @@ def _name_after_source(doc: Document, done: _Replacements, output_id: str) -> No
     (one tensor as two outputs: the second keeps its own name, through an Identity)."""
     graph = doc.graph_of(done.graph_key)
     output = graph.node(output_id)
-    edge = graph.source_of(output_id)
+    edge = graph.source_of(output_id) if isinstance(output, OutputNode) else None
     if not isinstance(output, OutputNode) or edge is None:
         return
     name = graph.tensor_name(edge.src)
