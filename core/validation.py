@@ -85,8 +85,9 @@ def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
                                     "it to a tensor that starts at an input", "unreachable", key))
         if not isinstance(node, OutputNode) and node.id not in to_outputs:
             what = "input" if isinstance(node, InputNode) else "layer"
-            found.append(Diagnostic(node.id, "warning", f"this {what} leads to no output, so it is "
-                                    "not part of the model", "dead-end", key))
+            found.append(Diagnostic(node.id, "warning", f"this {what} is not connected to an "
+                                    "output, so it is not part of the model (nor of its "
+                                    "parameter count)", "dead-end", key))
     return found
 
 

@@ -33,6 +33,8 @@ def test_unconnected_inputs_unreachable_and_dead_ends(doc, stack):
     assert ("unconnected-input", concat) in found
     assert ("unreachable", lonely) in found
     assert ("dead-end", lonely) in found
+    stray = next(d.message for d in validate(doc) if d.code == "dead-end")
+    assert stray.startswith("this layer is not connected to an output")
     message = next(d.message for d in validate(doc) if d.code == "unconnected-input")
     assert "1 more input" in message and "needs 2" in message
 
