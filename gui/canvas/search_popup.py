@@ -18,7 +18,7 @@ class LayerSearchPopup(QFrame):
         super().__init__(parent, Qt.WindowType.Popup)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.edit = QLineEdit(self)
-        self.edit.setPlaceholderText("Search layers and blocks…")
+        self.edit.setPlaceholderText("Search Input, Output, layers and blocks…")
         self.list = QListWidget(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

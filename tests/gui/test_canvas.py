@@ -18,6 +18,7 @@ from layerforge.core.templates import load_template
 from layerforge.gui.canvas.clipboard import LAYER_MIME
 from layerforge.gui.canvas.items import NodeItem
 from layerforge.gui.canvas.view import CanvasView
+from layerforge.gui.palette import INPUT_KEY, OUTPUT_KEY
 from layerforge.gui.session import EditorSession
 
 LEFT = Qt.MouseButton.LeftButton
@@ -441,3 +442,25 @@ def test_port_highlights_clear_when_a_drag_ends(session, view, qtbot):
     assert all(p.state == "normal" for n in scene.nodes.values() for p in n.inputs + n.outputs)
     drag(view, port_point(view, x, True), port_point(view, x, True))  # onto itself: cancelled
     assert all(p.state == "normal" for n in scene.nodes.values() for p in n.inputs + n.outputs)
+
+
+def drop_on(view, key: bytes, where: QPointF) -> None:
+    mime = QMimeData()
+    mime.setData(LAYER_MIME, key)
+    enter = QDragEnterEvent(where.toPoint(), Qt.DropAction.CopyAction, mime, LEFT, NONE)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(view.viewport(),
+                           QDropEvent(where, Qt.DropAction.CopyAction, mime, LEFT, NONE))
+
+
+def test_palette_drops_input_and_output_and_never_stacks(session, view):
+    where = QPointF(300.0, 200.0)
+    drop_on(view, INPUT_KEY.encode(), where)
+    drop_on(view, OUTPUT_KEY.encode(), where)  # on top of the Input: lands beside it
+    graph = session.doc.graph
+    assert [n.kind for n in graph.nodes.values()] == ["input", "output"]
+    assert graph.inputs()[0].shape == (None,) and not graph.edges, "a drop connects nothing"
+    assert not overlapping(view)
+    landed = view.mapToScene(where.toPoint())
+    assert graph.inputs()[0].position == (landed.x(), landed.y())
