@@ -202,3 +202,18 @@ def test_a_dead_worker_is_restarted_on_the_next_request_and_the_tooltip_says_so(
     assert worker.restarts == 1
     assert "ended (exit code -9)" in window.check_label.toolTip()
     assert "restarted at" in window.check_label.toolTip()
+
+
+# ------------------------------------------------------------------ totals
+def test_a_stray_layer_leaves_the_total_a_number(window: Any) -> None:
+    from layerforge.core import edits
+
+    window.open_template("sequential-mlp")
+    window.session.analyze()
+    before = window.params_label.text()
+    assert before == "Params: 3,466"
+    window.session.push(edits.add_layer(window.session.doc, "Dense", {"units": 99}))
+    window.session.analyze()
+    assert window.params_label.text() == before
+    assert window.summary.total.text() == "Total params: 3,466"
+    assert any("not connected to an output" in row for row in rows(window))
