@@ -35,14 +35,19 @@ def _add(menu: QMenu, text: str, slot: Callable[[], Any], enabled: bool = True,
         action.setToolTip(why_not)
 
 
-def build_context_menu(view: CanvasView, scene_pos: QPointF, node_id: str | None) -> QMenu:
-    """The menu for a right click at ``scene_pos``: on ``node_id`` when given, else on space."""
+def build_context_menu(view: CanvasView, scene_pos: QPointF, node_id: str | None,
+                       edge_id: str | None = None) -> QMenu:
+    """The menu for a right click at ``scene_pos``: on ``node_id`` when given, else on
+    space (on a connection, ``edge_id``, it can also delete that connection)."""
     menu = QMenu(view)
     menu.setToolTipsVisible(True)
-    if node_id is None:
-        _fill_canvas_menu(menu, view, scene_pos)
-    else:
+    if node_id is not None:
         _fill_node_menu(menu, view, node_id)
+        return menu
+    if edge_id is not None:
+        _add(menu, "Delete connection", lambda: view.controller.delete([], [edge_id]))
+        menu.addSeparator()
+    _fill_canvas_menu(menu, view, scene_pos)
     return menu
 
 

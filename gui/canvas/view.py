@@ -490,6 +490,9 @@ class CanvasView(QGraphicsView):
                 return item.node_id
         return None
 
+    def edge_at(self, pos: QPoint) -> str | None:
+        return next((i.edge_id for i in self.items(pos) if isinstance(i, EdgeItem)), None)
+
     def context_menu_at(self, pos: QPoint) -> QMenu:
         """The menu a right click at viewport point ``pos`` opens (not shown yet).
 
@@ -499,16 +502,23 @@ class CanvasView(QGraphicsView):
         node_id = self.node_at(pos)
         if node_id is not None and node_id not in self.selected_node_ids():
             self.select_nodes([node_id])
-        return build_context_menu(self, self.mapToScene(pos), node_id)
+        edge_id = self.edge_at(pos) if node_id is None else None
+        return build_context_menu(self, self.mapToScene(pos), node_id, edge_id)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         if self.controller.drag is not None:
             event.ignore()
             return
+        pos = event.pos()
+        selected = self.selected_node_ids()
+        if event.reason() == QContextMenuEvent.Reason.Keyboard and selected:
+            # The menu key acts on the selection, wherever the mouse is.
+            pos = self.mapFromScene(self.canvas_scene.nodes[selected[0]].pos())
         if self.menu is not None:
             self.menu.close()
-        self.menu = self.context_menu_at(event.pos())
-        self.menu.popup(event.globalPos())
+            self.menu.deleteLater()
+        self.menu = self.context_menu_at(pos)
+        self.menu.popup(self.viewport().mapToGlobal(pos))
         event.accept()
 
     # ------------------------------------------------------------- empty-canvas hint

@@ -248,3 +248,22 @@ def test_new_nodes_at_one_spot_never_overlap(win: Any, qtbot: Any) -> None:
     QTest.keyClicks(view.popup.edit, "Dropout")
     QTest.keyClick(view.popup.edit, Qt.Key.Key_Return)
     assert len(view.canvas_scene.nodes) == 4 and not overlapping(view)
+
+
+def test_menu_key_and_connections(win: Any, qtbot: Any) -> None:
+    palette_insert(win, "input")
+    palette_insert(win, "dense")  # selected, fed by the Input
+    view = win.view
+    viewport = view.viewport()
+    QApplication.sendEvent(viewport, QContextMenuEvent(
+        QContextMenuEvent.Reason.Keyboard, QPoint(2, 2), viewport.mapToGlobal(QPoint(2, 2))))
+    qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu))
+    menu = QApplication.activePopupWidget()
+    assert "Make it an output" in entries(menu), "the menu key opens the selection's menu"
+    menu.close()
+    (edge,) = view.canvas_scene.edges.values()
+    middle = view.mapFromScene(edge.path.pointAtPercent(0.3))
+    menu = right_click(qtbot, view, middle)
+    assert next(iter(entries(menu))) == "Delete connection"
+    choose(menu, "Delete connection")
+    assert not win.session.doc.graph.edges and len(win.session.doc.graph.nodes) == 2
