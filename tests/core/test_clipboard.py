@@ -67,7 +67,10 @@ def test_paste_inputs_and_outputs_get_free_names(doc, stack):
     x, d, y = chain(doc, stack, "Dense")
     paste = stack.push(paste_subgraph(doc, copy_subgraph(doc, "main", [x, d, y])))
     kinds = {doc.graph.node(nid).kind: doc.graph.node(nid) for nid in paste.node_ids}
-    assert kinds["input"].name == "x_1" and kinds["output"].name == "y_1"
+    # The pasted output is named after the pasted layer that feeds it.
+    pasted_dense = next(doc.graph.layer_of(nid) for nid in paste.node_ids
+                        if doc.graph.node(nid).kind == "call")
+    assert kinds["input"].name == "x_1" and kinds["output"].name == pasted_dense.name == "dense_1"
     doc.check_invariants()
 
 

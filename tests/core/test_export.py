@@ -50,7 +50,9 @@ def test_export_keras_saves_the_compiled_model(doc, stack, tmp_path):
     model = export_keras(doc, target)
     loaded = keras.saving.load_model(target)
     assert loaded.count_params() == model.count_params() == 4 * 3 + 3
-    assert loaded.output_names == ["y"] and loaded.inputs[0].name == "x"
+    # The output is named after the layer that produces it: no extra Identity layer.
+    assert loaded.output_names == ["dense"] and loaded.inputs[0].name == "x"
+    assert [layer.name for layer in loaded.layers] == ["x", "dense"]
     np.testing.assert_allclose(loaded(BATCH), model(BATCH), rtol=0, atol=0)
     assert loaded.optimizer.__class__.__name__ == "RMSprop"
     assert loaded.loss == "mse"

@@ -49,7 +49,8 @@ def random_document(data: st.DataObject) -> Document:
 
 def build_directly(doc: Document) -> Any:
     """The model from Keras layers called on the graph's tensors, without the code generator.
-    Outputs are named through Identity layers (Keras names an output after its layer)."""
+    Keras names an output after its layer: an output named otherwise goes through an
+    Identity layer of its name."""
     graph = doc.graph
     tensors: dict[str, Any] = {}
     made: dict[str, Any] = {}
@@ -68,6 +69,8 @@ def build_directly(doc: Document) -> Any:
                                                                          **layer.params)
             ports = doc.port_spec_of(layer).kind
             tensors[node_id] = made[layer.id](args if ports == "list" else args[0])
+        elif node.name == graph.tensor_name(edges[0].src):
+            outputs.append(args[0])
         else:
             outputs.append(keras.layers.Identity(name=node.name)(args[0]))
     inputs = [tensors[n.id] for n in graph.inputs()]
