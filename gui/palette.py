@@ -132,15 +132,25 @@ class Palette(QWidget):
         return [item.data(0, CLASS_ROLE) for item in self.entry_items() if not item.isHidden()]
 
     def apply_filter(self, text: str) -> None:
+        """Show the items whose name or category holds ``text``; only when none does, the
+        items whose description mentions it ("input" finds Input, not every layer whose
+        docs say "input")."""
         needle = text.strip().lower()
-        for i in range(self.tree.topLevelItemCount()):
-            category = self.tree.topLevelItem(i)
-            in_category = needle in category.text(0).lower()
+        categories = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+
+        def by_name(category: QTreeWidgetItem, item: QTreeWidgetItem) -> bool:
+            return needle in category.text(0).lower() or needle in item.text(0).lower()
+
+        def by_text(_category: QTreeWidgetItem, item: QTreeWidgetItem) -> bool:
+            return needle in item.toolTip(0).lower()
+
+        named = any(by_name(c, c.child(j)) for c in categories for j in range(c.childCount()))
+        matches = by_name if named or not needle else by_text
+        for category in categories:
             shown = 0
             for j in range(category.childCount()):
                 item = category.child(j)
-                match = not needle or in_category or needle in item.text(0).lower() or \
-                    needle in item.toolTip(0).lower()
+                match = not needle or matches(category, item)
                 item.setHidden(not match)
                 shown += match
             category.setHidden(shown == 0)

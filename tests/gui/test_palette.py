@@ -109,3 +109,14 @@ def test_double_click_and_enter_activate_a_layer(palette: Palette, qtbot: Any) -
         QTest.keyClicks(palette.search, "dense")
         QTest.keyClick(palette.search, Qt.Key.Key_Return)
     assert blocker.args == ["Dense"], "an exact name wins over DenseNet121 and others"
+
+
+def test_search_by_name_before_description(palette: Palette, qtbot: Any) -> None:
+    """"input" shows Input, not every layer whose docs mention inputs; a word found only in
+    descriptions still finds the layers that describe it."""
+    qtbot.keyClicks(palette.search, "input")
+    assert palette.visible_layers() == [INPUT_KEY, OUTPUT_KEY]  # their category: "Inputs & …"
+    palette.search.clear()
+    qtbot.keyClicks(palette.search, "pixels")
+    shown = palette.visible_layers()
+    assert shown and all("pixels" in palette.item_for(k).toolTip(0).lower() for k in shown)
