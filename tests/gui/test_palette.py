@@ -117,6 +117,6 @@ def test_search_by_name_before_description(palette: Palette, qtbot: Any) -> None
     qtbot.keyClicks(palette.search, "input")
     assert palette.visible_layers() == [INPUT_KEY, OUTPUT_KEY]  # their category: "Inputs & …"
     palette.search.clear()
-    qtbot.keyClicks(palette.search, "pixels")
+    qtbot.keyClicks(palette.search, "sequence")
     shown = palette.visible_layers()
-    assert shown and all("pixels" in palette.item_for(k).toolTip(0).lower() for k in shown)
+    assert shown and all("sequence" in palette.item_for(k).toolTip(0).lower() for k in shown)
