@@ -66,7 +66,7 @@ def run(project: str | None = None, template: str | None = None,
     app = make_application()
     from .main_window import MainWindow
 
-    window = MainWindow(restore=screenshot is None)
+    window = MainWindow(restore=screenshot is None, spare_process=screenshot is None)
     if not open_initial(window, project, template):
         return 2
     if screenshot:

@@ -61,9 +61,12 @@ def make_canvas(session: EditorSession) -> Any:
 
 class MainWindow(QMainWindow):
     def __init__(self, session: EditorSession | None = None, load_keras: bool = True,
-                 restore: bool = True, check_worker: CheckWorker | None = None) -> None:
+                 restore: bool = True, check_worker: CheckWorker | None = None,
+                 spare_process: bool = False) -> None:
         super().__init__()
         self.remember_layout = restore
+        # The app keeps a training process started ahead; windows made by tests do not.
+        self.keeps_spare_process = spare_process
         self.session = session or EditorSession(parent=self)
         self.setObjectName("mainWindow")
         self.files = FileController(self.session, self)
@@ -545,6 +548,8 @@ class MainWindow(QMainWindow):
         if not self.palette.layer_items():
             self.palette.set_catalog(get_catalog())
         self.session.set_keras_ready()
+        if self.keeps_spare_process:
+            self.training.keep_spare_process()
 
     def on_keras_failed(self, message: str) -> None:
         self.keras_failed = message
