@@ -49,6 +49,7 @@ from layerforge.core.runs import RunInfo
 from .. import files as file_ops
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
+from ..training.worker import runs_folder_for
 from .activations import ActivationView
 from .curves import CurvesView
 from .tensorboard import TensorBoardLauncher
@@ -59,8 +60,7 @@ STATUS_COLORS = {"completed": "#2e9d57", "stopped": WARNING_COLOR, "failed": ERR
                  "running": "#3b82f6"}
 REFRESH_DELAY_MS = 250
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
-NO_FOLDER = ("This project is not saved yet, so it has no run folder beside it. Save the "
-             "project or choose a run folder.")
+NO_FOLDER = "No run folder is shown: choose one with Folder…."
 
 
 def choose_runs_folder(parent: QWidget | None, start: str) -> str | None:
@@ -152,7 +152,8 @@ class RunsPanel(QWidget):
         self.refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self.refresh_timer.timeout.connect(self.refresh)
         self._build()
-        session.document_replaced.connect(self.follow_session)
+        self._followed: Path | None = None  # the project folder last followed
+        session.document_replaced.connect(self._on_document_replaced)
         session.title_changed.connect(self.follow_session)
         self.follow_session()
 
@@ -231,14 +232,23 @@ class RunsPanel(QWidget):
         layout.addWidget(splitter)
 
     # -------------------------------------------------------- folder
+    def project_folder(self) -> Path:
+        """The open project's runs folder: the one the Training dock writes to (beside a
+        saved project, else in the app's data folder)."""
+        return runs_folder_for(self.session.path, self.session.display_name())
+
     def follow_session(self) -> None:
-        """Show the runs beside the project file; an unsaved project keeps the folder shown."""
-        if self.session.path is not None:
-            folder = runs.runs_folder(self.session.path)
-            if folder != self.folder:
-                self.set_folder(folder)
-        elif self.folder is None:
-            self.set_folder(None)
+        """Show the open project's runs folder. A folder the user chose stays until the
+        project's folder changes (a save under a new name, another title)."""
+        folder = self.project_folder()
+        if folder != self._followed:
+            self._followed = folder
+            self.set_folder(folder)
+
+    def _on_document_replaced(self) -> None:
+        """New, open, template: always the new project's folder, even one listed before."""
+        self._followed = None
+        self.follow_session()
 
     def set_folder(self, folder: str | Path | None) -> None:
         self.folder = Path(folder) if folder is not None else None

@@ -10,6 +10,7 @@ running; warnings (e.g. an output trained with a fallback loss) show too.
 from __future__ import annotations
 
 import html
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.train_process import spares
+
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
 from .data_editor import DataEditor
@@ -38,6 +41,7 @@ from .worker import TrainingWorker, runs_folder_for
 QUIT_WAIT_S = 15.0
 STOPPING = "  — stopping after this batch…"
 LABEL_INTERVAL_S = 0.25  # the progress text changes at most 4 times a second
+SPARE_DELAY_MS = 1000  # after Keras has loaded: the window's first analysis goes first
 
 
 class _LazyPlotHost(QWidget):
@@ -86,6 +90,7 @@ class TrainingPanel(QWidget):
         self._epoch_start = (0.0, 0)  # (time, step) when the current epoch began
         self._epochs_done = 0
         self._label_shown = 0.0
+        self._keeps_spare = False
         self._build()
         session.title_changed.connect(self._show_runs_folder)
         self._show_runs_folder()
@@ -183,7 +188,7 @@ class TrainingPanel(QWidget):
         self.worker.epoch_ended.connect(self._on_epoch)
         self.worker.finished.connect(self._on_finished)
         self.result, self.info = None, {}
-        self.plot_data.reset([], None)
+        self.plot_data.reset([], None)  # the last run's curves go at once
         self.plot_host.schedule()
         self._show_message("")
         self.progress.setRange(0, 0)  # busy until the number of steps is known
@@ -200,8 +205,25 @@ class TrainingPanel(QWidget):
             self.stop_button.setEnabled(False)
             self.progress_label.setText(self.progress_label.text() + STOPPING)
 
+    def keep_spare_process(self, delay_ms: int = SPARE_DELAY_MS) -> None:
+        """Keep a training process started ahead, TensorFlow imported, so that Train does
+        not wait for that import (the app opts in once Keras has loaded in the UI; tests
+        that make windows do not). The first one starts after ``delay_ms``."""
+        self._keeps_spare = True
+        QTimer.singleShot(delay_ms, self, self._start_spare)
+
+    def _start_spare(self) -> None:
+        if self._keeps_spare:  # not quit meanwhile
+            # Off the UI thread: spawning pickles and forks, a few tens of ms.
+            threading.Thread(target=spares.keep_one, name="layerforge-spare-start",
+                             daemon=True).start()
+
     def shutdown(self, timeout: float = QUIT_WAIT_S) -> bool:
-        """Stop a run and wait for it (the app is quitting); True when nothing runs."""
+        """Stop a run and wait for it (the app is quitting); True when nothing runs.
+        The spare training process, if this panel keeps one, is killed at once."""
+        if self._keeps_spare:
+            self._keeps_spare = False
+            spares.close()
         worker = self.worker
         if worker is None:
             return True
@@ -213,7 +235,14 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(running)
 
     # ------------------------------------------------------------ reports
+    def _from_current_worker(self) -> bool:
+        """Reports reach the UI queued: one from a worker that is no longer the current
+        one (a run that has ended) must not touch the current run's curves."""
+        return self.worker is not None and self.sender() is self.worker
+
     def _on_begun(self, info: dict[str, Any]) -> None:
+        if not self._from_current_worker():
+            return
         self.info = info
         steps, epochs = info.get("steps"), int(info.get("epochs") or 1)
         self.progress.setRange(0, steps * epochs if steps else 0)
@@ -232,6 +261,8 @@ class TrainingPanel(QWidget):
             self._show_message("", warnings)
 
     def _on_batch(self, step: int, logs: dict[str, float], smoothed: dict[str, float]) -> None:
+        if not self._from_current_worker():
+            return
         if self.progress.maximum():
             self.progress.setValue(min(step, self.progress.maximum()))
         self.plot_data.add_batch(step, smoothed)
@@ -259,15 +290,18 @@ class TrainingPanel(QWidget):
         return " · ".join(parts + shown) + stopping
 
     def _on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        if not self._from_current_worker():
+            return
         self.plot_data.add_epoch(epoch, logs)
         self.plot_host.schedule()
         self._epoch_start = (time.perf_counter(), self.plot_data.last_step)
         self._epochs_done = epoch + 1
 
     def _on_finished(self, result: Any) -> None:
+        if not self._from_current_worker():
+            return
         worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.wait(5.0)
+        worker.wait(5.0)
         self.result = result
         self._set_running(False)
         if self.progress.maximum() == 0:

@@ -6,8 +6,10 @@ One subplot per metric family (``loss``, ``accuracy``, ``mae``...); in it, one
 colour per output head (the total loss has its own), the moving average of every
 batch as a thin line, per-epoch training values as a solid line with dots and
 validation values dashed. The x axis counts epochs (batches at fractions).
-Redraws are throttled: at most every ``MIN_INTERVAL_MS`` and never more than
-``DRAW_DUTY`` of the time (a slow draw waits longer), always with ``draw_idle``.
+Redraws are throttled by the time since the last one: a gap of ``DRAW_DUTY`` times
+the last update's cost, between ``MIN_GAP_S`` and ``MAX_GAP_S``, so a point is on screen
+within ``MAX_GAP_S`` plus one draw (under 0.5 s) however dear a full draw was; a new
+run (a reset) is drawn at once, so the last run's curves never linger.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-MIN_INTERVAL_MS = 500
-DRAW_DUTY = 0.02  # share of the UI thread's time the plot may spend drawing
+MIN_GAP_S = 0.1
+MAX_GAP_S = 0.3  # plus one draw (a blit takes ms, a full draw ~0.1 s): points show in < 0.5 s
+DRAW_DUTY = 0.02  # share of the UI thread's time the plot aims to spend drawing
 HIDDEN_KEYS = ("learning_rate",)  # constant unless a callback changes it; then it is shown
 VALIDATION_COLOUR = "#ff7f0e"
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
@@ -139,6 +142,7 @@ class LivePlot(QWidget):
         self._generation = -1
         self.draw_seconds = 0.0  # the last full draw
         self.update_seconds = 0.0  # the last update, blit or full
+        self._updated_at = 0.0  # perf_counter when the last update ended
         self.full_draws = self.blits = 0
         self.empty_label = QLabel("Curves appear here while a model trains: per epoch (dots; "
                                   "validation dashed) and the moving average of every batch "
@@ -168,10 +172,16 @@ class LivePlot(QWidget):
             line.axes.draw_artist(line)
 
     def schedule(self) -> None:
-        """Ask for a redraw; several requests within the interval become one."""
-        if not self.timer.isActive():
-            wait = max(MIN_INTERVAL_MS, int(1000 * self.update_seconds / DRAW_DUTY))
-            self.timer.start(wait)
+        """Ask for a redraw; requests within the gap after the last one become one. A new
+        run's first request is served at once: the old curves must not stay on screen."""
+        if self._generation != self.data.generation:
+            self.timer.start(0)
+            return
+        if self.timer.isActive():
+            return
+        gap = min(MAX_GAP_S, max(MIN_GAP_S, self.update_seconds / DRAW_DUTY))
+        since = time.perf_counter() - self._updated_at
+        self.timer.start(max(0, int(1000 * (gap - since))))
 
     def refresh(self, force: bool = False) -> None:
         """Bring the figure up to date with the data now."""
@@ -193,7 +203,8 @@ class LivePlot(QWidget):
             self.canvas.draw()  # draw_event puts the curves on top
         else:
             self._blit()
-        self.update_seconds = time.perf_counter() - start
+        self._updated_at = time.perf_counter()
+        self.update_seconds = self._updated_at - start
 
     def _blit(self) -> None:
         self.blits += 1

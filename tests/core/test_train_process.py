@@ -1,13 +1,19 @@
-"""Training in a child process: the same reports, result and stop as in-process training."""
+"""Training in a child process: the same reports, result and stop as in-process training;
+a spare process started ahead takes the next run, and quitting kills it at once."""
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from layerforge.core import train_process
 from layerforge.core.runs import load_run
 from layerforge.core.templates import load_template
 from layerforge.core.train_process import _relay, train_in_child
@@ -70,3 +76,60 @@ def test_a_child_that_dies_gives_a_failed_run_with_the_exit_code(tmp_path: Path)
     result = _relay(dead, queue.Queue(), stop, recorder, None, tmp_path)
     assert result.status == "failed" and "exit code -9" in result.message
     assert recorder.result is result
+
+
+def test_a_relayed_load_failure_is_a_failed_run_with_its_reason(tmp_path: Path) -> None:
+    reports: queue.Queue[Any] = queue.Queue()
+    reports.put(("unable", ("the training process could not load TensorFlow: boom",)))
+    alive = SimpleNamespace(is_alive=lambda: True, exitcode=None)
+    recorder = Recorder()
+    result = _relay(alive, reports, SimpleNamespace(set=lambda: None), recorder, None, tmp_path)
+    assert result.status == "failed" and "could not load TensorFlow: boom" in result.message
+    assert recorder.result is result
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
+    """A fresh spare pool in place of the module's, counting the processes started."""
+    fresh = train_process.SpareProcesses()
+    monkeypatch.setattr(train_process, "spares", fresh)
+    started: list[Any] = []
+    real_start = train_process.start_process
+
+    def counting_start(warm_up: bool = True) -> Any:
+        started.append(real_start(warm_up))
+        return started[-1]
+
+    monkeypatch.setattr(train_process, "start_process", counting_start)
+    yield SimpleNamespace(spares=fresh, started=started)
+    fresh.close()
+
+
+def test_a_run_takes_the_spare_and_the_next_spare_is_started(pool: SimpleNamespace,
+                                                             tmp_path: Path) -> None:
+    pool.spares.keep_one()
+    assert len(pool.started) == 1
+    spare = pool.started[0]
+    deadline = time.monotonic() + 120
+    while not pool.spares.is_ready():  # TensorFlow imported, Keras warmed up
+        assert spare.is_alive() and time.monotonic() < deadline, "the spare never got ready"
+        time.sleep(0.2)
+    recorder = Recorder()
+    result = train_in_child(load_template("sequential-mlp"), settings(epochs=1),
+                            run_dir=tmp_path / "r", reporter=recorder)
+    assert result.status == "completed", result.message
+    assert recorder.batches == list(range(1, 5)), "the spare reports like a fresh child"
+    assert len(pool.started) == 2, "no child of its own for the run; the next spare started"
+    spare.process.join(timeout=30)
+    assert not spare.is_alive(), "one run per process: the spare exits after its run"
+    assert pool.spares.take() is pool.started[1]
+
+
+def test_closing_kills_the_spare_at_once_and_keeps_none(pool: SimpleNamespace) -> None:
+    pool.spares.keep_one()
+    spare = pool.started[0]
+    start = time.perf_counter()
+    pool.spares.close()
+    assert time.perf_counter() - start < 1.5 and not spare.is_alive()
+    pool.spares.replenish()  # what a run's end does
+    assert len(pool.started) == 1 and pool.spares.take() is None

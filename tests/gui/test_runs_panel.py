@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from layerforge.core import edits
@@ -31,6 +31,7 @@ from layerforge.core.runs import (
     write_history,
 )
 from layerforge.core.train_settings import CallbackSpec, DataSource, TrainingSettings
+from layerforge.gui import files
 from layerforge.gui.runs import panel as panel_module
 from layerforge.gui.runs import tensorboard
 from layerforge.gui.runs.install import install_runs
@@ -114,8 +115,9 @@ def shown(qtbot: Any, panel: RunsPanel) -> RunsPanel:
 def click_run(panel: RunsPanel, name: str, modifier: Qt.KeyboardModifier = NONE) -> None:
     item = panel.item_for(name)
     assert item is not None, f"expected run {name} among {[i.text(0) for i in panel.items()]}"
-    rect = panel.tree.visualItemRect(item)
-    QTest.mouseClick(panel.tree.viewport(), LEFT, modifier, rect.center())
+    rect = panel.tree.visualItemRect(item)  # all columns: wider than a narrow dock
+    QTest.mouseClick(panel.tree.viewport(), LEFT, modifier, QPoint(rect.left() + 12,
+                                                                   rect.center().y()))
 
 
 def click_node(win: Any, node_id: str) -> None:
@@ -249,7 +251,7 @@ def test_load_model_opens_the_best_checkpoint_with_its_weights(win: Any,
     assert [o.loss for o in doc.graph.outputs()] == ["mse"], "the loss comes along"
     assert_checkpoint_weights(doc, project.logged)
     assert len(win.view.canvas_scene.nodes) == len(doc.graph.nodes)
-    assert len(panel.items()) == 3, "the unsaved model keeps the project's runs listed"
+    assert panel.folder == win.training.runs_folder(), "the new document's runs are listed"
 
 
 def test_without_a_snapshot_the_checkpoint_goes_through_the_importer(
@@ -286,10 +288,13 @@ def test_open_snapshot_opens_the_project_as_it_was(win: Any, project: SimpleName
 def test_a_new_run_appears_and_unsaved_projects_choose_a_folder(
         isolated: SimpleNamespace, project: SimpleNamespace, qtbot: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAYERFORGE_UNSAVED_RUNS_DIR", str(isolated.path / "data"))
     session = EditorSession(tiny_doc())
     panel = RunsPanel(session, launcher=TensorBoardLauncher(opener=lambda url: None))
     shown(qtbot, panel)
-    assert panel.folder is None and "not saved yet" in panel.details.text()
+    unsaved = isolated.path / "data" / "unsaved-runs" / "Untitled.runs"
+    assert panel.folder == unsaved, "an unsaved project's runs: where the Training dock writes"
+    assert "No runs yet" in panel.details.text()
     folder = isolated.path / "elsewhere.runs"
     folder.mkdir()
     monkeypatch.setattr(panel_module, "choose_runs_folder", lambda parent, start: str(folder))
@@ -315,6 +320,31 @@ def test_a_new_run_appears_and_unsaved_projects_choose_a_folder(
     panel.show_run(SimpleNamespace(run_dir=project.logged))  # a RunResult elsewhere
     assert panel.folder == project.logged.parent
     assert [r.name for r in panel.selected_runs()] == [project.logged.name]
+
+
+def test_the_runs_dock_follows_the_open_project_to_the_training_docks_folder(
+        window: Any, isolated: SimpleNamespace, project: SimpleNamespace,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Templates, then a save under a new name: the dock lists the folder Train writes to."""
+    monkeypatch.setenv("LAYERFORGE_UNSAVED_RUNS_DIR", str(isolated.path / "data"))
+    panel, training = window.runs_panel, window.training
+    assert window.open_template("inception-module")
+    assert panel.folder == training.runs_folder() and panel.items() == []
+    mlp_runs = training.runs_folder().parent / "Sequential-MLP.runs"
+    mlp_runs.mkdir(parents=True)
+    for run in (project.logged, project.plain, project.failed):  # runs of an earlier session
+        shutil.copytree(run, mlp_runs / run.name)
+    assert window.open_template("sequential-mlp")
+    assert panel.folder == training.runs_folder() == mlp_runs
+    assert len(panel.items()) == 3, "the runs already in the template's folder are listed"
+    QTest.mouseClick(panel.refresh_button, LEFT)
+    assert len(panel.items()) == 3
+    path = isolated.path / "saved" / "mlp.json"
+    path.parent.mkdir()
+    monkeypatch.setattr(files, "choose_save_path", lambda *a: str(path))
+    assert window.files.save_as()
+    assert panel.folder == training.runs_folder() == runs_folder(path)
+    assert panel.items() == [] and "No runs yet" in panel.details.text()
 
 
 def test_a_run_started_from_the_training_panel_is_selected(win: Any,
