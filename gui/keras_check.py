@@ -9,6 +9,7 @@ when the graph was last checked by Keras.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -21,6 +22,9 @@ from .session import EditorSession
 DEBOUNCE_MS = 400
 POLL_MS = 50
 ENABLE_VARIABLE = "LAYERFORGE_KERAS_CHECK"
+# Request numbers unique in this process: windows sharing a worker never take each other's
+# replies (each session counts its own generations from 0).
+_REQUEST_NUMBERS = itertools.count(1)
 
 
 class KerasCheck(QObject):
@@ -36,8 +40,10 @@ class KerasCheck(QObject):
         self.session = session
         self.worker = worker
         self.owns_worker = owns_worker
-        self.in_flight: int | None = None  # the generation sent and not answered yet
+        self.in_flight: int | None = None  # the request sent and not answered yet
+        self.in_flight_generation = -1  # the session's generation it carries
         self.sent_generation = -1
+        self.checked_generation = -1  # the generation of the last reply the session accepted
         self.last_reply: CheckReply | None = None
         self.text = self.tooltip = ""
         self._restart_note = ""
@@ -48,7 +54,14 @@ class KerasCheck(QObject):
         if not worker.started:
             worker.start()
         self._poll.start()  # until the worker reports that TensorFlow is imported
-        self._say("Keras check: starting", "The Keras check process is importing TensorFlow")
+        self._say_waiting()
+
+    def _say_waiting(self) -> None:
+        if self.worker.ready:
+            self._say("Keras check: ready", f"TensorFlow imported in "
+                      f"{self.worker.import_seconds or 0:.1f} s; checks run after each edit")
+        else:
+            self._say("Keras check: starting", "The Keras check process is importing TensorFlow")
 
     def _timer(self, interval: int, single: bool, slot: object) -> QTimer:
         timer = QTimer(self)
@@ -69,9 +82,9 @@ class KerasCheck(QObject):
             return  # its reply sends the newest document
         if not self.worker.alive:
             self._restart_worker()
-        generation = self.session.generation
-        self.worker.submit(self.session.doc, generation)
-        self.in_flight = self.sent_generation = generation
+        self.in_flight = next(_REQUEST_NUMBERS)
+        self.in_flight_generation = self.sent_generation = self.session.generation
+        self.worker.submit(self.session.doc, self.in_flight)
         self._poll.start()
         if self.worker.ready:
             self._say("Keras check running…", "Keras is building the whole model")
@@ -82,7 +95,7 @@ class KerasCheck(QObject):
         self.in_flight = None
         self._restart_note = (f"The Keras check process ended (exit code {exitcode}); it was "
                               f"restarted at {time.strftime('%H:%M:%S')}.")
-        self._say("Keras check: starting", "The Keras check process is importing TensorFlow")
+        self._say_waiting()
 
     # ------------------------------------------------------------ replies
     def poll(self) -> None:
@@ -90,8 +103,7 @@ class KerasCheck(QObject):
         for reply in self.worker.poll():
             self._on_reply(reply)
         if self.worker.ready and not was_ready and self.in_flight is None:
-            self._say("Keras check: ready", f"TensorFlow imported in "
-                      f"{self.worker.import_seconds or 0:.1f} s; checks run after each edit")
+            self._say_waiting()
         if self.in_flight is not None and not self.worker.alive:
             self._restart_worker()
             self.send_newest()  # the request died with the process
@@ -99,13 +111,15 @@ class KerasCheck(QObject):
             self._poll.stop()
 
     def _on_reply(self, reply: CheckReply) -> None:
-        if reply.generation == self.in_flight:
-            self.in_flight = None
-        if self.session.accept_keras_check(reply.generation, list(reply.diagnostics)):
-            self.last_reply = reply
+        if reply.generation != self.in_flight:
+            return  # another window's request, or one lost with a restarted worker
+        self.in_flight = None
+        generation = self.in_flight_generation
+        if self.session.accept_keras_check(generation, list(reply.diagnostics)):
+            self.last_reply, self.checked_generation = reply, generation
             self._say_checked(reply)
             self.checked.emit(reply)
-        if self.in_flight is None and self.session.generation != reply.generation:
+        if self.session.generation != generation:
             self.send_newest()  # edits came while Keras was busy: check the newest now
 
     def _say_checked(self, reply: CheckReply) -> None:
