@@ -71,11 +71,12 @@ def flags(diagnostics: list[Diagnostic]) -> Flags:
     return {(d.graph_key, d.target, d.severity) for d in diagnostics}
 
 
-def live_flags(doc: Document) -> Flags:
-    """What the window shows within a second of the edit (EditorSession.analyze)."""
+def live_flags(doc: Document, engines: dict[str, ShapeEngine]) -> Flags:
+    """What the window shows within a second of the edit (EditorSession.analyze): validation
+    and the shape engines, which have followed every edit since the template opened."""
     found = validate(doc)
     for key, _graph in doc.graphs():
-        found += ShapeEngine(doc, key).diagnostics()
+        found += engines[key].diagnostics()
     return flags(found)
 
 
@@ -85,16 +86,21 @@ def keras_flags(doc: Document) -> Flags:
 
 
 def check_edits(name: str, count: int) -> None:
+    """Each edit is made on the template, compared, then undone (as a user would try it)."""
     rng = random.Random(f"{name}/{count}")
+    doc = load_template(name)
+    engines = {key: ShapeEngine(doc, key) for key, _graph in doc.graphs()}
+    assert live_flags(doc, engines) == keras_flags(doc)
     disagreements = []
     for _ in range(count):
-        doc = load_template(name)
         layer, param, value = random_edit(doc, rng)
-        SetParam(layer.id, param, value).redo(doc)
-        live, keras = live_flags(doc), keras_flags(doc)
+        edit = SetParam(layer.id, param, value)
+        edit.redo(doc)
+        live, keras = live_flags(doc, engines), keras_flags(doc)
         if live != keras:
             disagreements.append(f"{layer.name}.{param} = {value!r}: live {sorted(live)}, "
                                  f"Keras {sorted(keras)}")
+        edit.undo(doc)
     assert not disagreements, "\n".join(disagreements)
 
 
@@ -116,4 +122,5 @@ def test_an_edit_keras_refuses_is_flagged_on_the_same_node_by_both() -> None:
     SetParam(branch_a.id, "strides", 1).redo(doc)
     concat = next(n.id for n in doc.graph.calls()
                   if doc.graph.layer(n.layer_id).class_name == "Concatenate")
-    assert live_flags(doc) == keras_flags(doc) == {("main", concat, "error")}
+    engines = {"main": ShapeEngine(doc)}
+    assert live_flags(doc, engines) == keras_flags(doc) == {("main", concat, "error")}
