@@ -173,9 +173,10 @@ class LivePlot(QWidget):
 
     def schedule(self) -> None:
         """Ask for a redraw; requests within the gap after the last one become one. A new
-        run's first request is served at once: the old curves must not stay on screen."""
+        run's first request is drawn now: the old curves must not stay on screen."""
         if self._generation != self.data.generation:
-            self.timer.start(0)
+            self.timer.stop()
+            self.refresh()
             return
         if self.timer.isActive():
             return
@@ -183,10 +184,15 @@ class LivePlot(QWidget):
         since = time.perf_counter() - self._updated_at
         self.timer.start(max(0, int(1000 * (gap - since))))
 
+    def on_screen(self) -> bool:
+        """Shown and not behind another tab. The canvas is asked, not this widget: once the
+        opaque canvas covers all of it (the hint label hidden), this widget's own visible
+        region is empty, and the chart stopped following the run."""
+        return self.isVisible() and not self.canvas.visibleRegion().isEmpty()
+
     def refresh(self, force: bool = False) -> None:
         """Bring the figure up to date with the data now."""
-        hidden = not self.isVisible() or self.visibleRegion().isEmpty()  # e.g. a tab behind
-        if not force and (self._drawn_version == self.data.version or hidden):
+        if not force and (self._drawn_version == self.data.version or not self.on_screen()):
             return
         start = time.perf_counter()
         self._drawn_version = self.data.version

@@ -370,6 +370,36 @@ def test_live_plot_blits_new_points_and_redraws_when_limits_move(qtbot: Any) -> 
     assert plot.full_draws == full + 1 and plot.axes["loss"].get_ylim()[1] > 9.0
 
 
+def test_live_plot_follows_a_run_within_half_a_second_and_a_new_run_clears_it(
+        qtbot: Any) -> None:
+    """Once the canvas fills the plot (the hint label hidden), points still show within
+    0.5 s of their signal, and a new run's reset empties the chart at once."""
+    from layerforge.gui.training.plots import LivePlot
+
+    data = PlotData()
+    data.reset(["predictions"], steps_per_epoch=10, epochs=5)
+    plot = LivePlot(data)
+    qtbot.addWidget(plot)
+    plot.resize(600, 300)
+    plot.show()
+    qtbot.waitExposed(plot)
+    data.add_batch(1, {"loss": 2.0})
+    plot.schedule()
+    qtbot.waitUntil(lambda: plot.line("loss", per_batch=True) is not None, timeout=2000)
+    qtbot.waitUntil(lambda: plot.canvas.geometry() == plot.rect(), timeout=2000)
+    for step in range(2, 6):
+        data.add_batch(step, {"loss": 2.0 - step / 10})
+        plot.schedule()
+        qtbot.waitUntil(lambda s=step: len(plot.line("loss", per_batch=True).get_xdata()) == s,
+                        timeout=500)
+    data.add_epoch(0, {"loss": 1.5})
+    plot.schedule()
+    qtbot.waitUntil(lambda: plot.line("loss") is not None, timeout=500)
+    data.reset([], None)  # Train clicked again
+    plot.schedule()
+    assert not plot.lines and not plot.axes, "the last run's curves are gone at once"
+
+
 def test_matplotlib_is_imported_only_when_the_training_dock_shows(tmp_path: Path) -> None:
     script = """
 import sys
