@@ -52,9 +52,23 @@ def _presence(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     return found
 
 
+def _in_model(graph: Graph) -> set[str]:
+    """The nodes that reach an output: Keras builds these, and only these."""
+    nxg = graph.nx_graph()
+    reached: set[str] = set()
+    for out in graph.outputs():
+        reached |= nx.ancestors(nxg, out.id) | {out.id}
+    return reached
+
+
 def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    """Unconnected inputs of the nodes in the model; a stray node (not connected to an
+    output) only gets :func:`_reachability`'s warning, as Keras leaves it out."""
     found = []
+    in_model = _in_model(graph)
     for node in graph.nodes.values():
+        if node.id not in in_model:
+            continue
         if isinstance(node, CallNode) and node.layer_id in graph.layers:
             try:
                 spec = graph.port_spec(node.id)
@@ -73,21 +87,20 @@ def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
 
 
 def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
-    nxg = graph.nx_graph()
     from_inputs = graph.downstream(n.id for n in graph.inputs())
-    to_outputs: set[str] = set()
-    for out in graph.outputs():
-        to_outputs |= nx.ancestors(nxg, out.id) | {out.id}
+    in_model = _in_model(graph)
     found = []
     for node in graph.nodes.values():
-        if isinstance(node, CallNode) and node.id not in from_inputs:
-            found.append(Diagnostic(node.id, "error", "not reachable from any input: connect "
-                                    "it to a tensor that starts at an input", "unreachable", key))
-        if not isinstance(node, OutputNode) and node.id not in to_outputs:
+        if isinstance(node, OutputNode):
+            continue
+        if node.id not in in_model:
             what = "input" if isinstance(node, InputNode) else "layer"
             found.append(Diagnostic(node.id, "warning", f"this {what} is not connected to an "
                                     "output, so it is not part of the model (nor of its "
                                     "parameter count)", "dead-end", key))
+        elif isinstance(node, CallNode) and node.id not in from_inputs:
+            found.append(Diagnostic(node.id, "error", "not reachable from any input: connect "
+                                    "it to a tensor that starts at an input", "unreachable", key))
     return found
 
 

@@ -29,14 +29,27 @@ def test_unconnected_inputs_unreachable_and_dead_ends(doc, stack):
     out = stack.push(edits.add_output(doc, name="y")).node.id
     stack.push(edits.connect(doc, x, concat))
     stack.push(edits.connect(doc, concat, out))
-    found = {(d.code, d.target) for d in validate(doc)}
-    assert ("unconnected-input", concat) in found
-    assert ("unreachable", lonely) in found
-    assert ("dead-end", lonely) in found
+    found = {(d.code, d.target, d.severity) for d in validate(doc)}
+    assert ("unconnected-input", concat, "error") in found
+    # A stray layer is left out of the model: one warning, no error (Keras builds without it).
+    assert {(c, s) for c, t, s in found if t == lonely} == {("dead-end", "warning")}
     stray = next(d.message for d in validate(doc) if d.code == "dead-end")
     assert stray.startswith("this layer is not connected to an output")
     message = next(d.message for d in validate(doc) if d.code == "unconnected-input")
     assert "1 more input" in message and "needs 2" in message
+
+
+def test_a_layer_in_the_model_but_not_fed_by_an_input_is_an_error(doc, stack):
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    add = stack.push(edits.add_layer(doc, "Add")).node.id
+    floating = stack.push(edits.add_layer(doc, "Dense", {"units": 8})).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, add))
+    stack.push(edits.connect(doc, floating, add))
+    stack.push(edits.connect(doc, add, out))
+    found = {(d.code, d.target, d.severity) for d in validate(doc)}
+    assert ("unreachable", floating, "error") in found
+    assert ("unconnected-input", floating, "error") in found
 
 
 def test_duplicate_names_are_reported(doc, stack):
