@@ -31,6 +31,7 @@ from .train_settings import TrainingSettings, settings_from_records, settings_to
 REPORTS = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 POLL_S = 0.05
 EXIT_WAIT_S = 30.0  # a child that sent its result gets this long to exit on its own
+KILL_WAIT_S = 0.3
 
 
 @dataclass
@@ -50,9 +51,11 @@ class TrainingProcess:
         return self.is_alive() and bool(self.ready.is_set())
 
     def kill(self) -> None:
+        """SIGKILL; reaped if it ends within a moment (one still loading TensorFlow's
+        libraries from disk may take longer to go, and is not waited for)."""
         if self.process.is_alive():
             self.process.kill()
-        self.process.join(timeout=1.0)
+        self.process.join(timeout=KILL_WAIT_S)
 
 
 def start_process(warm_up: bool = True) -> TrainingProcess:

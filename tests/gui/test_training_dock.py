@@ -316,6 +316,54 @@ def test_quitting_mid_run_stops_the_run(mlp: Any, qtbot: Any) -> None:
     assert worker.result.status == "stopped"
 
 
+def test_reports_of_a_worker_that_is_not_the_current_one_are_ignored(qtbot: Any) -> None:
+    from layerforge.gui.session import EditorSession
+    from layerforge.gui.training.panel import TrainingPanel
+
+    panel = TrainingPanel(EditorSession(Document()))
+    qtbot.addWidget(panel)
+    old, current = (TrainingWorker(Document(), TrainingSettings(), Path("unused"))
+                    for _ in range(2))
+    for worker in (old, current):  # as start_training connects each run's worker
+        worker.batch_ended.connect(panel._on_batch)
+        worker.epoch_ended.connect(panel._on_epoch)
+        worker.finished.connect(panel._on_finished)
+    panel.worker = current
+    old.batch_ended.emit(9, {"loss": 5.0}, {"loss": 5.0})
+    old.epoch_ended.emit(2, {"loss": 5.0})
+    old.finished.emit(SimpleNamespace(status="completed"))
+    assert panel.plot_data.series == {} and panel.worker is current, "a late report of run 1"
+    current.batch_ended.emit(1, {"loss": 1.0}, {"loss": 1.0})
+    assert panel.plot_data.last_step == 1
+
+
+def test_the_app_window_keeps_a_spare_training_process_and_quitting_kills_it(
+        isolated: SimpleNamespace, keras_loaded: Any, qtbot: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from layerforge.core.train_process import SpareProcesses
+    from layerforge.gui.main_window import MainWindow
+    from layerforge.gui.training import panel as panel_module
+
+    pool = SpareProcesses()
+    monkeypatch.setattr(panel_module, "spares", pool)
+    plain = MainWindow()  # as tests make windows: no training process started ahead
+    qtbot.addWidget(plain)
+    app_window = MainWindow(spare_process=True)  # as `layerforge gui` makes it
+    qtbot.addWidget(app_window)
+    for win in (plain, app_window):
+        win.show()
+        qtbot.waitUntil(lambda w=win: w.session.keras_ready, timeout=20_000)
+    qtbot.waitUntil(lambda: pool.started == 1, timeout=10_000)
+    spare = pool._spare
+    plain.close()
+    assert spare.is_alive(), "closing another window leaves the app's spare alone"
+    start = time.perf_counter()
+    app_window.close()  # Ctrl+Q
+    assert time.perf_counter() - start < 1.5, "quitting does not wait for the spare"
+    qtbot.waitUntil(lambda: not spare.is_alive(), timeout=5000)
+    assert pool.started == 1 and not pool.enabled
+
+
 def test_batch_signals_are_throttled_and_the_last_batch_is_flushed() -> None:
     worker = TrainingWorker(Document(), TrainingSettings(), Path("unused"), interval=0.05)
     reporter = _Reporter(worker, worker.interval)
