@@ -16,6 +16,7 @@ spare is started. Every child still trains one run and exits.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import threading
@@ -141,9 +142,11 @@ def _let_exit(child: TrainingProcess, finished: bool) -> None:
         return
 
     def reap() -> None:
-        child.process.join(timeout=EXIT_WAIT_S)
-        if child.process.is_alive():
+        # The sentinel, not is_alive(): starting the next spare polls this child too, and
+        # of two waitpid calls one sees no child and would call it alive.
+        if not multiprocessing.connection.wait([child.process.sentinel], EXIT_WAIT_S):
             child.kill()
+        child.process.join(timeout=0)
 
     threading.Thread(target=reap, name="layerforge-training-exit", daemon=True).start()
 
