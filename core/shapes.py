@@ -18,10 +18,11 @@ error on the node, so the live pass never shows a shape Keras would refuse.
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import networkx as nx
 
@@ -151,18 +152,34 @@ class ShapeEngine:
         self._uncollected |= changed
         return changed
 
-    def verify(self) -> set[str]:
-        """Refresh, then build every layer whose input shapes changed, as Keras does when the
-        model is built; a refusal turns the node's shapes into an error. Returns the ids whose
-        shapes changed."""
+    def verify(self, budget_s: float | None = None) -> set[str]:
+        """Refresh, then build every layer whose input shapes changed, in graph order, as
+        Keras does when the model is built; a refusal turns the node's shapes into an error.
+        With ``budget_s`` it stops after about that long and leaves the rest for the next
+        call (:attr:`verifying`), so a window stays responsive while a large model builds.
+        Returns the ids whose shapes changed."""
         changed = self.refresh()
-        refused = [node_id for node_id in self._ordered(self._unverified)
-                   if self._build_refused(node_id)]
-        self._unverified.clear()
+        start = time.perf_counter()
+        refused = []
+        for node_id in self._ordered(self._unverified):
+            self._unverified.discard(node_id)
+            if self._build_refused(node_id):
+                refused.append(node_id)
+            if budget_s is not None and time.perf_counter() - start > budget_s:
+                break  # at least one layer per call, so a slice always moves on
         if not refused:
             return changed
         self._dirty.update(refused)
         return changed | self.refresh()
+
+    @property
+    def verifying(self) -> bool:
+        """Some layers still wait to be built by :meth:`verify` (or edits to be refreshed)."""
+        return bool(self._unverified or self._dirty)
+
+    def known_diagnostics(self) -> list[Diagnostic]:
+        """The errors found so far, without building anything more."""
+        return [r.error for r in self.results.values() if r.error is not None]
 
     def _calls_by_layer(self) -> dict[str, list[str]]:
         if self._order is None:
@@ -216,9 +233,10 @@ class ShapeEngine:
         self._refusing |= touched
         self._dirty |= touched
 
-    def take_changes(self) -> set[str]:
-        """Verify, then every id whose shapes changed since the last call (whoever refreshed)."""
-        self.verify()
+    def take_changes(self, budget_s: float | None = None) -> set[str]:
+        """Verify (for about ``budget_s``, or all), then every id whose shapes changed since
+        the last call (whoever refreshed)."""
+        self.verify(budget_s)
         changed, self._uncollected = self._uncollected, set()
         return changed
 
@@ -343,8 +361,9 @@ class ShapeEngine:
         return self._blocks[block_id]
 
     # ------------------------------------------------------------- params
-    def layer_params(self, layer_id: str) -> int | None:
-        """Weights of one layer instance (counted once however often it is called)."""
+    def layer_params(self, layer_id: str, build: bool = True) -> int | None:
+        """Weights of one layer instance (counted once however often it is called); None
+        while unknown. ``build=False`` only reads what is built already (no Keras work)."""
         self.refresh()
         layer = self.graph.layer(layer_id)
         calls = self.graph.calls_of(layer_id)
@@ -354,13 +373,21 @@ class ShapeEngine:
         if not edges or any(self.edge_shape(e) is None for e in edges):
             return None
         if layer.block_id is not None:
-            return self.block_engine(layer.block_id).total_params()
-        return self._built(layer, edges).params
+            return self.block_engine(layer.block_id).total_params(build)
+        built = self._built(layer, edges, build)
+        return built.params if built is not None else None
 
-    def _built(self, layer: LayerSpec, edges: list[Edge]) -> Built:
+    @overload
+    def _built(self, layer: LayerSpec, edges: list[Edge]) -> Built: ...
+    @overload
+    def _built(self, layer: LayerSpec, edges: list[Edge], build: bool) -> Built | None: ...
+
+    def _built(self, layer: LayerSpec, edges: list[Edge], build: bool = True) -> Built | None:
         arranged = self._arrange(layer, edges)
         key = _built_key(layer, arranged)
         if key not in _BUILT:
+            if not build:
+                return None
             _BUILT.put(key, self._build(layer, arranged))
         built: Built = _BUILT[key]
         return built
@@ -373,9 +400,10 @@ class ShapeEngine:
         except Exception as exc:  # Keras refuses weights and calls with many exception types
             return Built(None, keras_message(exc))
 
-    def total_params(self) -> int | None:
-        """Weights of the model: the layers that reach an output (a stray layer is not in it)."""
-        counts = [self.layer_params(lid) for lid in self.layers_in_model()]
+    def total_params(self, build: bool = True) -> int | None:
+        """Weights of the model: the layers that reach an output (a stray layer is not in it);
+        ``build=False`` gives None rather than building what is not built yet."""
+        counts = [self.layer_params(lid, build) for lid in self.layers_in_model()]
         return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
 
     def layers_in_model(self) -> list[str]:

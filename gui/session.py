@@ -24,6 +24,10 @@ from layerforge.core.graph import Graph
 from layerforge.core.shapes import ShapeEngine
 from layerforge.core.validation import validate
 
+# Longest a single analysis pass builds layers on the UI thread; the rest follows in later
+# turns of the event loop (a DenseNet-sized model takes a couple of seconds to build).
+VERIFY_SLICE_S = 0.03
+
 
 class CoreCommand(QUndoCommand):
     """A thin adapter: QUndoStack drives a core command's redo/undo on the document.
@@ -74,7 +78,7 @@ class EditorSession(QObject):
         self._analysis_timer = QTimer(self)
         self._analysis_timer.setSingleShot(True)
         self._analysis_timer.setInterval(0)
-        self._analysis_timer.timeout.connect(self.analyze)
+        self._analysis_timer.timeout.connect(lambda: self.analyze(VERIFY_SLICE_S))
         self.keras_ready = False
         self.doc = doc if doc is not None else Document()
         self.path: Path | None = Path(path) if path else None
@@ -152,19 +156,26 @@ class EditorSession(QObject):
         self.generation += 1
         self._analysis_timer.start()
 
-    def analyze(self) -> dict[str, set[str]]:
-        """Refresh shapes (when Keras is loaded) and diagnostics now; returns changed ids."""
+    def analyze(self, budget_s: float | None = None) -> dict[str, set[str]]:
+        """Refresh shapes (when Keras is loaded) and diagnostics now; returns changed ids.
+        Layers are built for about ``budget_s`` (all of them without one); when some wait,
+        another pass is scheduled, as after an edit."""
         self._analysis_timer.stop()
         changed: dict[str, set[str]] = {}
+        building = False
         found = validate(self.doc)
         if self.keras_ready:
             for key, _graph in self.doc.graphs():
                 engine = self.engine(key)
-                changed[key] = engine.take_changes()
-                found += [d for d in engine.diagnostics() if d not in found]
+                changed[key] = engine.take_changes(budget_s)
+                found += [d for d in engine.known_diagnostics() if d not in found]
+                building |= engine.verifying
         if self._keras_extra_generation == self.generation:
             found += [d for d in self._keras_extra if d not in found]
-        self.analysis_changed.emit(changed)
+        if building:  # a large model builds a slice per turn of the event loop
+            self._analysis_timer.start()
+        if any(changed.values()) or not building:
+            self.analysis_changed.emit(changed)
         if found != self.diagnostics:
             self.diagnostics = found
             self.diagnostics_changed.emit(found)
@@ -205,6 +216,8 @@ class EditorSession(QObject):
         return [d for d in self.diagnostics if d.target == node_id]
 
     def total_params(self) -> int | None:
-        if not self.keras_ready:
+        """The model's parameter count; None until Keras is loaded and every layer is built
+        (counting earlier would build the rest at once, on the UI thread)."""
+        if not self.keras_ready or self.engine(MAIN).verifying:
             return None
         return self.engine(MAIN).total_params()

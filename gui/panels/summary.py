@@ -60,7 +60,8 @@ class SummaryPanel(QWidget):
             if isinstance(node, CallNode):
                 seen.add(node.layer_id)
                 layer = graph.layer(node.layer_id)
-                params = engine.layer_params(layer.id) if engine is not None else None
+                # Read, never build: the session builds large models a slice at a time.
+                params = engine.layer_params(layer.id, build=False) if engine else None
                 kind = "Block" if layer.block_id else layer.class_name
                 rows.append((f"{layer.name} ({kind})", shapes, _count(params)))
             elif node.kind == "input":
@@ -80,10 +81,15 @@ class SummaryPanel(QWidget):
             item = QTreeWidgetItem(self.tree, list(row))
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._fit_columns()
-        total = self.session.engine(self.graph_key).total_params() \
-            if self.session.keras_ready else None
-        self.total.setText(f"Total params: {_count(total)}" if self.session.keras_ready
-                           else "Total params: waiting for Keras to load…")
+        self.total.setText(self._total_text())
+
+    def _total_text(self) -> str:
+        if not self.session.keras_ready:
+            return "Total params: waiting for Keras to load…"
+        engine = self.session.engine(self.graph_key)
+        if engine.verifying:
+            return "Total params: counting…"
+        return f"Total params: {_count(engine.total_params(build=False))}"
 
 
 def _count(value: int | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from layerforge.core import edits
 from layerforge.core.commands import SetParam, UndoStack
 from layerforge.core.document import Document
@@ -223,3 +225,23 @@ def test_a_shared_layer_refused_by_keras_is_flagged_once_at_its_first_call(doc, 
     stack.undo()
     assert engine.diagnostics() == []
     assert engine.results[second].outputs == ((None, 8),)
+
+
+def test_verify_with_a_budget_builds_a_slice_per_call_and_finishes(doc, stack):
+    """A window builds a large model a slice at a time: each call with no time to spare still
+    builds one layer, the total stays unknown (never built all at once) until every layer
+    is built, then equals the count of a full build."""
+    units = [7 + i for i in range(6)]  # sizes no other test builds: nothing is cached
+    chain(doc, stack, [5], *[("Dense", {"units": u}) for u in units])
+    engine = ShapeEngine(doc)
+    assert engine.verifying
+    engine.verify(budget_s=0.0)
+    assert engine.verifying and engine.total_params(build=False) is None
+    calls = 1
+    while engine.verifying:
+        engine.verify(budget_s=0.0)
+        calls += 1
+    assert calls >= len(units)  # one node per call when there is no time to spare
+    sizes = [5, *units]
+    expected = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    assert engine.total_params(build=False) == expected == ShapeEngine(doc).total_params()
