@@ -53,7 +53,7 @@ def click_entries(qtbot: Any, menu: QMenu, *path: str) -> None:
             qtbot.waitUntil(menu.isVisible, timeout=3000)
         else:
             QTest.keyClick(menu, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not menu.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not menu.isVisible(), timeout=10_000)
 
 
 def press(widget: QWidget, key: Qt.Key, modifier: Qt.KeyboardModifier =

@@ -82,8 +82,13 @@ def test_every_menu_entry_runs_without_an_exception(window: Any, qtbot: Any,
         if popup is not None:  # the layer search: the user changes their mind
             QTest.keyClick(popup, Qt.Key.Key_Escape)
             qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None)
+        # A run or a study started by an entry ends before the next entry is clicked.
         if window.training.is_running():
             qtbot.waitUntil(lambda: not window.training.is_running(), timeout=RUN_TIMEOUT_MS)
+        if window.tuning_panel.is_running():
+            window.tuning_panel.stop_study()
+            qtbot.waitUntil(lambda: not window.tuning_panel.is_running(),
+                            timeout=RUN_TIMEOUT_MS)
     assert len(clicked) >= 25, clicked
     assert window.isVisible()
     click_menu(qtbot, window, "File", "Quit")
