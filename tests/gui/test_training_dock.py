@@ -394,7 +394,8 @@ def test_plot_data_groups_metrics_by_family_and_head() -> None:
     assert data.head_colour("age") != data.head_colour("income")
 
 
-def test_live_plot_blits_new_points_and_redraws_when_limits_move(qtbot: Any) -> None:
+def shown_live_plot(qtbot: Any) -> tuple[Any, PlotData]:
+    """A live plot of one output (10 steps per epoch, 5 epochs), shown on screen."""
     from layerforge.gui.training.plots import LivePlot
 
     data = PlotData()
@@ -404,6 +405,11 @@ def test_live_plot_blits_new_points_and_redraws_when_limits_move(qtbot: Any) -> 
     plot.resize(600, 300)
     plot.show()
     qtbot.waitExposed(plot)
+    return plot, data
+
+
+def test_live_plot_blits_new_points_and_redraws_when_limits_move(qtbot: Any) -> None:
+    plot, data = shown_live_plot(qtbot)
     data.add_batch(1, {"loss": 2.0})
     plot.refresh()
     assert plot.full_draws >= 1 and plot.axes["loss"].get_xlim() == (0.0, 5.0)
@@ -422,15 +428,7 @@ def test_live_plot_follows_a_run_within_half_a_second_and_a_new_run_clears_it(
         qtbot: Any) -> None:
     """Once the canvas fills the plot (the hint label hidden), points still show within
     0.5 s of their signal, and a new run's reset empties the chart at once."""
-    from layerforge.gui.training.plots import LivePlot
-
-    data = PlotData()
-    data.reset(["predictions"], steps_per_epoch=10, epochs=5)
-    plot = LivePlot(data)
-    qtbot.addWidget(plot)
-    plot.resize(600, 300)
-    plot.show()
-    qtbot.waitExposed(plot)
+    plot, data = shown_live_plot(qtbot)
     data.add_batch(1, {"loss": 2.0})
     plot.schedule()
     qtbot.waitUntil(lambda: plot.line("loss", per_batch=True) is not None, timeout=2000)
