@@ -9,7 +9,8 @@ from typing import Any
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
+from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QWidget
+from pytestqt.exceptions import TimeoutError as WaitTimedOut
 
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.KeyboardModifier.NoModifier
@@ -52,8 +53,26 @@ def click_entries(qtbot: Any, menu: QMenu, *path: str) -> None:
             menu = action.menu()
             qtbot.waitUntil(menu.isVisible, timeout=3000)
         else:
-            QTest.keyClick(menu, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not menu.isVisible(), timeout=10_000)
+            choose(qtbot, menu, action)
+
+
+def choose(qtbot: Any, menu: QMenu, action: QAction, tries: int = 3) -> None:
+    """Return on the highlighted entry closes the menu and runs it. A busy event loop may
+    drop the highlight before the key arrives; a user who sees the menu still open
+    highlights the entry again and presses Return once more."""
+    for _ in range(tries):
+        menu.setActiveAction(action)
+        QTest.keyClick(menu, Qt.Key.Key_Return)
+        try:
+            qtbot.waitUntil(lambda: not menu.isVisible(), timeout=4000)
+            return
+        except WaitTimedOut:
+            if not action.isEnabled():
+                break
+    raise AssertionError(
+        f"the menu stayed open after Return on {plain(action.text())!r}: enabled="
+        f"{action.isEnabled()}, highlighted={_text(menu.activeAction())!r}, "
+        f"open popup={type(QApplication.activePopupWidget()).__name__}")
 
 
 def press(widget: QWidget, key: Qt.Key, modifier: Qt.KeyboardModifier =
@@ -127,3 +146,7 @@ def click_tab(qtbot: Any, tabs: Any, title: str) -> None:
     assert index is not None, f"no tab {title!r}"
     click(bar, bar.tabRect(index).center())
     qtbot.waitUntil(lambda: tabs.currentIndex() == index, timeout=3000)
+
+
+def _text(action: QAction | None) -> str | None:
+    return plain(action.text()) if action is not None else None

@@ -76,7 +76,13 @@ def test_every_menu_entry_runs_without_an_exception(window: Any, qtbot: Any,
         menu_action = _action_at(window, path)
         if not menu_action.isEnabled():
             continue
-        click_menu(qtbot, window, *path)
+        try:
+            click_menu(qtbot, window, *path)
+        except AssertionError:
+            if menu_action.isEnabled():
+                raise
+            close_menus(qtbot)  # a run or the Keras check ended meanwhile and disabled it
+            continue
         clicked.append(path)
         popup = QApplication.activePopupWidget()
         if popup is not None:  # the layer search: the user changes their mind
@@ -93,6 +99,12 @@ def test_every_menu_entry_runs_without_an_exception(window: Any, qtbot: Any,
     assert window.isVisible()
     click_menu(qtbot, window, "File", "Quit")
     qtbot.waitUntil(lambda: not window.isVisible())
+
+
+def close_menus(qtbot: Any) -> None:
+    while (popup := QApplication.activePopupWidget()) is not None:
+        QTest.keyClick(popup, Qt.Key.Key_Escape)
+        qtbot.wait(20)
 
 
 def _action_at(window: Any, path: tuple[str, ...]) -> Any:
