@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from densenet_doc import densenet121_doc
 from PySide6.QtWidgets import QApplication
 
-from layerforge.core.commands import AddNode, Connect, SetParam
-from layerforge.core.document import Document
-from layerforge.core.model import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
+from layerforge.core.document.document import Document
+from layerforge.core.editing.commands import AddNode, Connect, SetParam
+from layerforge.core.schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
 from layerforge.gui.canvas.view import SETTLE_MS, CanvasView
 from layerforge.gui.session import EditorSession
 
@@ -154,7 +154,7 @@ def bench_large(app: QApplication) -> None:
 
 def laid_out(doc: Document) -> Document:
     """The DenseNet document has no positions: lay it out as the app's auto-layout would."""
-    from layerforge.core.layout import layered_layout
+    from layerforge.core.editing.layout import layered_layout
 
     for node_id, position in layered_layout(doc.graph).items():
         doc.graph.move_node(node_id, position)

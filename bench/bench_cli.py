@@ -32,7 +32,7 @@ def main() -> int:
         verdict = "PASS" if t <= 1.0 else "FAIL"
         print(f"layerforge {' '.join(args)}: median {t * 1000:.0f} ms "
               f"({t / base:.1f}x python start; target <= 1 s: {verdict})")
-    probe = "import sys; from layerforge.core import cli; cli.main(['templates']); " \
+    probe = "import sys; from layerforge.core.cli import main as cli; cli.main(['templates']); " \
             "print('tensorflow' in sys.modules, 'keras' in sys.modules, file=sys.stderr)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     print(f"TensorFlow/Keras imported by `templates`: {out.stderr.strip().splitlines()[-1]}")

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from densenet_doc import densenet121_doc
 
-from layerforge.core.codegen import generate
-from layerforge.core.compile import load_generated
+from layerforge.core.codegen.loader import load_generated
+from layerforge.core.codegen.model_code import generate
 
 ROUNDS = 5
 BUILD_ROUNDS = 5

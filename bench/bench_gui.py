@@ -72,7 +72,7 @@ def one_run(extra_env: dict[str, str]) -> dict[str, float]:
 
 
 def main() -> int:
-    from layerforge.core.catalog import cache_path, get_catalog
+    from layerforge.core.catalog.catalog import cache_path, get_catalog
 
     get_catalog()  # warm the catalog cache, as after the first start
     print(f"catalog cache: {cache_path()}")

@@ -33,11 +33,11 @@ from bench_training import EpochClock, steady_rates
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from layerforge.core.commands import SetTrainingSettings
-from layerforge.core.compile import build_and_compile
-from layerforge.core.data import load_training_data
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource, TrainingSettings
+from layerforge.core.codegen.loader import build_and_compile
+from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource, TrainingSettings
+from layerforge.core.training.data import load_training_data
 
 CASES = {"imdb-conv1d": ("review", 2048), "separable-convnet": ("image", 384)}
 EPOCHS = 4

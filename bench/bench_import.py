@@ -20,9 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from layerforge.core.catalog import get_catalog
-from layerforge.core.importer import import_file
-from layerforge.core.layout import layered_layout
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.editing.layout import layered_layout
+from layerforge.core.io.importer import import_file
 
 TARGET_S = 1.5
 RUNS = 5

@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from densenet_doc import densenet121_doc
 
-from layerforge.core.check import full_check
-from layerforge.core.commands import SetParam
-from layerforge.core.keras_bridge import keras_module
-from layerforge.core.shapes import ShapeEngine
-from layerforge.core.templates import load_template, template_names
+from layerforge.core.analysis.check import full_check
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.catalog.keras_objects import keras_module
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.templates import load_template, template_names
 
 EDITABLE = {"Conv2D": "filters", "SeparableConv2D": "filters", "Conv1D": "filters",
             "Dense": "units", "LSTM": "units", "Embedding": "output_dim"}

@@ -96,7 +96,7 @@ def click_train(window: Any) -> tuple[float, float]:
 
 
 def measure(window: Any, runs: int, wait_s: float, spare: bool) -> list[tuple[float, float, bool]]:
-    from layerforge.core import train_process
+    from layerforge.core.training import process as train_process
 
     times = []
     for _ in range(runs):
@@ -117,7 +117,7 @@ def main() -> int:
     args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
-    from layerforge.core import train_process
+    from layerforge.core.training import process as train_process
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as runs_dir:

@@ -29,11 +29,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from layerforge.core.compile import build_and_compile
-from layerforge.core.data import load_training_data
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource, TrainingSettings
-from layerforge.core.training import train
+from layerforge.core.codegen.loader import build_and_compile
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource, TrainingSettings
+from layerforge.core.training.data import load_training_data
+from layerforge.core.training.fit import train
 
 CASES = {"imdb-conv1d": ("review", 2048), "separable-convnet": ("image", 384)}
 EPOCHS = 4

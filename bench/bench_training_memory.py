@@ -27,8 +27,8 @@ from bench_gui_training import StallMeter
 from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication
 
-from layerforge.core.commands import SetTrainingSettings
-from layerforge.core.templates import load_template
+from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.io.templates import load_template
 from layerforge.gui.main_window import MainWindow
 
 RUNS = 20
@@ -61,7 +61,7 @@ def plain_keras_growth() -> None:
     import keras
     import numpy as np
 
-    from layerforge.core.compile import build_and_compile
+    from layerforge.core.codegen.loader import build_and_compile
 
     doc = load_template(TEMPLATE)
     x = np.random.rand(256, 64, 64, 3).astype("float32")

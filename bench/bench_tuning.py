@@ -22,14 +22,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from layerforge.core import project
-from layerforge.core.ensemble import build_ensemble, export_ensemble
-from layerforge.core.runs import load_run
-from layerforge.core.search_space import Dimension, mark_dimension
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource
-from layerforge.core.training import train
-from layerforge.core.tuning import best_run_dirs, run_study
+from layerforge.core.document.search_space import Dimension, mark_dimension
+from layerforge.core.io import project
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource
+from layerforge.core.training.fit import train
+from layerforge.core.training.runs import load_run
+from layerforge.core.tuning.ensemble import build_ensemble, export_ensemble
+from layerforge.core.tuning.study import best_run_dirs, run_study
 
 
 def digits_doc():  # type: ignore[no-untyped-def]

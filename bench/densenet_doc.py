@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from layerforge.core import edits
-from layerforge.core.document import Document
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
 
 
 class _Builder:

@@ -16,9 +16,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from layerforge.core.document import Document
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.processes import process_alive
+from layerforge.core.document.document import Document
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.values import process_alive
 
 from .session import EditorSession
 
@@ -180,7 +180,7 @@ class FileController(QObject):
         return True
 
     def new_from_template(self, name: str) -> bool:
-        from layerforge.core.templates import load_template
+        from layerforge.core.io.templates import load_template
 
         if not self.maybe_discard():
             return False
@@ -222,11 +222,11 @@ class FileController(QObject):
 
     def _read(self, path: Path) -> tuple[Document, list[str]]:
         if path.suffix.lower() in (".keras", ".h5", ".hdf5") or is_keras_model_json(path):
-            from layerforge.core.importer import import_file
+            from layerforge.core.io.importer import import_file
 
             result = import_file(str(path), catalog=self.session.doc.catalog)
             return result.doc, [str(w) for w in result.warnings]
-        from layerforge.core.project import load
+        from layerforge.core.io.project import load
 
         return load(path, self.session.doc.catalog), []
 
@@ -249,7 +249,7 @@ class FileController(QObject):
         return self._write(target)
 
     def _write(self, path: Path) -> bool:
-        from layerforge.core.project import save
+        from layerforge.core.io.project import save
 
         try:
             save(self.session.doc, path)
@@ -291,7 +291,7 @@ class FileController(QObject):
         """Write the recovery file when there are unsaved changes; True when written."""
         if not self.session.is_modified:
             return False
-        from layerforge.core.project import save
+        from layerforge.core.io.project import save
 
         try:
             self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,7 +322,7 @@ class FileController(QObject):
         return restored
 
     def _restore(self, path: Path, origin: str) -> bool:
-        from layerforge.core.project import load
+        from layerforge.core.io.project import load
 
         try:
             doc = load(path, self.session.doc.catalog)
@@ -343,7 +343,7 @@ def export_to(doc: Document, kind: str, path: Path) -> None:
         if export is not None:
             export.export_python(doc, path)
         else:
-            from layerforge.core.codegen import generate
+            from layerforge.core.codegen.model_code import generate
 
             path.write_text(generate(doc).source, encoding="utf-8")
     elif export is None:
@@ -358,7 +358,7 @@ def export_to(doc: Document, kind: str, path: Path) -> None:
 
 def _export_module() -> Any:
     try:
-        from layerforge.core import export
+        from layerforge.core.io import export
     except ImportError:
         return None
     return export

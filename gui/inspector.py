@@ -23,10 +23,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.commands import Command, EditNode, RenameLayer, SetParam
-from layerforge.core.document import MAIN
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.model import DTYPES, CallNode, InputNode, Node, OutputNode, format_shape
+from layerforge.core.document.document import MAIN
+from layerforge.core.editing.commands import Command, EditNode, RenameLayer, SetParam
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.records import (
+    DTYPES,
+    CallNode,
+    InputNode,
+    Node,
+    OutputNode,
+    format_shape,
+)
 
 from .param_editors import format_value, make_editor
 from .session import EditorSession

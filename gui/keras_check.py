@@ -15,7 +15,7 @@ import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from layerforge.core.check_worker import CheckReply, CheckWorker
+from layerforge.core.analysis.check_worker import CheckReply, CheckWorker
 
 from .session import EditorSession
 

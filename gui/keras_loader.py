@@ -84,7 +84,7 @@ def load_keras() -> dict[str, Any]:
         import keras
         import tensorflow as tf
 
-        from layerforge.core.catalog import get_catalog
+        from layerforge.core.catalog.catalog import get_catalog
 
         catalog = get_catalog()
         keras.layers.Dense(1).compute_output_shape((None, 2))  # first-use initialisation

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from layerforge.core import cli
+from layerforge.core.cli import main as cli
 
 
 def open_app(args: argparse.Namespace) -> int:

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.check_worker import CheckWorker
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import MAIN
+from layerforge.core.analysis.check_worker import CheckWorker
+from layerforge.core.document.document import MAIN
+from layerforge.core.schema.diagnostics import Diagnostic
 
 from . import files as file_ops
 from . import view_memory
@@ -323,7 +323,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("&About LayerForge", self.show_about))
 
     def _fill_template_menu(self, menu: QMenu) -> None:
-        from layerforge.core.templates import list_templates
+        from layerforge.core.io.templates import list_templates
 
         for info in list_templates():
             action = menu.addAction(f"{info.section}  {info.title}")
@@ -513,7 +513,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ keras + catalog
     def _load_catalog_if_cached(self) -> None:
-        from layerforge.core.catalog import cache_path, get_catalog
+        from layerforge.core.catalog.catalog import cache_path, get_catalog
 
         if cache_path().exists():
             self.palette.set_catalog(get_catalog())
@@ -539,7 +539,7 @@ class MainWindow(QMainWindow):
         self.check_label.setToolTip(tooltip)
 
     def on_keras_loaded(self, info: dict[str, Any]) -> None:
-        from layerforge.core.catalog import get_catalog
+        from layerforge.core.catalog.catalog import get_catalog
 
         self.keras_info = info
         self.keras_label.setText(f"Keras {info['keras']} ready")

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.catalog import Catalog
+from layerforge.core.catalog.catalog import Catalog
 
 LAYER_MIME = "application/x-layerforge-layer"
 EXPANDED = ("Core", "Convolution", "Merging")

@@ -3,7 +3,7 @@
 Everything the window shows observes a session; everything a user does becomes a
 core command pushed through :meth:`EditorSession.push`. The session holds no model
 logic of its own: shapes come from :class:`ShapeEngine`, diagnostics from
-``validate`` and the engines, edits from ``layerforge.core.edits``. The full Keras
+``validate`` and the engines, edits from ``layerforge.core.editing.edits``. The full Keras
 check (``gui.keras_check``) hands its findings to :meth:`EditorSession.accept_keras_check`,
 which merges them with the live ones.
 """
@@ -15,14 +15,14 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from layerforge.core.check import KERAS_CODE
-from layerforge.core.commands import Command
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import MAIN, Document
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.graph import Graph
-from layerforge.core.shapes import ShapeEngine
-from layerforge.core.validation import validate
+from layerforge.core.analysis.check import KERAS_CODE
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.analysis.validation import validate
+from layerforge.core.document.document import MAIN, Document
+from layerforge.core.document.graph import Graph
+from layerforge.core.editing.commands import Command
+from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.schema.errors import LayerForgeError
 
 # Longest a single analysis pass builds layers on the UI thread; the rest follows in later
 # turns of the event loop (a DenseNet-sized model takes a couple of seconds to build).

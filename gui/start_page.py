@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.templates import TemplateInfo, list_templates
+from layerforge.core.io.templates import TemplateInfo, list_templates
 
 MAX_COLUMNS = 3
 CARD_MIN_WIDTH = 230  # narrower cards wrap their descriptions into unreadable columns

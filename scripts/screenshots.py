@@ -24,7 +24,7 @@ OUT = Path(__file__).resolve().parent.parent / "assets" / "screenshots"
 def question_answering(window: Any) -> None:
     """Listing 7-1 drawn from scratch: two Input → Embedding → LSTM branches, Concatenate,
     Dense(500, softmax) and an Output, pushed one edit at a time."""
-    from layerforge.core import edits
+    from layerforge.core.editing import edits
 
     session = window.session
     window.new_project()
@@ -58,7 +58,7 @@ def question_answering(window: Any) -> None:
 
 def inception_refused(window: Any) -> None:
     """The Inception module with branch_a's strides set to 1: Concatenate refuses it."""
-    from layerforge.core.commands import SetParam
+    from layerforge.core.editing.commands import SetParam
 
     window.open_template("inception-module")
     doc = window.session.doc

@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from layerforge.core import edits, model, project
-from layerforge.core.commands import UndoStack
-from layerforge.core.document import Document
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io import project
+from layerforge.core.schema import records as model
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"

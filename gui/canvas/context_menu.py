@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
-from layerforge.core.graph import Graph
-from layerforge.core.model import CallNode, InputNode, OutputNode
+from layerforge.core.document.graph import Graph
+from layerforge.core.schema.records import CallNode, InputNode, OutputNode
 
 if TYPE_CHECKING:
     from .view import CanvasView

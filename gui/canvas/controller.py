@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF
 
-from layerforge.core import edits
-from layerforge.core.clipboard import copy_subgraph, parse_subgraph, paste_subgraph
-from layerforge.core.commands import (
+from layerforge.core.document.document import Document
+from layerforge.core.document.graph import Graph
+from layerforge.core.editing import edits
+from layerforge.core.editing.clipboard import copy_subgraph, parse_subgraph, paste_subgraph
+from layerforge.core.editing.commands import (
     Command,
     Connect,
     Disconnect,
@@ -23,11 +25,9 @@ from layerforge.core.commands import (
     MoveNodes,
     RenameLayer,
 )
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import Document
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.graph import Graph
-from layerforge.core.model import (
+from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.records import (
     CallNode,
     Edge,
     InputNode,
@@ -369,7 +369,7 @@ class CanvasController:
 
     def auto_layout(self) -> bool:
         try:
-            from layerforge.core.layout import apply_layout
+            from layerforge.core.editing.layout import apply_layout
         except ImportError:
             self.refuse("auto-layout is not available in this build")
             return False

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.model import Slot
+from layerforge.core.schema.records import Slot
 
 from .labels import NodeText
 from .style import (

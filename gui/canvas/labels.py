@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from layerforge.core.document import Document
-from layerforge.core.graph import Graph
-from layerforge.core.model import (
+from layerforge.core.analysis.shapes import NodeShapes
+from layerforge.core.document.document import Document
+from layerforge.core.document.graph import Graph
+from layerforge.core.schema.records import (
     CallNode,
     InputNode,
     Node,
@@ -15,7 +16,6 @@ from layerforge.core.model import (
     Slot,
     format_shape,
 )
-from layerforge.core.shapes import NodeShapes
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QTransform
 from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsSceneMouseEvent
 
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import MAIN, Block
-from layerforge.core.graph import Graph
-from layerforge.core.model import CallNode, Edge, LayerSpec, Node, format_shape
-from layerforge.core.shapes import NodeShapes
+from layerforge.core.analysis.shapes import NodeShapes
+from layerforge.core.document.document import MAIN, Block
+from layerforge.core.document.graph import Graph
+from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.schema.records import CallNode, Edge, LayerSpec, Node, format_shape
 
 from ..session import EditorSession
 from .controller import CanvasController

@@ -24,9 +24,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsView, QMenu, QWidget
 
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import MAIN
-from layerforge.core.model import Position
+from layerforge.core.document.document import MAIN
+from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.schema.records import Position
 
 from ..palette import INPUT_KEY, OUTPUT_KEY
 from ..session import EditorSession

@@ -114,7 +114,7 @@ class CodePanel(QWidget):
         self.timer.start()
 
     def regenerate(self) -> None:
-        from layerforge.core.codegen import generate
+        from layerforge.core.codegen.model_code import generate
 
         self.timer.stop()
         try:

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.check import KERAS_CODE
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.errors import LayerForgeError
+from layerforge.core.analysis.check import KERAS_CODE
+from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.schema.errors import LayerForgeError
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR

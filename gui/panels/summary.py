@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from layerforge.core.document import MAIN
-from layerforge.core.model import CallNode, format_shape
+from layerforge.core.document.document import MAIN
+from layerforge.core.schema.records import CallNode, format_shape
 
 from ..session import EditorSession
 

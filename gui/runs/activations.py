@@ -18,9 +18,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from layerforge.core import runs
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.runs import RunInfo
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.training import runs
+from layerforge.core.training.runs import RunInfo
 
 from .curves import new_figure_canvas, plot_style, style_figure
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from layerforge.core.runs import RunInfo
+from layerforge.core.training.runs import RunInfo
 
 NOT_METRICS = {"epoch"}
 

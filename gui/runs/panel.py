@@ -40,11 +40,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core import runs
-from layerforge.core.document import MAIN, Document
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.model import CallNode, InputNode, OutputNode
-from layerforge.core.runs import RunInfo
+from layerforge.core.document.document import MAIN, Document
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.records import CallNode, InputNode, OutputNode
+from layerforge.core.training import runs
+from layerforge.core.training.runs import RunInfo
 
 from .. import files as file_ops
 from ..session import EditorSession
@@ -461,7 +461,7 @@ class RunsPanel(QWidget):
         snapshot = run.path / "project.json"
         if not self._may_replace():
             return False
-        from layerforge.core.project import load
+        from layerforge.core.io.project import load
 
         try:
             doc = load(snapshot, self.session.doc.catalog)
@@ -502,8 +502,8 @@ def best_model_document(run: RunInfo, checkpoint: Path, catalog: Any) -> tuple[D
     if snapshot.exists():
         import keras
 
-        from layerforge.core.project import load
-        from layerforge.core.weights import capture_weights
+        from layerforge.core.io.project import load
+        from layerforge.core.io.weights import capture_weights
 
         doc = load(snapshot, catalog)
         model = keras.saving.load_model(checkpoint, compile=False)
@@ -511,7 +511,7 @@ def best_model_document(run: RunInfo, checkpoint: Path, catalog: Any) -> tuple[D
         if sum(a.size for arrays in doc.weights.values() for a in arrays) == \
                 model.count_params():
             return doc, []
-    from layerforge.core.importer import import_file
+    from layerforge.core.io.importer import import_file
 
     result = import_file(checkpoint, keep_weights=True, catalog=catalog)
     return result.doc, [str(w) for w in result.warnings]

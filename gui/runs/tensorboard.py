@@ -22,7 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
-from layerforge.core import runs
+from layerforge.core.training import runs
 
 START_TIMEOUT_S = 60.0
 POLL_MS = 100

@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.commands import SetTrainingSettings
-from layerforge.core.data import KERAS_DATASETS, SKLEARN_DATASETS, preview
-from layerforge.core.train_settings import DATA_KINDS, DATA_REQUIRED, DataSource
+from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.schema.settings import DATA_KINDS, DATA_REQUIRED, DataSource
+from layerforge.core.training.data import KERAS_DATASETS, SKLEARN_DATASETS, preview
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR

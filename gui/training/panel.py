@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.train_process import spares
+from layerforge.core.training.process import spares
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
@@ -175,7 +175,7 @@ class TrainingPanel(QWidget):
         """Train a snapshot of the document in the background; False if a run is going."""
         if self.worker is not None:
             return False
-        from layerforge.core.runs import new_run_dir
+        from layerforge.core.training.runs import new_run_dir
 
         try:
             run_dir = new_run_dir(self.runs_folder())

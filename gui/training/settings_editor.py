@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.commands import SetCompileSettings, SetTrainingSettings
-from layerforge.core.document import CompileSettings
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.train_settings import (
+from layerforge.core.document.document import CompileSettings
+from layerforge.core.editing.commands import SetCompileSettings, SetTrainingSettings
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.settings import (
     CALLBACK_KINDS,
     FEEDS,
     RUN_FOLDER_PARAMS,

@@ -20,9 +20,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
-from layerforge.core.document import Document
-from layerforge.core.project import from_records, to_records
-from layerforge.core.train_settings import TrainingSettings
+from layerforge.core.document.document import Document
+from layerforge.core.io.project import from_records, to_records
+from layerforge.core.schema.settings import TrainingSettings
 
 from ..background import BackgroundJob
 
@@ -47,7 +47,7 @@ def unsaved_runs_folder(title: str) -> Path:
 
 def runs_folder_for(project_path: Path | None, title: str) -> Path:
     """Runs sit beside a saved project (``model.runs``), else in the app's data folder."""
-    from layerforge.core.runs import runs_folder
+    from layerforge.core.training.runs import runs_folder
 
     if project_path is not None:
         return runs_folder(project_path)
@@ -130,7 +130,7 @@ class TrainingWorker(BackgroundJob):
         try:
             # A child process per run: TensorFlow never frees what each trained model
             # leaves behind, so an app training in its own process grows run by run.
-            from layerforge.core.train_process import train_in_child
+            from layerforge.core.training.process import train_in_child
 
             result = train_in_child(self.doc, self.settings, run_dir=self.run_dir,
                                     reporter=reporter, stop_event=self.stop_event)
@@ -143,7 +143,7 @@ class TrainingWorker(BackgroundJob):
 def _failed(run_dir: Path, exc: BaseException) -> Any:
     fields = {"message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     try:
-        from layerforge.core.training import RunResult
+        from layerforge.core.training.fit import RunResult
     except Exception:  # TensorFlow itself failed to load: the same fields, plainly
         return SimpleNamespace(status="failed", run_dir=run_dir, history={}, device="",
                                warnings=[], ok=False, epochs=0, checkpoint=None, **fields)

@@ -27,9 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.document import MAIN
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.search_space import (
+from layerforge.core.document.document import MAIN
+from layerforge.core.document.search_space import (
     REPEATS,
     SETTINGS,
     Dimension,
@@ -39,6 +38,7 @@ from layerforge.core.search_space import (
     parameter_name,
     unmark_dimension,
 )
+from layerforge.core.schema.errors import LayerForgeError
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.ensemble import METHODS
+from layerforge.core.tuning.ensemble import METHODS
 
 from ..theme import ERROR_COLOR
 from .worker import Task
@@ -191,7 +191,7 @@ class EnsembleDialog(QDialog):
         self.status.setText(f"Evaluating {len(folders)} members on the validation data…")
 
         def work() -> Any:
-            from layerforge.core.ensemble import build_ensemble
+            from layerforge.core.tuning.ensemble import build_ensemble
 
             return build_ensemble(folders, method)
 
@@ -255,7 +255,7 @@ class EnsembleDialog(QDialog):
         self.status.setText(f"Exporting to {target}…")
 
         def work() -> Path:
-            from layerforge.core.ensemble import export_ensemble
+            from layerforge.core.tuning.ensemble import export_ensemble
 
             export_ensemble(ensemble, target, code=code)
             return target

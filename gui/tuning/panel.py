@@ -36,9 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.search_space import SETTINGS, apply_values, parameter_name, unmark_dimension
-from layerforge.core.tuning import PRUNERS, SAMPLERS, default_storage
+from layerforge.core.document.search_space import (
+    SETTINGS,
+    apply_values,
+    parameter_name,
+    unmark_dimension,
+)
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.tuning.study import PRUNERS, SAMPLERS, default_storage
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
@@ -267,7 +272,7 @@ class TuningPanel(QWidget):
         return project_path_for(self.session.path, self.session.display_name())
 
     def runs_folder(self) -> Path:
-        from layerforge.core.runs import runs_folder
+        from layerforge.core.training.runs import runs_folder
 
         return runs_folder(self.project_path())
 

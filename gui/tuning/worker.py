@@ -18,9 +18,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from layerforge.core.document import Document
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.project import from_records, to_records
+from layerforge.core.document.document import Document
+from layerforge.core.io.project import from_records, to_records
+from layerforge.core.schema.errors import LayerForgeError
 
 from ..background import BackgroundJob
 
@@ -95,7 +95,7 @@ class StudyWorker(BackgroundJob):
         self.interval = interval
 
     def _run(self) -> None:
-        from layerforge.core.tuning import run_study
+        from layerforge.core.tuning.study import run_study
 
         summary, importances, error = None, {}, ""
         try:
@@ -111,7 +111,7 @@ class StudyWorker(BackgroundJob):
 
 def safe_importances(storage: str, study_name: str) -> dict[str, float]:
     """Importances need two complete trials with differing values; none otherwise."""
-    from layerforge.core.tuning import param_importances
+    from layerforge.core.tuning.study import param_importances
 
     try:
         return param_importances(storage, study_name)
@@ -153,7 +153,7 @@ class Task(QObject):
 
 def load_study(storage: str, study_name: str) -> tuple[Any, dict[str, float]]:
     """(StudySummary, importances) of a stored study (to show or resume it)."""
-    from layerforge.core.tuning import load_summary
+    from layerforge.core.tuning.study import load_summary
 
     summary = load_summary(storage, study_name)
     return summary, safe_importances(storage, study_name)

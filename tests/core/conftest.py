@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from layerforge.core.catalog import Catalog, get_catalog
-from layerforge.core.commands import Command, UndoStack
-from layerforge.core.document import Document
-from layerforge.core.project import dumps
+from layerforge.core.catalog.catalog import Catalog, get_catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing.commands import Command, UndoStack
+from layerforge.core.io.project import dumps
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from layerforge.core import catalog as catalog_module
-from layerforge.core import edits
-from layerforge.core.catalog import Catalog, LayerEntry, ParamSpec, cache_path, get_catalog
-from layerforge.core.document import Document
-from layerforge.core.errors import UnknownLayerError
+from layerforge.core.catalog import catalog as catalog_module
+from layerforge.core.catalog.catalog import Catalog, LayerEntry, ParamSpec, cache_path, get_catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.schema.errors import UnknownLayerError
 
 keras = pytest.importorskip("keras")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from layerforge.core.check_worker import STOP, CheckWorker, check_records, newest_request
-from layerforge.core.commands import SetParam
-from layerforge.core.document import Document
-from layerforge.core.project import to_records
-from layerforge.core.templates import load_template
+from layerforge.core.analysis.check_worker import STOP, CheckWorker, check_records, newest_request
+from layerforge.core.document.document import Document
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.project import to_records
+from layerforge.core.io.templates import load_template
 
 
 def inception(branch_a_strides: int) -> tuple[Document, str]:

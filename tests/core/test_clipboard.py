@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.clipboard import copy_subgraph, paste_subgraph
-from layerforge.core.commands import SetParam, UndoStack
-from layerforge.core.document import Document
-from layerforge.core.errors import EditError, ProjectFileError
-from layerforge.core.project import dumps
-from layerforge.core.shapes import ShapeEngine
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.clipboard import copy_subgraph, paste_subgraph
+from layerforge.core.editing.commands import SetParam, UndoStack
+from layerforge.core.io.project import dumps
+from layerforge.core.schema.errors import EditError, ProjectFileError
 
 
 def chain(doc, stack, *classes):

@@ -11,14 +11,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from layerforge.core import edits, project
-from layerforge.core.codegen import LINE_WIDTH, Namespace, generate
-from layerforge.core.commands import SetParam
-from layerforge.core.compile import build_model, load_generated
-from layerforge.core.errors import ParameterError
-from layerforge.core.export import export_python
-from layerforge.core.shapes import ShapeEngine
-from layerforge.core.templates import load_template, template_names
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.codegen.loader import build_model, load_generated
+from layerforge.core.codegen.model_code import LINE_WIDTH, Namespace, generate
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io import project
+from layerforge.core.io.export import export_python
+from layerforge.core.io.templates import load_template, template_names
+from layerforge.core.schema.errors import ParameterError
 
 SENTINEL = "lf_sentinel"
 TRIPLE = "'" * 3

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.commands import (
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import (
     AddBlock,
     AddNode,
     Connect,
@@ -24,8 +25,8 @@ from layerforge.core.commands import (
     SetParam,
     UndoStack,
 )
-from layerforge.core.document import Document
-from layerforge.core.errors import (
+from layerforge.core.io.project import dumps
+from layerforge.core.schema.errors import (
     ArityError,
     CycleError,
     EditError,
@@ -33,8 +34,7 @@ from layerforge.core.errors import (
     ParameterError,
     UnknownIdError,
 )
-from layerforge.core.model import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
-from layerforge.core.project import dumps
+from layerforge.core.schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
 
 
 # ------------------------------------------------------------------ helpers
@@ -1012,7 +1012,7 @@ def test_renaming_the_second_output_of_a_tensor_renames_only_it(
 
 def test_a_renamed_output_keeps_its_training_data(doc: Document, stack: UndoStack,
                                                   round_trip: Any) -> None:
-    from layerforge.core.train_settings import DataSource
+    from layerforge.core.schema.settings import DataSource
 
     nodes = unconnected(stack)
     link(stack, nodes["dense"], nodes["out"])

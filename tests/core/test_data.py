@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerforge.core import data as data_module
-from layerforge.core.compile import build_and_compile
-from layerforge.core.data import DataError, conform, load_training_data, preview
-from layerforge.core.document import Document
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource, TrainingSettings
+from layerforge.core.codegen.loader import build_and_compile
+from layerforge.core.document.document import Document
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource, TrainingSettings
+from layerforge.core.training import data as data_module
+from layerforge.core.training.data import DataError, conform, load_training_data, preview
 
 
 def template_model(name: str) -> tuple[Document, object]:

@@ -8,9 +8,10 @@ import stat
 
 import pytest
 
-from layerforge.core import edits, project
-from layerforge.core.commands import AddBlock, EditNode, GraphRecords
-from layerforge.core.errors import EditError, NameClashError, ProjectFileError
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import AddBlock, EditNode, GraphRecords
+from layerforge.core.io import project
+from layerforge.core.schema.errors import EditError, NameClashError, ProjectFileError
 
 
 def test_two_outputs_cannot_share_a_name(doc, stack):

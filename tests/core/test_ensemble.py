@@ -9,7 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from layerforge.core.ensemble import (
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource
+from layerforge.core.training.fit import train
+from layerforge.core.tuning.ensemble import (
     EnsembleError,
     build_ensemble,
     export_ensemble,
@@ -17,9 +20,6 @@ from layerforge.core.ensemble import (
     predict,
     validation_data,
 )
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource
-from layerforge.core.training import train
 
 DIGITS = {"features": DataSource("sklearn", {"name": "digits", "part": "x"}),
           "predictions": DataSource("sklearn", {"name": "digits", "part": "y"})}
@@ -72,8 +72,8 @@ def test_member_scores_are_the_models_own_validation_loss(three_runs):
 def test_exported_model_code_and_project_predict_like_the_in_app_ensemble(three_runs, tmp_path):
     import keras
 
-    from layerforge.core.export import export_keras
-    from layerforge.core.project import load
+    from layerforge.core.io.export import export_keras
+    from layerforge.core.io.project import load
 
     ensemble = build_ensemble(three_runs, "weighted")
     out = tmp_path / "ensemble.keras"

@@ -10,16 +10,16 @@ import numpy as np
 import pydot
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.codegen import generate
-from layerforge.core.export import (
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.editing import edits
+from layerforge.core.io.export import (
     ExportError,
     export_diagram,
     export_keras,
     export_python,
     to_dot,
 )
-from layerforge.core.templates import load_template
+from layerforge.core.io.templates import load_template
 
 keras = pytest.importorskip("keras")
 
@@ -59,7 +59,7 @@ def test_export_keras_saves_the_compiled_model(doc, stack, tmp_path):
 
 
 def test_export_keras_applies_the_document_weights(doc, stack, tmp_path):
-    pytest.importorskip("layerforge.core.weights")
+    pytest.importorskip("layerforge.core.io.weights")
     layer = dense_doc(doc, stack)
     kernel = np.arange(12, dtype="float32").reshape(4, 3) / 10
     bias = np.array([1.0, -1.0, 0.5], dtype="float32")

@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_random_graphs import Builder  # tests/core is on sys.path (rootdir imports)
 
-from layerforge.core import edits
-from layerforge.core.catalog import get_catalog
-from layerforge.core.codegen import generate
-from layerforge.core.commands import UndoStack
-from layerforge.core.compile import load_generated
-from layerforge.core.document import Document
-from layerforge.core.model import CallNode, InputNode
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.codegen.loader import load_generated
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.schema.records import CallNode, InputNode
 
 keras = pytest.importorskip("keras")
 

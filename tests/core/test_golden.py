@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core.codegen import generate
-from layerforge.core.shapes import ShapeEngine
-from layerforge.core.templates import load_template, template_names
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.io.templates import load_template, template_names
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LAYERFORGE_UPDATE_GOLDEN") == "1"

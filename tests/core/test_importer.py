@@ -10,21 +10,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from layerforge.core import codegen, project
-from layerforge.core.catalog import Catalog
-from layerforge.core.compile import load_generated
-from layerforge.core.document import Document
-from layerforge.core.errors import (
+from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.codegen import model_code as codegen
+from layerforge.core.codegen.loader import load_generated
+from layerforge.core.document.document import Document
+from layerforge.core.document.graph import Graph
+from layerforge.core.io import project
+from layerforge.core.io.importer import import_file, import_model
+from layerforge.core.io.weights import apply_weights, capture_weights, sidecar_path
+from layerforge.core.schema.errors import (
     CustomLayerError,
     ModelImportError,
     UnsafeLambdaError,
     UnsupportedOperationError,
     WeightsError,
 )
-from layerforge.core.graph import Graph
-from layerforge.core.importer import import_file, import_model
-from layerforge.core.model import CallNode, LayerSpec
-from layerforge.core.weights import apply_weights, capture_weights, sidecar_path
+from layerforge.core.schema.records import CallNode, LayerSpec
 
 keras = pytest.importorskip("keras")
 layers = keras.layers

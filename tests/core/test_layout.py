@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.catalog import Catalog
-from layerforge.core.commands import Command
-from layerforge.core.document import Document
-from layerforge.core.graph import Graph
-from layerforge.core.layout import NODE_HEIGHT, NODE_WIDTH, apply_layout, layered_layout
-from layerforge.core.model import CallNode, InputNode, OutputNode, Position
-from layerforge.core.templates import load_template, template_names
+from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.document.document import Document
+from layerforge.core.document.graph import Graph
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import Command
+from layerforge.core.editing.layout import NODE_HEIGHT, NODE_WIDTH, apply_layout, layered_layout
+from layerforge.core.io.templates import load_template, template_names
+from layerforge.core.schema.records import CallNode, InputNode, OutputNode, Position
 
 RoundTrip = Callable[[Command], Command]
 

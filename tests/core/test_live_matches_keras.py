@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from layerforge.core.catalog import ParamSpec
-from layerforge.core.check import full_check
-from layerforge.core.commands import SetParam
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import Document
-from layerforge.core.model import LayerSpec
-from layerforge.core.project import dumps, loads
-from layerforge.core.shapes import ShapeEngine
-from layerforge.core.templates import load_template, template_names
-from layerforge.core.validation import validate
+from layerforge.core.analysis.check import full_check
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.analysis.validation import validate
+from layerforge.core.catalog.catalog import ParamSpec
+from layerforge.core.document.document import Document
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.project import dumps, loads
+from layerforge.core.io.templates import load_template, template_names
+from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.schema.records import LayerSpec
 
 QUICK_EDITS = 15
 SLOW_EDITS = 200

@@ -12,10 +12,12 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import pkgutil, importlib
 import layerforge.core as core
-for info in pkgutil.iter_modules(core.__path__):
-    importlib.import_module('layerforge.core.' + info.name)
-from layerforge.core.templates import load_template
-from layerforge.core.shapes import ShapeEngine
+names = [i.name for i in pkgutil.walk_packages(core.__path__, 'layerforge.core.')]
+assert len(names) > 40, names
+for name in names:
+    importlib.import_module(name)
+from layerforge.core.io.templates import load_template
+from layerforge.core.analysis.shapes import ShapeEngine
 doc = load_template('sequential-mlp')
 print(ShapeEngine(doc).total_params())
 """

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.catalog import Catalog
-from layerforge.core.commands import AddBlock, EditNode, GraphRecords, SetParam, UndoStack
-from layerforge.core.document import Document
-from layerforge.core.errors import ProjectFileError
-from layerforge.core.model import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
-from layerforge.core.project import FORMAT_VERSION, dumps, load, loads, save
+from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import AddBlock, EditNode, GraphRecords, SetParam, UndoStack
+from layerforge.core.io.project import FORMAT_VERSION, dumps, load, loads, save
+from layerforge.core.schema.errors import ProjectFileError
+from layerforge.core.schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
 
 
 # ------------------------------------------------------------------ fixtures
@@ -354,7 +354,7 @@ def test_an_older_file_keeps_its_output_names(rich: Document, catalog: Catalog) 
     """Outputs named otherwise than their layers open unchanged (no rename on load: losses,
     metrics and data bindings in the file are keyed by those names); the code keeps them
     through Identity layers."""
-    from layerforge.core.validation import validate
+    from layerforge.core.analysis.validation import validate
 
     assert [o.name for o in rich.graph.outputs()] == ["global_average_pooling1d",
                                                       "multi_head_attention"]

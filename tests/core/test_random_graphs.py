@@ -8,11 +8,11 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from layerforge.core import edits
-from layerforge.core.catalog import get_catalog
-from layerforge.core.commands import Command, MoveNodes, SetParam, UndoStack
-from layerforge.core.document import Document
-from layerforge.core.project import dumps
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import Command, MoveNodes, SetParam, UndoStack
+from layerforge.core.io.project import dumps
 
 # Weighted: building edits are common, removals rare enough to leave sizeable graphs.
 ACTIONS = ["input", "dense", "dense", "dense", "dropout", "activation", "add", "add",

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from layerforge.core import cli, codegen, project
-from layerforge.core.compile import load_generated
-from layerforge.core.importer import import_file
-from layerforge.core.templates import load_template, template_names
+from layerforge.core.cli import main as cli
+from layerforge.core.codegen import model_code as codegen
+from layerforge.core.codegen.loader import load_generated
+from layerforge.core.io import project
+from layerforge.core.io.importer import import_file
+from layerforge.core.io.templates import load_template, template_names
 
 keras = pytest.importorskip("keras")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core.runs import (
+from layerforge.core.schema.settings import TrainingSettings, settings_to_records
+from layerforge.core.training.runs import (
     RunError,
     finish_run,
     list_runs,
@@ -18,7 +19,6 @@ from layerforge.core.runs import (
     write_history,
     write_status,
 )
-from layerforge.core.train_settings import TrainingSettings, settings_to_records
 
 
 def test_runs_live_beside_the_project():

@@ -7,11 +7,8 @@ import json
 
 import pytest
 
-from layerforge.core import project
-from layerforge.core.commands import UndoStack
-from layerforge.core.document import Document
-from layerforge.core.errors import ProjectFileError
-from layerforge.core.search_space import (
+from layerforge.core.document.document import Document
+from layerforge.core.document.search_space import (
     Dimension,
     SearchSpaceError,
     apply_values,
@@ -19,7 +16,10 @@ from layerforge.core.search_space import (
     mark_dimension,
     unmark_dimension,
 )
-from layerforge.core.templates import load_template
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io import project
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.errors import ProjectFileError
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_illegal_dimensions_are_refused_with_what_was_expected(mlp, make, expect
 def test_dropout_rate_must_stay_below_one(catalog):
     doc = load_template("sequential-mlp", catalog)
     stack = UndoStack(doc)
-    from layerforge.core import edits
+    from layerforge.core.editing import edits
 
     cmd = stack.push(edits.add_layer(doc, "Dropout", {"rate": 0.5}))
     bad = Dimension("rate", "float", 0.1, 1.5, layer_id=cmd.layer.id)
@@ -195,7 +195,7 @@ def _changed_paths(a, b, path: str = "") -> set[str]:
 @pytest.fixture
 def block_doc(catalog) -> Document:
     """features (16) -> Dense 16 -> block 'res' (Dense 16 relu) -> Dense 10 -> output."""
-    from layerforge.core import edits
+    from layerforge.core.editing import edits
 
     doc = Document(catalog)
     stack = UndoStack(doc)
@@ -215,7 +215,7 @@ def block_layer(doc: Document) -> str:
 
 
 def test_repeats_of_a_block_chain_new_calls_with_their_own_weights(block_doc):
-    from layerforge.core.compile import build_model
+    from layerforge.core.codegen.loader import build_model
 
     dim = Dimension("repeats", "int", 1, 4, layer_id=block_layer(block_doc))
     mark_dimension(block_doc, dim).redo(block_doc)

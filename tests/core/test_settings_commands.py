@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from layerforge.core.commands import SetCompileSettings, SetTrainingSettings, UndoStack
-from layerforge.core.document import CompileSettings, Document
-from layerforge.core.errors import LayerForgeError
-from layerforge.core.project import dumps, loads
-from layerforge.core.train_settings import CallbackSpec, DataSource, TrainingSettings
+from layerforge.core.document.document import CompileSettings, Document
+from layerforge.core.editing.commands import SetCompileSettings, SetTrainingSettings, UndoStack
+from layerforge.core.io.project import dumps, loads
+from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
 
 
 def changed_settings(doc: Document) -> TrainingSettings:

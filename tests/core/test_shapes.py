@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 
-from layerforge.core import edits
-from layerforge.core.commands import SetParam, UndoStack
-from layerforge.core.document import Document
-from layerforge.core.shapes import NodeShapes, ShapeEngine
+from layerforge.core.analysis.shapes import NodeShapes, ShapeEngine
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import SetParam, UndoStack
 
 
 def chain(doc: Document, stack: UndoStack, shape: list[int | None], *layers: tuple[str, dict]):
@@ -125,7 +125,7 @@ def test_block_call_shapes_and_mismatch(doc, stack):
     assert engine.shapes()[call.id].outputs == ((None, 3),)
     assert engine.total_params() == 12 * 6 + 6 + 6 * 3 + 3
     input_node = doc.graph.inputs()[0]
-    from layerforge.core.commands import EditNode
+    from layerforge.core.editing.commands import EditNode
 
     stack.push(EditNode(input_node.id, {"shape": (7,)}))
     error = engine.shapes()[call.id].error
@@ -152,7 +152,7 @@ def test_densenet121_sized_graph_matches_keras_applications():
 
 
 def _inception_with(strides: int) -> tuple[Document, str]:
-    from layerforge.core.templates import load_template
+    from layerforge.core.io.templates import load_template
 
     doc = load_template("inception-module")
     branch_a = next(la for la in doc.graph.layers.values() if la.name == "branch_a")

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from layerforge.core.compile import build_and_compile, build_model
-from layerforge.core.templates import list_templates, load_template, template_names
+from layerforge.core.codegen.loader import build_and_compile, build_model
+from layerforge.core.io.templates import list_templates, load_template, template_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -293,8 +293,8 @@ def test_social_media_template_compiles_with_losses_by_output_name() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_summary_and_live_params_match_the_reference(name: str) -> None:
     """What `layerforge summary NAME --json` reports, and the live per-layer counts."""
-    from layerforge.core.shapes import ShapeEngine
-    from layerforge.core.summary import summarize
+    from layerforge.core.analysis.shapes import ShapeEngine
+    from layerforge.core.analysis.summary import summarize
 
     doc = load_template(name)
     expected = reference(name).count_params()

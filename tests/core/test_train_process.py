@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from layerforge.core import train_process
-from layerforge.core.runs import load_run
-from layerforge.core.templates import load_template
-from layerforge.core.train_process import _relay, train_in_child
-from layerforge.core.train_settings import DataSource, TrainingSettings
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource, TrainingSettings
+from layerforge.core.training import process as train_process
+from layerforge.core.training.process import _relay, train_in_child
+from layerforge.core.training.runs import load_run
 
 
 class Recorder:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from layerforge.core.train_settings import (
+from layerforge.core.schema.settings import (
     CallbackSpec,
     DataSource,
     SettingsError,

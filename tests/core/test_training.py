@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.commands import UndoStack
-from layerforge.core.document import Document
-from layerforge.core.runs import list_runs, load_activations, load_run, load_run_model
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import CallbackSpec, DataSource, TrainingSettings
-from layerforge.core.training import train
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
+from layerforge.core.training.fit import train
+from layerforge.core.training.runs import list_runs, load_activations, load_run, load_run_model
 
 
 class Recorder:
@@ -209,7 +209,7 @@ def test_two_inputs_train_fed_by_list_or_by_dict(tmp_path, catalog, feed):
 def test_the_checkpoint_holds_the_best_epoch_weights(tmp_path, monitor, values, best):
     import keras
 
-    from layerforge.core.training import BestKeeper
+    from layerforge.core.training.fit import BestKeeper
 
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))

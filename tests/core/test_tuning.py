@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core.commands import UndoStack
-from layerforge.core.search_space import Dimension, apply_values, mark_dimension
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource
-from layerforge.core.tuning import (
+from layerforge.core.document.search_space import Dimension, apply_values, mark_dimension
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource
+from layerforge.core.tuning.study import (
     TuningError,
     default_storage,
     load_summary,

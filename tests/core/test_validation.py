@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from layerforge.core import edits
-from layerforge.core.check import full_check
-from layerforge.core.commands import RenameLayer
-from layerforge.core.validation import validate
+from layerforge.core.analysis.check import full_check
+from layerforge.core.analysis.validation import validate
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import RenameLayer
 
 
 def codes(diagnostics):
@@ -63,7 +63,7 @@ def test_duplicate_names_are_reported(doc, stack):
 def test_rename_to_a_taken_name_is_refused(doc, stack):
     import pytest
 
-    from layerforge.core.errors import NameClashError
+    from layerforge.core.schema.errors import NameClashError
 
     stack.push(edits.add_input(doc, [8], name="x"))
     a = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core.templates import template_names
+from layerforge.core.io.templates import template_names
 
 TEMPLATES = template_names()
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "layerforge.core.cli", *args],
+    return subprocess.run([sys.executable, "-m", "layerforge.core.cli.main", *args],
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_help_lists_commands_without_loading_tensorflow():
-    probe = ("import sys; from layerforge.core import cli\n"
+    probe = ("import sys; from layerforge.core.cli import main as cli\n"
              "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
              "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'PySide6' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -38,8 +38,8 @@ def test_templates_lists_every_template_with_its_section():
 
 def test_summary_json_of_every_template():
     """One process for all templates keeps TensorFlow's import to one."""
-    script = ("import json, sys\nfrom layerforge.core.summary import summarize\n"
-              "from layerforge.core.templates import load_template\n"
+    script = ("import json, sys\nfrom layerforge.core.analysis.summary import summarize\n"
+              "from layerforge.core.io.templates import load_template\n"
               f"names = {TEMPLATES!r}\n"
               "print(json.dumps({n: summarize(load_template(n)) for n in names "
               "if n != 'dual-camera-xception'}))")
@@ -78,8 +78,9 @@ def test_summary_cli_json_matches_keras_reference():
 
 
 def test_validate_exit_codes_and_messages(tmp_path):
-    from layerforge.core import edits, project
-    from layerforge.core.document import Document
+    from layerforge.core.document.document import Document
+    from layerforge.core.editing import edits
+    from layerforge.core.io import project
 
     doc = Document()
     x = edits.add_input(doc, [8], name="x")
@@ -134,7 +135,7 @@ def test_export_py_writes_runnable_code(tmp_path):
 
 # ----------------------------------------------- export, in process (one TensorFlow import)
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from layerforge.core.cli import main
+    from layerforge.core.cli.main import main
 
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -142,8 +143,8 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_export_py_and_dot_go_to_stdout(capsys):
-    from layerforge.core.codegen import generate
-    from layerforge.core.templates import load_template
+    from layerforge.core.codegen.model_code import generate
+    from layerforge.core.io.templates import load_template
 
     code, out, err = cli(capsys, "export", "sequential-mlp")
     assert (code, err) == (0, "")
@@ -198,8 +199,9 @@ def test_unknown_export_format_lists_the_choices(capsys):
 
 
 def test_commands_warn_before_opening_a_project_that_runs_code(capsys, tmp_path):
-    from layerforge.core import edits, project
-    from layerforge.core.document import Document
+    from layerforge.core.document.document import Document
+    from layerforge.core.editing import edits
+    from layerforge.core.io import project
 
     doc = Document()
     x = edits.add_input(doc, [4], name="x")
@@ -238,8 +240,8 @@ def test_a_file_that_is_no_project_names_its_path_once(tmp_path, content, receiv
 
 
 def test_validate_refuses_an_empty_project(tmp_path):
-    from layerforge.core import project
-    from layerforge.core.document import Document
+    from layerforge.core.document.document import Document
+    from layerforge.core.io import project
 
     path = tmp_path / "empty.json"
     project.save(Document(), path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerforge.core import cli
+from layerforge.core.cli import main as cli
 
 keras = pytest.importorskip("keras")
 

@@ -24,7 +24,7 @@ def test_two_processes_share_one_postgres_study(tmp_path):
     import optuna
 
     name = f"shared-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, "-m", "layerforge.core.cli", "tune", "sequential-mlp",
+    command = [sys.executable, "-m", "layerforge.core.cli.main", "tune", "sequential-mlp",
                "--data", "sklearn:digits", "--epochs", "1",
                "--search", "dense.units=int:8:32:8", "--n-trials", "100", "--timeout", "2",
                "--storage", URL, "--study", name]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerforge.core.train_cli import add_train_parser, run_train
+from layerforge.core.cli.train import add_train_parser, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def test_bad_data_fails_with_exit_1_and_a_named_message(tmp_path, capsys):
 
 
 def test_missing_npz_key_names_the_keys(tmp_path):
-    from layerforge.core.data import DataError
+    from layerforge.core.training.data import DataError
 
     path = tmp_path / "d.npz"
     np.savez(path, images=np.zeros((4, 64)))
@@ -81,7 +81,7 @@ def test_missing_npz_key_names_the_keys(tmp_path):
 
 @pytest.mark.slow
 def test_every_template_trains_one_tiny_epoch(tmp_path, capsys):
-    from layerforge.core.templates import template_names
+    from layerforge.core.io.templates import template_names
 
     for name in template_names():
         if name == "dual-camera-xception":
@@ -96,10 +96,10 @@ def test_every_template_trains_one_tiny_epoch(tmp_path, capsys):
 # ------------------------------------------------------------------ exported code
 def test_exported_module_trains_like_the_app(tmp_path):
     """codegen's module with train_codegen's main block runs end to end, offline."""
-    from layerforge.core.codegen import generate
-    from layerforge.core.templates import load_template
-    from layerforge.core.train_codegen import main_block
-    from layerforge.core.train_settings import CallbackSpec, DataSource, TrainingSettings
+    from layerforge.core.codegen.model_code import generate
+    from layerforge.core.codegen.training_code import main_block
+    from layerforge.core.io.templates import load_template
+    from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
 
     doc = load_template("sequential-mlp")
     settings = TrainingSettings(batch_size=8, epochs=2, seed=4, callbacks=[
@@ -133,9 +133,9 @@ def free_ports(n: int) -> list[int]:
 
 WORKER = """
 import json, sys
-from layerforge.core.templates import load_template
-from layerforge.core.train_settings import DataSource, TrainingSettings
-from layerforge.core.training import train
+from layerforge.core.io.templates import load_template
+from layerforge.core.schema.settings import DataSource, TrainingSettings
+from layerforge.core.training.fit import train
 
 settings = TrainingSettings(batch_size=8, epochs=1, seed=1, validation_split=0,
                             data={"features": DataSource("synthetic", {"samples": 32})})

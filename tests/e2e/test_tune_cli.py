@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core import cli
-from layerforge.core.search_space import SearchSpaceError
-from layerforge.core.templates import load_template
-from layerforge.core.tune_cli import parse_search
+from layerforge.core.cli import main as cli
+from layerforge.core.cli.tune import parse_search
+from layerforge.core.document.search_space import SearchSpaceError
+from layerforge.core.io.templates import load_template
 
 SEARCH = ["--search", "dense.units=int:8:48:8", "--search", "learning_rate=float:1e-3:3e-2:log"]
 DIGITS = ["--data", "sklearn:digits"]
 
 
 def tune_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "layerforge.core.cli", "tune", "sequential-mlp", *DIGITS,
+    return [sys.executable, "-m", "layerforge.core.cli.main", "tune", "sequential-mlp", *DIGITS,
             *SEARCH, *args]
 
 

@@ -9,12 +9,12 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from layerforge.core import edits
-from layerforge.core.catalog import get_catalog
-from layerforge.core.commands import SetParam
-from layerforge.core.document import Document
-from layerforge.core.project import dumps
-from layerforge.core.templates import load_template
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.project import dumps
+from layerforge.core.io.templates import load_template
 from layerforge.gui.canvas.clipboard import LAYER_MIME
 from layerforge.gui.canvas.items import NodeItem
 from layerforge.gui.canvas.view import CanvasView

@@ -11,7 +11,7 @@ from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu
 
-from layerforge.core.model import CallNode, InputNode, OutputNode
+from layerforge.core.schema.records import CallNode, InputNode, OutputNode
 from layerforge.gui.canvas import context_menu
 from layerforge.gui.canvas.view import EMPTY_HINT
 

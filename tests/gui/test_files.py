@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from layerforge.core import edits
-from layerforge.core.commands import SetParam
-from layerforge.core.project import load, to_records
-from layerforge.core.templates import load_template
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.project import load, to_records
+from layerforge.core.io.templates import load_template
 from layerforge.gui import files
 
 DEAD_PID = 99_999_999  # above Linux's pid_max: never a running process
@@ -112,7 +112,7 @@ def test_autosave_only_when_modified_and_removed_on_save(
 def test_restore_an_autosave_left_by_a_crash(window: Any, isolated: SimpleNamespace,
                                              monkeypatch: pytest.MonkeyPatch,
                                              qtbot: Any) -> None:
-    from layerforge.core.project import save
+    from layerforge.core.io.project import save
     from layerforge.gui.main_window import MainWindow
 
     crashed = load_template("imdb-conv1d")
@@ -135,7 +135,7 @@ def test_restore_an_autosave_left_by_a_crash(window: Any, isolated: SimpleNamesp
 
 
 def test_no_offer_for_a_running_process(isolated: SimpleNamespace, qapp: Any) -> None:
-    from layerforge.core.project import save
+    from layerforge.core.io.project import save
 
     live = isolated.path / "recovery" / f"{files.RECOVERY_PREFIX}{os.getppid()}.json"
     live.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def test_open_a_keras_model_through_the_importer(window: Any, isolated: SimpleNa
 def test_new_project_from_template_menu(window: Any) -> None:
     actions = {a.data(): a for a in window.template_menu.actions()}
     assert set(actions) == {info.name for info in __import__(
-        "layerforge.core.templates", fromlist=["x"]).list_templates()}
+        "layerforge.core.io.templates", fromlist=["x"]).list_templates()}
     actions["siamese-lstm"].trigger()
     assert window.session.doc.meta.title == load_template("siamese-lstm").meta.title
     assert window.stack.currentWidget() is window.editor_page

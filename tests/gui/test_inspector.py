@@ -10,10 +10,10 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
-from layerforge.core import edits
-from layerforge.core.catalog import get_catalog
-from layerforge.core.document import Document
-from layerforge.core.model import DTYPES
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.schema.records import DTYPES
 from layerforge.gui.inspector import Inspector
 from layerforge.gui.session import EditorSession
 

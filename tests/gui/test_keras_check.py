@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from layerforge.core.check import KERAS_CODE
-from layerforge.core.check_worker import CheckReply, check_records
-from layerforge.core.commands import SetParam
-from layerforge.core.diagnostics import Diagnostic
-from layerforge.core.document import Document
-from layerforge.core.project import to_records
+from layerforge.core.analysis.check import KERAS_CODE
+from layerforge.core.analysis.check_worker import CheckReply, check_records
+from layerforge.core.document.document import Document
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.project import to_records
+from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.gui.main_window import MainWindow
 
 
@@ -211,7 +211,7 @@ def test_a_dead_worker_is_restarted_on_the_next_request_and_the_tooltip_says_so(
 
 # ------------------------------------------------------------------ totals
 def test_a_stray_layer_leaves_the_total_a_number(window: Any) -> None:
-    from layerforge.core import edits
+    from layerforge.core.editing import edits
 
     window.open_template("sequential-mlp")
     window.session.analyze()

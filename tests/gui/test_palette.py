@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from layerforge.core.catalog import get_catalog
+from layerforge.core.catalog.catalog import get_catalog
 from layerforge.gui.palette import (
     CLASS_ROLE,
     INPUT_KEY,

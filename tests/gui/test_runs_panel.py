@@ -17,11 +17,12 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from layerforge.core import edits
-from layerforge.core.commands import UndoStack
-from layerforge.core.document import Document
-from layerforge.core.project import save
-from layerforge.core.runs import (
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io.project import save
+from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
+from layerforge.core.training.runs import (
     finish_run,
     list_runs,
     load_activations,
@@ -30,7 +31,6 @@ from layerforge.core.runs import (
     start_run,
     write_history,
 )
-from layerforge.core.train_settings import CallbackSpec, DataSource, TrainingSettings
 from layerforge.gui import files
 from layerforge.gui.runs import panel as panel_module
 from layerforge.gui.runs import tensorboard
@@ -51,7 +51,7 @@ LAYERS = [("Conv2D", {"filters": 3, "kernel_size": 3, "activation": "relu"}),
 
 def tiny_doc() -> Document:
     """image (6, 6, 1) -> Conv2D (4, 4, 3) -> Reshape (16, 3) -> Flatten -> Dense 4 -> Dense 1."""
-    from layerforge.core.catalog import get_catalog
+    from layerforge.core.catalog.catalog import get_catalog
 
     doc = Document(get_catalog())
     stack = UndoStack(doc)
@@ -74,7 +74,7 @@ def settings(epochs: int, *callbacks: str, **fields: Any) -> TrainingSettings:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, keras_loaded: Any) -> SimpleNamespace:
     """A saved project with three runs: logged (activations + TensorBoard), plain, failed."""
-    from layerforge.core.training import train
+    from layerforge.core.training.fit import train
 
     folder = tmp_path_factory.mktemp("project")
     path = folder / "model.json"

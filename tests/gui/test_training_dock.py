@@ -19,9 +19,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
-from layerforge.core.commands import SetTrainingSettings
-from layerforge.core.document import Document
-from layerforge.core.train_settings import DataSource, TrainingSettings
+from layerforge.core.document.document import Document
+from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.gui import files
 from layerforge.gui.training import data_editor
 from layerforge.gui.training.plots import PlotData
@@ -116,7 +116,7 @@ def test_multi_output_curves_have_a_subplot_per_metric_and_a_line_per_head(
         window: Any, qtbot: Any, isolated: SimpleNamespace,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Unsaved: the run goes to the app's data folder (here redirected to tmp_path)."""
-    from layerforge.core.commands import EditNode
+    from layerforge.core.editing.commands import EditNode
 
     monkeypatch.setenv("LAYERFORGE_UNSAVED_RUNS_DIR", str(isolated.path / "runs"))
     assert window.open_template("social-media-multi-output")
@@ -186,7 +186,7 @@ def test_a_failing_run_shows_its_error_and_the_window_keeps_working(
 
 
 def test_outputs_without_a_loss_train_with_a_warning(mlp: Any, qtbot: Any) -> None:
-    from layerforge.core.commands import EditNode
+    from layerforge.core.editing.commands import EditNode
 
     output = mlp.session.doc.graph.outputs()[0]
     assert mlp.session.push(EditNode(output.id, {"loss": None}))
@@ -340,7 +340,7 @@ def test_reports_of_a_worker_that_is_not_the_current_one_are_ignored(qtbot: Any)
 def test_the_app_window_keeps_a_spare_training_process_and_quitting_kills_it(
         isolated: SimpleNamespace, keras_loaded: Any, qtbot: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from layerforge.core.train_process import SpareProcesses
+    from layerforge.core.training.process import SpareProcesses
     from layerforge.gui.main_window import MainWindow
     from layerforge.gui.training import panel as panel_module
 

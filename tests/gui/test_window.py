@@ -21,9 +21,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtTest import QTest
 
-from layerforge.core import edits
-from layerforge.core.commands import SetParam
-from layerforge.core.templates import list_templates
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import SetParam
+from layerforge.core.io.templates import list_templates
 
 TEMPLATES = [info.name for info in list_templates()]
 

@@ -26,7 +26,7 @@ def keras_loaded() -> dict[str, Any]:
 def check_worker() -> Iterator[Any]:
     """One Keras check process for the whole run, shared by the windows that ask for it
     (``MainWindow(check_worker=...)``); other windows run without one."""
-    from layerforge.core.check_worker import CheckWorker
+    from layerforge.core.analysis.check_worker import CheckWorker
 
     worker = CheckWorker()
     worker.start()

@@ -1,0 +1,102 @@
+"""A model summary as data: layers, shapes, parameter counts, diagnostics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..document.document import Document
+from ..document.graph import Graph
+from ..schema.diagnostics import Diagnostic
+from ..schema.records import CallNode, Shape, format_shape
+from .check import full_check
+from .shapes import ShapeEngine
+from .validation import validate
+
+
+def summarize(doc: Document) -> dict[str, Any]:
+    """What ``layerforge summary --json`` prints (``null`` for unknown dimensions)."""
+    engine = ShapeEngine(doc)
+    live = engine.diagnostics()
+    graph = doc.graph
+    # A live error already names the node; the full build would only repeat it in Keras' words.
+    check = full_check(doc) if not live else None
+    diagnostics = _merge(check.diagnostics if check else validate(doc), live)
+    model = check.model if check else None
+    params = int(model.count_params()) if model is not None else engine.total_params()
+    return {
+        "title": doc.meta.title,
+        "params": params,
+        "inputs": [{"name": n.name, "shape": _json_shape((None, *n.shape)), "dtype": n.dtype}
+                   for n in graph.inputs()],
+        "outputs": [{"name": o.name, "shape": _first_shape(engine, o.id)}
+                    for o in graph.outputs()],
+        "layers": _layers(graph, engine),
+        "diagnostics": [_diagnostic_json(graph, d) for d in diagnostics],
+        "valid": not any(d.severity == "error" for d in diagnostics),
+    }
+
+
+def _layers(graph: Graph, engine: ShapeEngine) -> list[dict[str, Any]]:
+    rows = []
+    seen: set[str] = set()
+    for node_id in graph.topological_order():
+        node = graph.nodes[node_id]
+        if not isinstance(node, CallNode) or node.layer_id in seen:
+            continue
+        seen.add(node.layer_id)
+        layer = graph.layer(node.layer_id)
+        shapes = []
+        for call in graph.calls_of(layer.id):
+            result = engine.results.get(call.id)
+            shapes += [_json_shape(s) for s in (result.outputs or ())] if result else []
+        rows.append({"name": layer.name, "class_name": layer.class_name,
+                     "output_shapes": shapes, "params": engine.layer_params(layer.id),
+                     "calls": len(graph.calls_of(layer.id))})
+    return rows
+
+
+def _first_shape(engine: ShapeEngine, node_id: str) -> list[int | None] | None:
+    result = engine.results.get(node_id)
+    if result is None or not result.outputs:
+        return None
+    return _json_shape(result.outputs[0])
+
+
+def _json_shape(shape: Shape) -> list[int | None]:
+    return list(shape)
+
+
+def _merge(first: list[Diagnostic], second: list[Diagnostic]) -> list[Diagnostic]:
+    seen = {(d.target, d.message) for d in first}
+    return first + [d for d in second if (d.target, d.message) not in seen]
+
+
+def _diagnostic_json(graph: Graph, d: Diagnostic) -> dict[str, Any]:
+    data = d.to_json()
+    data["where"] = graph.describe(d.target) if d.target in graph.nodes else d.target
+    return data
+
+
+def format_summary(data: dict[str, Any]) -> str:
+    """The table a terminal user reads."""
+    rows = [("Layer (type)", "Output shape", "Param #")]
+    for layer in data["layers"]:
+        shapes = ", ".join(format_shape(s) for s in layer["output_shapes"]) or "?"
+        count = "?" if layer["params"] is None else f"{layer['params']:,}"
+        calls = f" ×{layer['calls']}" if layer["calls"] > 1 else ""
+        rows.append((f"{layer['name']} ({layer['class_name']}){calls}", shapes, count))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"Model: {data['title'] or 'untitled'}"]
+    lines += [f"  Input  {i['name']}: {format_shape(i['shape'])} {i['dtype']}"
+              for i in data["inputs"]]
+    rule = "-" * (sum(widths) + 6)
+    lines.append(rule)
+    for row in rows:
+        lines.append(f"{row[0]:<{widths[0]}}   {row[1]:<{widths[1]}}   {row[2]:>{widths[2]}}")
+    lines.append(rule)
+    lines += [f"  Output {o['name']}: {format_shape(o['shape'])}" for o in data["outputs"]]
+    total = "unknown" if data["params"] is None else f"{data['params']:,}"
+    lines.append(f"Total params: {total}")
+    for d in data["diagnostics"]:
+        lines.append(f"{d['severity']}: {d['where']}: {d['message']}")
+    return "\n".join(lines)

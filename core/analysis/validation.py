@@ -1,0 +1,172 @@
+"""Structural checks of a graph with networkx (no Keras needed)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from ..document.document import Document
+from ..document.graph import Graph
+from ..schema.diagnostics import Diagnostic
+from ..schema.errors import UnknownLayerError
+from ..schema.records import CallNode, InputNode, OutputNode
+
+
+def validate(doc: Document) -> list[Diagnostic]:
+    """Every structural problem of every graph in the document."""
+    found: list[Diagnostic] = []
+    for key, graph in doc.graphs():
+        found += validate_graph(doc, graph, key)
+    return found
+
+
+def validate_graph(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    """A graph with no nodes has nothing wrong yet: the canvas shows how to start instead."""
+    if not graph.nodes:
+        return []
+    checks = (_cycles, _presence, _ports, _reachability, _names, _output_names, _params)
+    found: list[Diagnostic] = []
+    for check in checks:
+        found += check(doc, graph, key)
+    return found
+
+
+def _cycles(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    try:
+        cycle = nx.find_cycle(graph.nx_graph())
+    except nx.NetworkXNoCycle:
+        return []
+    return [Diagnostic(cycle[0][0], "error", "this node is on a cycle; a Keras model must be "
+                       "acyclic", "cycle", key)]
+
+
+def _presence(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    found = []
+    if not graph.inputs():
+        found.append(Diagnostic(key, "error", "the model has no input: add an input node",
+                                "no-input", key))
+    if not graph.outputs():
+        found.append(Diagnostic(key, "error", "the model has no output: connect an output node",
+                                "no-output", key))
+    return found
+
+
+def _in_model(graph: Graph) -> set[str]:
+    """The nodes that reach an output: Keras builds these, and only these."""
+    nxg = graph.nx_graph()
+    reached: set[str] = set()
+    for out in graph.outputs():
+        reached |= nx.ancestors(nxg, out.id) | {out.id}
+    return reached
+
+
+def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    """Unconnected inputs of the nodes in the model; a stray node (not connected to an
+    output) only gets :func:`_reachability`'s warning, as Keras leaves it out."""
+    found = []
+    in_model = _in_model(graph)
+    for node in graph.nodes.values():
+        if node.id not in in_model:
+            continue
+        if isinstance(node, CallNode) and node.layer_id in graph.layers:
+            try:
+                spec = graph.port_spec(node.id)
+            except UnknownLayerError as exc:
+                found.append(Diagnostic(node.id, "error", str(exc), "unknown-layer", key))
+                continue
+        elif isinstance(node, OutputNode):
+            spec = graph.port_spec(node.id)
+        else:
+            continue
+        missing = spec.missing(graph.connected_slots(node.id))
+        if missing:
+            found.append(Diagnostic(node.id, "error", "unconnected input: expected "
+                                    + ", ".join(missing), "unconnected-input", key))
+    return found
+
+
+def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    from_inputs = graph.downstream(n.id for n in graph.inputs())
+    in_model = _in_model(graph)
+    found = []
+    for node in graph.nodes.values():
+        if isinstance(node, OutputNode):
+            continue
+        if node.id not in in_model:
+            what = "input" if isinstance(node, InputNode) else "layer"
+            found.append(Diagnostic(node.id, "warning", f"this {what} is not connected to an "
+                                    "output, so it is not part of the model (nor of its "
+                                    "parameter count)", "dead-end", key))
+        elif isinstance(node, CallNode) and node.id not in from_inputs:
+            found.append(Diagnostic(node.id, "error", "not reachable from any input: connect "
+                                    "it to a tensor that starts at an input", "unreachable", key))
+    return found
+
+
+def _first_calls(graph: Graph) -> dict[str, str]:
+    """Layer id -> its first call's node id, in one pass (calls_of per layer is quadratic)."""
+    first: dict[str, str] = {}
+    for node in graph.calls():
+        first.setdefault(node.layer_id, node.id)
+    return first
+
+
+def _names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    owners: dict[str, list[str]] = {}
+    first = _first_calls(graph)
+    for layer in graph.layers.values():
+        owners.setdefault(layer.name, []).append(first.get(layer.id, layer.id))
+    for node in graph.inputs():
+        owners.setdefault(node.name, []).append(node.id)
+    found = [Diagnostic(ids[1], "error", f"the name '{name}' is used {len(ids)} times; Keras "
+                        "needs unique layer and input names", "duplicate-name", key)
+             for name, ids in owners.items() if len(ids) > 1]
+    outputs = Counter(o.name for o in graph.outputs())
+    found += [Diagnostic(o.id, "error", f"two outputs are named '{o.name}'; output names must "
+                         "be unique", "duplicate-name", key)
+              for o in graph.outputs() if outputs[o.name] > 1]
+    return found
+
+
+def _output_names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    """An output named otherwise than its tensor is renamed by an Identity layer in the code,
+    which must not take a name a layer or input already has (editing never makes one; a file
+    written elsewhere can)."""
+    names = graph.names_in_use()
+    found = []
+    for out in graph.outputs():
+        edge = graph.source_of(out.id)
+        if edge is None or out.name not in names or graph.tensor_name(edge.src) == out.name:
+            continue
+        owner = names[out.name]
+        holder = f"{graph.layers[owner].class_name} '{out.name}'" if owner in graph.layers \
+            else graph.describe(owner)
+        found.append(Diagnostic(out.id, "error", "expected the name of the layer feeding this "
+                                f"output ('{graph.tensor_name(edge.src)}') or a name no layer "
+                                f"has; received '{out.name}', the name of {holder}",
+                                "duplicate-name", key))
+    return found
+
+
+def _params(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
+    found = []
+    first = _first_calls(graph)
+    for layer in graph.layers.values():
+        if layer.is_block:
+            continue
+        target = first.get(layer.id, layer.id)
+        try:
+            entry = doc.catalog.get(layer.class_name)
+        except UnknownLayerError as exc:
+            found.append(Diagnostic(target, "error", str(exc), "unknown-layer", key))
+            continue
+        for name, value in layer.params.items():
+            if not entry.has_param(name):
+                found.append(Diagnostic(target, "error", f"{layer.class_name} has no parameter "
+                                        f"'{name}'", "bad-param", key))
+                continue
+            problem = entry.param(name).value_error(value)
+            if problem is not None:
+                found.append(Diagnostic(target, "error", problem, "bad-param", key))
+    return found

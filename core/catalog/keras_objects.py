@@ -1,0 +1,100 @@
+"""The one place that turns document records into Keras objects (imports Keras lazily)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from ..document.document import Document
+from ..schema.records import LayerSpec, Shape
+from .catalog import APPLICATION_PREFIX, LayerEntry
+
+LAMBDA_ARGUMENT = "x"
+
+
+def lambda_source(expression: str) -> str:
+    """``lambda x: <expression>`` in canonical form (one line, no comments).
+
+    The text must parse as one Python expression, so nothing in it can end the lambda and
+    start another statement or argument when the code generator writes it into a module.
+    Raises ValueError saying what was expected.
+    """
+    expected = f"a single Python expression in {LAMBDA_ARGUMENT} (e.g. {LAMBDA_ARGUMENT} * 2)"
+    try:
+        body = ast.parse(expression, mode="eval").body
+        text = ast.unparse(body)
+        source = f"lambda {LAMBDA_ARGUMENT}: {text}"
+        parsed = ast.parse(source, mode="eval").body
+        if not isinstance(parsed, ast.Lambda) or ast.dump(parsed.body) != ast.dump(body):
+            source = f"lambda {LAMBDA_ARGUMENT}: ({text})"
+        compile(source, "<lambda expression>", "eval")
+    except SyntaxError as exc:
+        raise ValueError(f"{expected}; {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"{expected}, nested less deeply") from None
+    except ValueError as exc:  # e.g. a null character
+        raise ValueError(f"{expected}; {exc}") from None
+    return source
+
+
+def make_lambda(expression: str) -> Any:
+    """The function of a Lambda layer: this runs the user's code, on purpose."""
+    keras = keras_module()
+    scope = {"keras": keras, "ops": keras.ops}
+    return eval(lambda_source(expression), scope)
+
+
+def keras_module() -> Any:
+    import keras
+
+    return keras
+
+
+def layer_key(layer: LayerSpec) -> str:
+    """Equal for two layers with the same class and parameters (names aside)."""
+    return json.dumps([layer.class_name, layer.block_id, layer.params], sort_keys=True)
+
+
+def constructor_kwargs(entry: LayerEntry, layer: LayerSpec) -> dict[str, Any]:
+    return {k: entry.param(k).to_keras(v) for k, v in layer.params.items()}
+
+
+def make_layer(doc: Document, layer: LayerSpec, input_shape: Shape | None = None) -> Any:
+    """A new, unbuilt Keras layer for a catalog layer (applications need the input shape)."""
+    keras = keras_module()
+    entry = doc.catalog.get(layer.class_name)
+    kwargs = constructor_kwargs(entry, layer)
+    if entry.is_application:
+        factory = getattr(keras.applications, entry.class_name[len(APPLICATION_PREFIX):])
+        if input_shape is not None:
+            kwargs["input_shape"] = tuple(input_shape[1:])
+        return factory(**kwargs)
+    if layer.class_name == "Lambda":
+        return keras.layers.Lambda(make_lambda(kwargs["expression"]))
+    return getattr(keras.layers, layer.class_name)(**kwargs)
+
+
+def symbolic(shape: Shape, dtype: str = "float32") -> Any:
+    return keras_module().KerasTensor(tuple(shape), dtype=dtype)
+
+
+def as_shapes(result: Any) -> list[Shape]:
+    """Normalise what ``compute_output_shape`` returns into a list of shapes."""
+    if _is_shape(result):
+        return [_clean(result)]
+    if isinstance(result, dict):
+        return [_clean(v) for v in result.values()]
+    return [_clean(s) for s in result]
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, tuple | list) and all(
+        d is None or isinstance(d, int) or hasattr(d, "__index__") for d in value
+    )
+
+
+def _clean(shape: Any) -> Shape:
+    if hasattr(shape, "shape") and not isinstance(shape, tuple | list):
+        shape = shape.shape
+    return tuple(None if d is None else int(d) for d in shape)

@@ -1,0 +1,230 @@
+"""The headless ``layerforge`` command. Imports nothing heavy until a command needs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from layerforge import __version__
+
+if TYPE_CHECKING:
+    from ..document.document import Document
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="layerforge",
+        description="Build Keras models visually. Without a command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"layerforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the desktop app")
+    gui.add_argument("project", nargs="?", help="project file or template name to open")
+    gui.add_argument("--template", help="open a template")
+    gui.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
+    sub.add_parser("templates", help="list the templates")
+    summary = sub.add_parser("summary", help="layers, shapes, parameter counts and diagnostics")
+    summary.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    summary.add_argument("--json", action="store_true", help="print a JSON object")
+    validate = sub.add_parser("validate", help="check a project; exit 0 only if it is valid")
+    validate.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    catalog = sub.add_parser("catalog", help="list the layer catalog derived from Keras")
+    catalog.add_argument("--refresh", action="store_true", help="rebuild it from Keras")
+    catalog.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    export = sub.add_parser("export", help="export a project: Keras code, a .keras model or "
+                                           "a diagram")
+    export.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="py",
+                        help="py: a Keras module; keras: a saved model; dot: Graphviz text; "
+                             "png/svg: a drawing (needs Graphviz)")
+    export.add_argument("-o", "--output", metavar="OUT",
+                        help="file to write (py and dot default to stdout)")
+    from .train import add_train_parser
+
+    add_train_parser(sub)
+    from .ensemble import add_ensemble_parser
+    from .tune import add_tune_parser
+
+    add_tune_parser(sub)
+    add_ensemble_parser(sub)
+    imp = sub.add_parser("import", help="open a .keras/.h5/JSON Keras model as a project file")
+    imp.add_argument("model", metavar="MODEL", help="a .keras, .h5 or model JSON file")
+    imp.add_argument("-o", "--output", metavar="PROJECT", required=True,
+                     help="project file to write (.json)")
+    imp.add_argument("--weights", action="store_true",
+                     help="keep the model's weights (saved beside the project as .weights.npz)")
+    return parser
+
+
+EXPORT_FORMATS = ["py", "keras", "dot", "png", "svg"]
+TEXT_FORMATS = ("py", "dot")
+
+GuiRunner = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
+    """Run a command. ``gui`` opens the desktop app; the launcher in ``layerforge.gui`` passes
+    it, so this module never imports Qt."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from ..schema.errors import LayerForgeError
+
+    opener = gui or _no_gui
+    handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
+                "validate": _validate, "catalog": _catalog, "export": _export,
+                "import": _import, "train": _train, "tune": _tune,
+                "ensemble": _ensemble}
+    try:
+        return handlers[args.command](args)
+    except LayerForgeError as exc:
+        print(f"layerforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _no_gui(args: argparse.Namespace) -> int:
+    print("layerforge: the desktop app starts from the `layerforge` command "
+          "(layerforge.gui.launcher); this headless entry point has no GUI.", file=sys.stderr)
+    return 2
+
+
+def _templates(args: argparse.Namespace) -> int:
+    from ..io.templates import list_templates
+
+    infos = list_templates()
+    width = max(len(t.name) for t in infos)
+    for t in infos:
+        print(f"{t.name:<{width}}  {t.section:<6} {t.title}: {t.description}")
+    return 0
+
+
+def _open(args: argparse.Namespace) -> Document:
+    """Open the project and warn, before anything is built, if building it runs code."""
+    from ..io.project import code_layers
+    from ..io.templates import open_project
+
+    doc = open_project(args.project)
+    names = code_layers(doc)
+    if names:
+        print(f"layerforge: warning: {args.project} runs Python code when built "
+              f"(Lambda layers: {', '.join(repr(n) for n in names)}); open only files you "
+              "trust", file=sys.stderr)
+    return doc
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from ..analysis.summary import format_summary, summarize
+
+    data = summarize(_open(args))
+    print(json.dumps(data, indent=1) if args.json else format_summary(data))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ..analysis.summary import summarize
+
+    doc = _open(args)
+    if not doc.graph.nodes:
+        # The app shows an empty canvas without errors (a hint instead); a check still
+        # refuses to call a project with no model valid.
+        print("error: the model is empty: expected at least an input, a layer and an output; "
+              "received a project with no nodes. Add them in the app, or start from a "
+              "template (layerforge templates)")
+        return 1
+    data = summarize(doc)
+    for d in data["diagnostics"]:
+        print(f"{d['severity']}: {d['where']}: {d['message']}")
+    if data["valid"]:
+        print(f"valid: {len(data['layers'])} layers, {data['params']:,} parameters")
+        return 0
+    return 1
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from ..catalog.catalog import get_catalog
+
+    catalog = get_catalog(refresh=args.refresh)
+    if args.json:
+        print(json.dumps(catalog.to_json(), indent=1))
+        return 0
+    for category, entries in catalog.categories().items():
+        print(f"{category}: {', '.join(e.class_name for e in entries)}")
+    print(f"{len(catalog)} layers from Keras {catalog.keras_version}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..io import export
+
+    if args.format not in TEXT_FORMATS and not args.output:
+        print(f"layerforge: error: --format {args.format} writes a binary file: expected "
+              f"-o OUT (e.g. -o model.{args.format}); received no -o", file=sys.stderr)
+        return 2
+    doc = _open(args)
+    if args.format == "keras":
+        export.export_keras(doc, args.output)
+    elif args.format in export.DIAGRAM_FORMATS:
+        export.export_diagram(doc, args.output, args.format)
+    else:
+        from ..codegen.model_code import generate
+
+        text = generate(doc).source if args.format == "py" else export.to_dot(doc)
+        _write_text(text, args.output)
+    return 0
+
+
+def _write_text(text: str, output: str | None) -> None:
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        from ..schema.errors import LayerForgeError
+
+        raise LayerForgeError(f"expected a writable file for -o; received '{output}' "
+                              f"({exc.strerror})") from None
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..io.importer import import_file
+    from ..io.project import save
+
+    result = import_file(args.model, keep_weights=args.weights)
+    for warning in result.warnings:
+        print(f"layerforge: warning: {warning}", file=sys.stderr)
+    save(result.doc, args.output)
+    graph = result.doc.graph
+    print(f"{args.output}: {len(graph.layers)} layers, {len(result.doc.blocks)} blocks"
+          + (", weights kept" if args.weights else ""), file=sys.stderr)
+    return 0
+
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import run_train
+
+    return run_train(args)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from .tune import run_tune
+
+    return run_tune(args)
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from .ensemble import run_ensemble
+
+    return run_ensemble(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

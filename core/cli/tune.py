@@ -1,0 +1,207 @@
+"""``layerforge tune``: a hyperparameter study, headless; several processes can share one.
+
+Imports TensorFlow and Optuna only when the command runs (``--help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from ..document.document import Document
+from ..document.search_space import SETTINGS, Dimension, SearchSpaceError, mark_dimension
+
+SEARCH_HELP = ("a search dimension, added to the project's: NAME=int:LOW:HIGH[:STEP|:log], "
+               "NAME=float:LOW:HIGH[:log] or NAME=choice:A,B,...; NAME is LAYER.PARAM "
+               "(BLOCK/LAYER.PARAM inside a block) or one of " + ", ".join(SETTINGS))
+
+
+def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "tune", help="search hyperparameters (Optuna); processes can share one study",
+        description="Run or join a study over the project's search space. Every trial is a run "
+                    "folder in <project>.runs/study-<name>/. The study lives in --storage "
+                    "(default <project>.optuna.db beside the project); run the same command "
+                    "in several processes or on several machines to share the work, and "
+                    "again after an interruption to resume.")
+    p.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    p.add_argument("--n-trials", type=int, help="the study's number of finished trials "
+                                                "(shared by every process; default 10)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="start no trial after S seconds")
+    p.add_argument("--storage", metavar="URL", help="SQLAlchemy URL (sqlite:///x.db, "
+                                                    "postgresql://user@host/db)")
+    p.add_argument("--study", metavar="NAME", help="study name (default: the project's name)")
+    p.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
+    p.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
+    p.add_argument("--metric", default="val_loss",
+                   help="the logged value to optimise (default val_loss; accuracy-like "
+                        "metrics are maximised)")
+    p.add_argument("--search", action="append", default=[], metavar="NAME=SPEC",
+                   help=SEARCH_HELP)
+    p.add_argument("--data", nargs="+", metavar="synthetic|PATH",
+                   help="as for `layerforge train` (e.g. sklearn:digits)")
+    p.add_argument("--epochs", type=int, help="epochs per trial")
+    p.add_argument("--batch-size", type=int, help="samples per batch")
+    p.add_argument("--samples", type=int, help="number of synthetic samples")
+    p.add_argument("--validation-split", type=float, help="fraction held out for validation")
+    p.add_argument("--seed", type=int, help="random seed of the data, the weights and the "
+                                            "sampler")
+    p.add_argument("--json", action="store_true", help="print the study's trials as JSON")
+    return p
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Run the study; exit 0 when it holds a completed trial, 1 otherwise."""
+    from ..io.templates import open_project
+    from ..tuning.study import run_study
+    from .train import settings_for
+
+    doc = open_project(args.project)
+    for spec in args.search:
+        doc.search_space.put(parse_search(doc, spec))  # validated by mark_dimension
+    settings = settings_for(doc, args)
+    printer = TrialPrinter(sys.stderr)
+    n_trials = args.n_trials if args.n_trials is not None or args.timeout else 10
+    summary = run_study(doc, n_trials=n_trials, timeout=args.timeout, storage=args.storage,
+                        study_name=args.study, sampler=args.sampler, pruner=args.pruner,
+                        settings=settings, project=args.project, metric=args.metric,
+                        seed=args.seed, reporter=printer)
+    out = sys.stdout
+    if args.json:
+        out.write(json.dumps(summary_record(summary), indent=1) + "\n")
+    else:
+        print_result(summary, out)
+    return 0 if summary.best is not None else 1
+
+
+def parse_search(doc: Document, text: str) -> Dimension:
+    """``dense.units=int:8:64:8`` -> a checked Dimension of the document."""
+    name, sep, spec = text.partition("=")
+    kind, _, rest = spec.partition(":")
+    if not sep or kind not in ("int", "float", "choice") or not rest:
+        raise SearchSpaceError(f"--search: expected NAME=int:LOW:HIGH[:STEP|:log], "
+                               f"NAME=float:LOW:HIGH[:log] or NAME=choice:A,B; received {text!r}")
+    target = _target(doc, name.strip())
+    if kind == "choice":
+        dim = Dimension(target[2], "choice", choices=tuple(_value(v) for v in rest.split(",")),
+                        layer_id=target[1], graph_key=target[0])
+    else:
+        dim = _range(kind, rest, target, text)
+    mark_dimension(doc, dim)  # raises with the reason when it does not fit
+    return dim
+
+
+def _target(doc: Document, name: str) -> tuple[str, str | None, str]:
+    if name in SETTINGS:
+        return ("main", None, name)
+    path, dot, param = name.rpartition(".")
+    block_name, slash, layer_name = path.rpartition("/")
+    key = "main"
+    if slash:
+        block = doc.block_named(block_name)
+        if block is None:
+            raise SearchSpaceError(f"--search {name}: expected a block name; received "
+                                   f"{block_name!r}")
+        key = block.id
+    graph = doc.graph_of(key)
+    layer = next((la for la in graph.layers.values() if la.name == layer_name), None)
+    if not dot or layer is None:
+        known = ", ".join(la.name for la in graph.layers.values())
+        raise SearchSpaceError(f"--search {name}: expected LAYER.PARAM with a layer among "
+                               f"{known}, or a setting among {', '.join(SETTINGS)}")
+    return (key, layer.id, param)
+
+
+def _range(kind: str, rest: str, target: tuple[str, str | None, str], text: str) -> Dimension:
+    parts = rest.split(":")
+    log = parts[-1] == "log"
+    numbers = parts[:-1] if log else parts
+    try:
+        values = [float(v) for v in numbers]
+    except ValueError:
+        values = []
+    if len(values) not in (2, 3):
+        raise SearchSpaceError(f"--search: expected {kind}:LOW:HIGH[:STEP|:log] with numbers; "
+                               f"received {text!r}")
+    cast = int if kind == "int" and all(v.is_integer() for v in values) else float
+    step = cast(values[2]) if len(values) == 3 else None
+    return Dimension(target[2], kind, cast(values[0]), cast(values[1]), step, log,
+                     layer_id=target[1], graph_key=target[0])
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ------------------------------------------------------------------ output
+class TrialPrinter:
+    """One line per trial, as trials end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.metric = "val_loss"
+
+    def on_study_begin(self, info: dict[str, Any]) -> None:
+        self.metric = info["metric"]
+        budget = info["n_trials"] if info["n_trials"] is not None else "unlimited"
+        self.stream.write(f"study '{info['study_name']}' ({info['direction']} {self.metric}, "
+                          f"{budget} trials) in {info['storage']}; runs in {info['folder']}\n")
+
+    def on_trial_begin(self, number: int, params: dict[str, Any]) -> None:
+        self.stream.write(f"trial {number} started: {_params(params)}\n")
+        self.stream.flush()
+
+    def on_trial_end(self, trial: Any) -> None:
+        value = "" if trial.value is None else f" {self.metric} {trial.value:.4g}"
+        took = "" if trial.duration is None else f" in {trial.duration:.1f}s"
+        why = f" ({trial.message})" if trial.message else ""
+        self.stream.write(f"trial {trial.number} {trial.state}{value}{took}{why}\n")
+        self.stream.flush()
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items())
+
+
+def print_result(summary: Any, out: TextIO) -> None:
+    from ..tuning.study import accuracy_key
+
+    best, defaults = summary.best, summary.defaults
+    counts = {s: sum(t.state == s for t in summary.trials) for s in ("complete", "pruned",
+                                                                      "fail")}
+    out.write(f"study '{summary.study_name}': {counts['complete']} complete, "
+              f"{counts['pruned']} pruned, {counts['fail']} failed\n")
+    if best is None:
+        out.write("no trial completed\n")
+        return
+    out.write(f"best trial {best.number}: {summary.metric} {best.value:.4g}; "
+              f"{_params(best.params)}\n")
+    if defaults is not None:
+        out.write(f"defaults (trial {defaults.number}): {summary.metric} "
+                  f"{defaults.value:.4g}\n")
+    key = accuracy_key(best.metrics)
+    if key and defaults is not None and key in defaults.metrics:
+        out.write(f"{key}: best {best.metrics[key]:.4f}, defaults {defaults.metrics[key]:.4f}\n")
+    elif key:
+        out.write(f"{key}: best {best.metrics[key]:.4f}\n")
+    if best.run_dir:
+        out.write(f"best run folder: {best.run_dir}\n")
+
+
+def summary_record(summary: Any) -> dict[str, Any]:
+    best, defaults = summary.best, summary.defaults
+    return {"study_name": summary.study_name, "storage": summary.storage,
+            "metric": summary.metric, "direction": summary.direction,
+            "stopped": summary.stopped,
+            "best": asdict(best) if best else None,
+            "defaults": asdict(defaults) if defaults else None,
+            "trials": [asdict(t) for t in summary.trials]}
+

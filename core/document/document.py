@@ -1,0 +1,143 @@
+"""A project: the main graph, its blocks (models used as layers) and its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from psygnal import Signal
+
+from ..catalog.catalog import Catalog, get_catalog
+from ..schema.errors import EditError, NameClashError, UnknownIdError
+from ..schema.records import BLOCK_CLASS, LayerSpec, PortSpec
+from ..schema.settings import TrainingSettings
+from .graph import Graph
+
+if TYPE_CHECKING:
+    from .search_space import SearchSpace
+
+MAIN = "main"
+
+
+@dataclass
+class Block:
+    """A sub-graph with its own inputs and outputs, used as a layer (book 7.1.6)."""
+
+    id: str
+    name: str
+    graph: Graph
+
+
+@dataclass
+class CompileSettings:
+    optimizer: str = "rmsprop"
+    learning_rate: float | None = None
+
+
+@dataclass
+class ProjectMeta:
+    title: str = ""
+    section: str = ""
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Document:
+    """The one source of truth the GUI, the CLI and the code generator read."""
+
+    block_adding = Signal(object)
+    block_added = Signal(object)
+    block_removing = Signal(object)
+    block_removed = Signal(object)
+    settings_changed = Signal(str)
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self._catalog = catalog
+        self.blocks: dict[str, Block] = {}
+        self.graph = self.new_graph()
+        self.compile = CompileSettings()
+        self.training = TrainingSettings()
+        self.meta = ProjectMeta()
+        # Trained or imported weights by layer id (lists of numpy arrays in Keras'
+        # ``get_weights`` order); empty means freshly initialised weights.
+        self.weights: dict[str, list[Any]] = {}
+        from .search_space import SearchSpace  # it imports the commands, which import us
+
+        self.search_space: SearchSpace = SearchSpace()
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = get_catalog()
+        return self._catalog
+
+    def new_graph(self) -> Graph:
+        return Graph(ports=self.port_spec_of)
+
+    def port_spec_of(self, layer: LayerSpec) -> PortSpec:
+        if layer.block_id is not None:
+            count = len(self.block(layer.block_id).graph.inputs())
+            return PortSpec("single") if count == 1 else PortSpec("list", count, count)
+        return self.catalog.get(layer.class_name).ports
+
+    # ------------------------------------------------------------- graphs
+    def graph_of(self, key: str | None) -> Graph:
+        """The main graph for ``None``/``"main"``, else the graph of the block with that id."""
+        if key in (None, MAIN):
+            return self.graph
+        return self.block(key).graph
+
+    def graphs(self) -> list[tuple[str, Graph]]:
+        return [(MAIN, self.graph)] + [(b.id, b.graph) for b in self.blocks.values()]
+
+    def block(self, block_id: str) -> Block:
+        try:
+            return self.blocks[block_id]
+        except KeyError:
+            raise UnknownIdError(f"expected a block id; received {block_id!r}") from None
+
+    def block_named(self, name: str) -> Block | None:
+        return next((b for b in self.blocks.values() if b.name == name), None)
+
+    def add_block(self, block: Block) -> None:
+        if block.id in self.blocks:
+            raise EditError(f"block id {block.id!r} is already in the document")
+        if self.block_named(block.name) is not None:
+            raise NameClashError(f"a block named '{block.name}' already exists; choose another")
+        self.block_adding.emit(block)
+        self.blocks[block.id] = block
+        self.block_added.emit(block)
+
+    def remove_block(self, block_id: str) -> Block:
+        block = self.block(block_id)
+        users = [name for name, graph in self.graphs()
+                 for layer in graph.layers.values() if layer.block_id == block_id]
+        if users:
+            raise EditError(f"block '{block.name}' is still used as a layer; remove its uses first")
+        self.block_removing.emit(block)
+        del self.blocks[block_id]
+        self.block_removed.emit(block)
+        return block
+
+    def block_uses(self, block_id: str, other: str) -> bool:
+        """Whether ``block_id`` uses block ``other``, directly or through other blocks."""
+        seen: set[str] = set()
+        todo = [block_id]
+        while todo:
+            current = todo.pop()
+            if current == other:
+                return True
+            if current in seen or current not in self.blocks:
+                continue
+            seen.add(current)
+            todo += [lay.block_id for lay in self.blocks[current].graph.layers.values()
+                     if lay.block_id is not None]
+        return False
+
+    def check_invariants(self) -> None:
+        for _, graph in self.graphs():
+            graph.check_invariants()
+            for layer in graph.layers.values():
+                if layer.block_id is not None:
+                    assert layer.block_id in self.blocks, f"layer of a missing block {layer}"
+                    assert layer.class_name == BLOCK_CLASS

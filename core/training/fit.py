@@ -1,0 +1,451 @@
+"""Train the document's model: ``fit`` with the project's settings, reported in plain Python.
+
+The model is built by running the generated code (``compile.build_and_compile``),
+so the exported module is what ran. Progress goes to a *reporter* (any object
+with the methods of :class:`Reporter`; missing methods are skipped) from a
+Keras callback; the GUI wraps a reporter into Qt signals, the CLI draws a
+progress bar. Whatever goes wrong (NaN loss, data that does not fit, out of
+memory, any exception) is caught, recorded in the run folder and returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+
+from ..codegen.loader import build_and_compile
+from ..document.document import Document
+from ..io.project import from_records, to_records
+from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks, monitored_params
+from . import runs
+from .data import TrainData, load_training_data
+
+FALLBACK_LOSS = "mse"
+
+
+@dataclass
+class RunResult:
+    status: str  # completed, stopped, failed
+    run_dir: Path
+    history: dict[str, list[float]] = field(default_factory=dict)
+    message: str = ""
+    traceback: str = ""
+    device: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "stopped")
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("epoch", []))
+
+    @property
+    def checkpoint(self) -> Path | None:
+        path = self.run_dir / runs.CHECKPOINT
+        return path if path.exists() else None
+
+
+class Reporter(Protocol):
+    """What ``train`` reports; every method is optional."""
+
+    def on_train_begin(self, info: dict[str, Any]) -> None: ...
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self, result: RunResult) -> None: ...
+
+
+class _Failure(Exception):
+    """A problem found while training that ends the run with a message (e.g. NaN loss)."""
+
+
+# ------------------------------------------------------------------ the entry point
+def train(doc: Document, settings: TrainingSettings | None = None, *,
+          run_dir: str | os.PathLike[str], reporter: Any = None,
+          stop_event: threading.Event | None = None) -> RunResult:
+    """Train and record the run in ``run_dir``; never raises for a failed run."""
+    settings = settings or getattr(doc, "training", None) or TrainingSettings()
+    folder = Path(run_dir)
+    result = RunResult("failed", folder)
+    try:
+        runs.start_run(folder, doc, settings)
+        result = _Run(doc, settings, folder, reporter, stop_event).execute()
+    except KeyboardInterrupt:
+        result = RunResult("stopped", folder, message="interrupted", history=result.history)
+        _finish(result, reporter)
+        raise
+    except Exception as exc:  # the run folder records any failure
+        result = RunResult("failed", folder, message=describe_error(exc),
+                           traceback=traceback.format_exc(), device=result.device)
+        result.history = _saved_history(folder)
+    _finish(result, reporter)
+    return result
+
+
+def _finish(result: RunResult, reporter: Any) -> None:
+    if result.run_dir.exists():
+        runs.finish_run(result.run_dir, result.status, result.message, result.traceback,
+                        device=result.device, warnings=result.warnings)
+    _report(reporter, "on_train_end", result)
+
+
+def _saved_history(folder: Path) -> dict[str, list[float]]:
+    try:
+        return runs.load_run(folder).history
+    except Exception:  # nothing recorded yet
+        return {}
+
+
+def describe_error(exc: BaseException) -> str:
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.ResourceExhaustedError) or "out of memory" in str(exc).lower():
+        return f"out of memory: lower the batch size or the model size ({_first_line(exc)})"
+    if isinstance(exc, _Failure):
+        return str(exc)
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def _report(reporter: Any, method: str, *args: Any) -> None:
+    fn = getattr(reporter, method, None)
+    if fn is not None:
+        fn(*args)
+
+
+# ------------------------------------------------------------------ one run
+class _Run:
+    def __init__(self, doc: Document, settings: TrainingSettings, folder: Path, reporter: Any,
+                 stop_event: threading.Event | None) -> None:
+        self.doc, self.settings, self.folder = doc, settings, folder
+        self.reporter, self.stop_event = reporter, stop_event
+        self.warnings: list[str] = []
+        self.strategy: Any = None  # set for multi-worker runs, which need their own loop
+
+    def execute(self) -> RunResult:
+        check_callbacks(self.settings.callbacks)
+        strategy, device = choose_strategy()
+        if "MultiWorker" in device:
+            self.strategy = strategy
+        if self.settings.seed is not None:
+            keras.utils.set_random_seed(self.settings.seed)
+        with _mixed_precision(self.settings.mixed_precision and "GPU" in device.upper()):
+            with strategy.scope():
+                model = build_and_compile(self.trainable_doc())
+            data = load_training_data(self.doc, model, self.settings)
+            return self.fit(model, data, device)
+
+    def trainable_doc(self) -> Document:
+        """The document, or a copy whose outputs without a loss get ``mse`` (a model
+        without any loss cannot be fitted); the run folder's snapshot records the copy."""
+        missing = [o for o in self.doc.graph.outputs() if not o.loss]
+        if not missing:
+            return self.doc
+        copy = from_records(to_records(self.doc), catalog=self.doc.catalog)
+        for node in copy.graph.outputs():
+            if not node.loss:
+                node.loss = FALLBACK_LOSS
+        names = ", ".join(f"'{o.name}'" for o in missing)
+        self.warnings.append(f"output {names} had no loss; trained with {FALLBACK_LOSS}")
+        runs.start_run(self.folder, copy, self.settings)
+        return copy
+
+    def fit(self, model: Any, data: TrainData, device: str) -> RunResult:
+        progress = _ProgressCallback(self, data, device)
+        callbacks = [*self.callbacks(data), progress]
+        keeper = next(c for c in callbacks if isinstance(c, BestKeeper))
+        s = self.settings
+        if self.strategy is not None and data.dataset is None:
+            _fit_distributed(model, self.strategy, data, s, callbacks)
+        else:
+            model.fit(**data.fit_arguments(s.feed, s.batch_size, s.shuffle), epochs=s.epochs,
+                      callbacks=callbacks, verbose=0)
+        # NaN weights are never kept; a stop before any epoch end keeps the current ones
+        keeper.write(model, self.folder / runs.CHECKPOINT, current_if_none=not progress.failure)
+        if progress.failure:
+            raise _Failure(progress.failure)
+        status = "stopped" if progress.stopped else "completed"
+        return RunResult(status, self.folder, progress.history, device=device,
+                         warnings=self.warnings)
+
+    def callbacks(self, data: TrainData) -> list[Any]:
+        specs = list(self.settings.callbacks)
+        if not any(s.kind == "ModelCheckpoint" for s in specs):
+            specs.append(CallbackSpec("ModelCheckpoint"))  # every run keeps its best weights
+        return [make_callback(s, self.folder, data) for s in specs]
+
+
+def _fit_distributed(model: Any, strategy: Any, data: TrainData, s: TrainingSettings,
+                     callbacks: list[Any]) -> None:
+    """``fit`` for MultiWorkerMirroredStrategy, whose Keras 3 ``fit`` fails reducing its
+    logs (keras-team/keras#20585): the same callbacks around Keras' own ``train_step``."""
+    import tensorflow as tf
+
+    train_ds, val_ds = data.as_datasets(s.feed, s.batch_size, s.shuffle, s.seed)
+    workers = _worker_count(strategy)
+    steps = max(1, int(train_ds.cardinality()) // workers)  # every worker runs as many steps
+    _build_compiled_state(model, strategy, train_ds)
+    run_step = _replicated(strategy, model.train_step, tf)
+    run_test = _replicated(strategy, model.test_step, tf)
+    batches = iter(strategy.experimental_distribute_dataset(train_ds.repeat()))
+    hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=s.epochs, steps=steps,
+                                         verbose=0)
+    model.stop_training = False
+    hooks.on_train_begin()
+    for epoch in range(s.epochs):
+        model.reset_metrics()
+        hooks.on_epoch_begin(epoch)
+        logs: dict[str, Any] = {}
+        for step in range(steps):
+            hooks.on_train_batch_begin(step)
+            logs = _floats(run_step(next(batches)))
+            hooks.on_train_batch_end(step, logs)
+            if model.stop_training:
+                break
+        if val_ds is not None:
+            model.reset_metrics()
+            val_logs: dict[str, float] = {}
+            for batch in strategy.experimental_distribute_dataset(val_ds):
+                val_logs = _floats(run_test(batch))
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        hooks.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    hooks.on_train_end(logs)
+
+
+def _replicated(strategy: Any, step: Any, tf: Any) -> Any:
+    @tf.function
+    def run(batch: Any) -> Any:
+        logs = strategy.run(step, args=(batch,))
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+
+    return run
+
+
+def _build_compiled_state(model: Any, strategy: Any, train_ds: Any) -> None:
+    """Create loss, metric and optimizer variables once, outside the replicated step."""
+    x, y = next(iter(train_ds))
+    with strategy.scope():
+        y_pred = model(x, training=False)
+        model.compute_loss(x=x, y=y, y_pred=y_pred)
+        model.compute_metrics(x, y, y_pred)
+        model.optimizer.build(model.trainable_variables)
+    model.reset_metrics()
+
+
+def _floats(logs: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in logs.items()}
+
+
+def make_callback(spec: CallbackSpec, folder: Path, data: TrainData) -> Any:
+    params = monitored_params(spec, data.has_validation)
+    if spec.kind == "ModelCheckpoint":
+        return BestKeeper(params.get("monitor", "val_loss"), params.get("mode", "auto"),
+                          params.get("initial_value_threshold"))
+    if spec.kind == "TensorBoard":
+        return keras.callbacks.TensorBoard(log_dir=str(folder / runs.TENSORBOARD), **params)
+    if spec.kind == "CSVLogger":
+        return keras.callbacks.CSVLogger(str(folder / "log.csv"), **params)
+    if spec.kind == "ActivationLogger":
+        return ActivationLogger(data.activation_inputs(), str(folder / runs.ACTIVATIONS), **params)
+    return getattr(keras.callbacks, spec.kind)(**params)
+
+
+class BestKeeper(keras.callbacks.Callback):
+    """ModelCheckpoint with save_best_only, as the app runs it: the best weights are kept
+    in memory per epoch (a copy, ~1 ms) and written as ``best.keras`` when training ends,
+    so a run does not pay a model save per epoch. The exported module uses Keras'
+    ModelCheckpoint with the same monitor and mode."""
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto",
+                 initial_value_threshold: float | None = None) -> None:
+        super().__init__()
+        self.monitor = monitor
+        if mode == "auto":
+            mode = "max" if monitor.endswith(("acc", "accuracy", "auc")) else "min"
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.best = math.inf if initial_value_threshold is None \
+            else self.sign * initial_value_threshold
+        self.weights: list[Any] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if self.sign * value < self.best:
+            self.best = self.sign * value
+            self.weights = self.model.get_weights()
+
+    def write(self, model: Any, path: Path, current_if_none: bool) -> None:
+        if self.weights is None and not current_if_none:
+            return
+        if self.weights is not None:
+            model.set_weights(self.weights)
+        model.save(path)
+
+
+# ------------------------------------------------------------------ reporting callback
+class _ProgressCallback(keras.callbacks.Callback):
+    """Turns Keras' hooks into reporter calls; checks Stop and NaN after every batch."""
+
+    def __init__(self, run: _Run, data: TrainData, device: str) -> None:
+        super().__init__()
+        self.run, self.data, self.device = run, data, device
+        self.history: dict[str, list[float]] = {}
+        self.step = 0
+        self.epoch = 0
+        self.stopped = False
+        self.failure = ""
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        s = self.run.settings
+        info = {"epochs": s.epochs, "steps": self.params.get("steps"),
+                "batch_size": s.batch_size, "samples": self.data.samples,
+                "device": self.device, "run_dir": str(self.run.folder),
+                "inputs": self.data.inputs, "outputs": self.data.outputs,
+                "validation": self.data.has_validation, "warnings": list(self.run.warnings)}
+        _report(self.run.reporter, "on_train_begin", info)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.step += 1
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.failure = (f"the loss became {loss} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                            "lower the learning rate or check the data for NaN or huge values")
+            self.model.stop_training = True
+            return
+        _report(self.run.reporter, "on_batch_end", self.step, logs)
+        event = self.run.stop_event
+        if event is not None and event.is_set():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.failure:
+            return
+        logs = dict(logs or {})
+        logs.setdefault("learning_rate", _learning_rate(self.model))
+        self.history.setdefault("epoch", []).append(epoch + 1)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        runs.write_history(self.run.folder, self.history)
+        _report(self.run.reporter, "on_epoch_end", epoch, logs)
+
+
+def _learning_rate(model: Any) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+# ------------------------------------------------------------------ devices
+_STRATEGY: list[Any] = []
+
+
+def choose_strategy() -> tuple[Any, str]:
+    """The distribution strategy and a description of the device(s).
+
+    TF_CONFIG set: MultiWorkerMirroredStrategy; several GPUs: MirroredStrategy.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+             for g in gpus]
+    device = names[0] if names else "CPU"
+    if os.environ.get("TF_CONFIG"):
+        if not _STRATEGY:  # created once per process, before other collective ops
+            _STRATEGY.append(tf.distribute.MultiWorkerMirroredStrategy())
+        workers = _worker_count(_STRATEGY[0])
+        return _STRATEGY[0], f"{device} x {workers} workers (MultiWorkerMirroredStrategy)"
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy(), \
+            f"{len(gpus)} GPUs: {', '.join(names)} (MirroredStrategy)"
+    return tf.distribute.get_strategy(), device
+
+
+def _worker_count(strategy: Any) -> int:
+    spec = strategy.cluster_resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
+
+
+@contextlib.contextmanager
+def _mixed_precision(enabled: bool) -> Iterator[None]:
+    """mixed_float16 while the model is built and trained; the global policy is restored."""
+    if not enabled:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+# ------------------------------------------------------------------ activation logger
+class ActivationLogger(keras.callbacks.Callback):
+    """Every layer's activations for one sample, saved per epoch as .npz (book 7.2).
+
+    Portable: the exported module contains this class's source.
+    """
+
+    def __init__(self, x, folder, every=1, sample_index=0):  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.x, self.folder, self.every, self.index = x, folder, every, sample_index
+        self.probe = None
+        self.names = []
+
+    def sample(self):  # type: ignore[no-untyped-def]
+        i = self.index
+        if isinstance(self.x, dict):
+            return {k: v[i:i + 1] for k, v in self.x.items()}
+        if isinstance(self.x, list | tuple):
+            return [v[i:i + 1] for v in self.x]
+        return self.x[i:i + 1]
+
+    def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
+        import keras
+
+        outputs = []
+        for layer in self.model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            tensors = layer.output if isinstance(layer.output, list | tuple) else [layer.output]
+            for i, tensor in enumerate(tensors):
+                self.names.append(layer.name if len(tensors) == 1 else f"{layer.name}:{i}")
+                outputs.append(tensor)
+        inputs = self.model.inputs
+        self.probe = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs)
+
+    def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+        import os
+
+        import keras
+        import numpy as np
+
+        if (epoch + 1) % self.every:
+            return
+        values = self.probe(self.sample(), training=False)
+        values = values if isinstance(values, list | tuple) else [values]
+        os.makedirs(self.folder, exist_ok=True)
+        arrays = {n: keras.ops.convert_to_numpy(v)
+                  for n, v in zip(self.names, values, strict=True)}
+        np.savez(os.path.join(self.folder, f"epoch_{epoch + 1:03d}.npz"), **arrays)

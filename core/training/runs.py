@@ -1,0 +1,193 @@
+"""Run folders: every training run kept beside the project.
+
+``<project stem>.runs/<timestamp>-<n>/`` holds ``settings.json`` (training
+settings), ``project.json`` (the graph snapshot, a project file that opens as
+is), ``status.json``, ``history.json`` + ``history.csv`` (per epoch, written as
+epochs end), ``best.keras``, ``tensorboard/`` and ``activations/epoch_NNN.npz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..document.document import Document
+from ..io.project import to_records
+from ..schema.errors import LayerForgeError
+from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
+
+RUNS_SUFFIX = ".runs"
+CHECKPOINT = "best.keras"
+TENSORBOARD = "tensorboard"
+ACTIVATIONS = "activations"
+
+
+class RunError(LayerForgeError):
+    """A run folder that cannot be read."""
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    status: str  # running, completed, stopped, failed
+    message: str = ""
+    traceback: str = ""
+    started: str = ""
+    finished: str = ""
+    device: str = ""
+    history: dict[str, list[float]] = field(default_factory=dict)
+    settings: TrainingSettings = field(default_factory=TrainingSettings)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("epoch", []))
+
+    @property
+    def checkpoint(self) -> Path | None:
+        path = self.path / CHECKPOINT
+        return path if path.exists() else None
+
+
+def runs_folder(project: str | os.PathLike[str]) -> Path:
+    """``model.json`` -> ``model.runs`` beside it (a template name: in the current folder)."""
+    path = Path(project)
+    return path.with_name(path.stem + RUNS_SUFFIX)
+
+
+def new_run_dir(folder: str | os.PathLike[str]) -> Path:
+    """A fresh ``<timestamp>-<n>`` folder; ``n`` counts up so parallel runs never collide."""
+    base = Path(folder)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while True:
+        candidate = base / f"{stamp}-{n}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return candidate
+
+
+# ------------------------------------------------------------------ writing
+def start_run(run_dir: Path, doc: Document, settings: TrainingSettings) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / "settings.json", settings_to_records(settings))
+    _write_json(run_dir / "project.json", to_records(doc))
+    write_status(run_dir, {"status": "running", "started": _now()})
+
+
+def write_status(run_dir: Path, fields: dict[str, Any]) -> None:
+    path = run_dir / "status.json"
+    current = _read_json(path) if path.exists() else {}
+    _write_json(path, {**current, **fields})
+
+
+def finish_run(run_dir: Path, status: str, message: str = "", traceback: str = "",
+               **extra: Any) -> None:
+    write_status(run_dir, {"status": status, "message": message, "traceback": traceback,
+                           "finished": _now(), **extra})
+
+
+def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
+    _write_json(run_dir / "history.json", history)
+    keys = list(history)
+    rows = zip(*(history[k] for k in keys), strict=True)
+    tmp = run_dir / "history.csv.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(keys)
+        writer.writerows(rows)
+    os.replace(tmp, run_dir / "history.csv")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+# ------------------------------------------------------------------ reading
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: expected a JSON file written by a LayerForge run; "
+                       f"cannot read it ({exc})") from None
+
+
+def load_run(path: str | os.PathLike[str]) -> RunInfo:
+    run_dir = Path(path)
+    if not (run_dir / "status.json").exists():
+        raise RunError(f"expected a run folder (with status.json); received {run_dir}")
+    status = _read_json(run_dir / "status.json")
+    history = _read_json(run_dir / "history.json") if (run_dir / "history.json").exists() \
+        else {}
+    settings_path = run_dir / "settings.json"
+    settings = settings_from_records(_read_json(settings_path), str(settings_path)) \
+        if settings_path.exists() else TrainingSettings()
+    return RunInfo(run_dir, status.get("status", "unknown"), status.get("message", ""),
+                   status.get("traceback", ""), status.get("started", ""),
+                   status.get("finished", ""), status.get("device", ""), history, settings)
+
+
+def list_runs(folder: str | os.PathLike[str]) -> list[RunInfo]:
+    """The runs in a ``.runs`` folder, oldest first; unreadable folders are skipped."""
+    base = Path(folder)
+    if not base.is_dir():
+        return []
+    runs = []
+    for run_dir in sorted(base.iterdir(), key=_run_order):
+        if (run_dir / "status.json").exists():
+            try:
+                runs.append(load_run(run_dir))
+            except LayerForgeError:
+                continue
+    return runs
+
+
+def _run_order(path: Path) -> tuple[str, int]:
+    stamp, _, n = path.name.rpartition("-")
+    return (stamp, int(n)) if n.isdigit() else (path.name, 0)
+
+
+def load_run_model(path: str | os.PathLike[str]) -> Any:
+    """The run's best checkpoint as a compiled ``keras.Model``."""
+    checkpoint = Path(path) / CHECKPOINT
+    if not checkpoint.exists():
+        raise RunError(f"expected a checkpoint {checkpoint}; the run saved none (it failed or "
+                       "stopped before any weights were kept)")
+    import keras
+
+    return keras.models.load_model(checkpoint)
+
+
+def load_activations(path: str | os.PathLike[str], epoch: int) -> dict[str, Any]:
+    """Layer name -> activations of the logged sample after ``epoch`` (1-based)."""
+    import numpy as np
+
+    file = Path(path) / ACTIVATIONS / f"epoch_{epoch:03d}.npz"
+    if not file.exists():
+        raise RunError(f"expected activations {file}; the run logged none for epoch {epoch}")
+    with np.load(file) as archive:
+        return {key: archive[key] for key in archive.files}
