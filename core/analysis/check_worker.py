@@ -21,7 +21,7 @@ from typing import Any
 
 from ..catalog.keras_objects import keras_module
 from ..document.document import Document
-from ..io.project import from_records, to_records
+from ..document.records import from_records, to_records
 from ..schema.diagnostics import Diagnostic
 from .check import full_check
 

@@ -105,7 +105,7 @@ def _templates(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> Document:
     """Open the project and warn, before anything is built, if building it runs code."""
-    from ..io.project import code_layers
+    from ..document.records import code_layers
     from ..io.templates import open_project
 
     doc = open_project(args.project)

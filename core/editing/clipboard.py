@@ -25,7 +25,7 @@ from typing import Any
 
 from ..document.document import MAIN, Block, Document
 from ..document.graph import Graph
-from ..io.project import from_records, to_records
+from ..document.records import from_records, to_records
 from ..schema.errors import EditError, ProjectFileError, UnknownIdError
 from ..schema.records import (
     CallNode,

@@ -10,11 +10,11 @@ signature (Keras is imported only when a project has callbacks).
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ProjectFileError
+from .reading import TYPE_NAMES, RecordReader, is_kind, kind_name, show
 
 CALLBACK_KINDS = ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard",
                   "CSVLogger", "TerminateOnNaN", "ActivationLogger")
@@ -122,22 +122,13 @@ def settings_from_records(data: Any, source: str = "<project>") -> TrainingSetti
     return s
 
 
-class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def expect(self, ok: bool, where: str, expected: str, received: Any) -> None:
-        if not ok:
-            raise SettingsError(f"{self.source}: at {where}: expected {expected}; "
-                                f"received {_show(received)}")
+class _Reader(RecordReader):
+    error = SettingsError
 
     def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...],
               default: Any, where: str = "training") -> Any:
         value = data.get(key, default)
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
-        self.expect(ok, f"{where}.{key}", " or ".join(_TYPE_NAMES.get(k, k.__name__)
-                                                      for k in kinds), value)
+        self.expect(is_kind(value, kind), f"{where}.{key}", kind_name(kind), value)
         return value
 
     def positive_int(self, data: dict[str, Any], key: str, default: int) -> int:
@@ -175,17 +166,6 @@ class _Reader:
         for key, kinds in DATA_REQUIRED[kind].items():
             self.typed(params, key, kinds, None, f"{where}.params")
         return DataSource(kind, dict(params))
-
-
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list",
-               dict: "an object", bool: "true/false", type(None): "null"}
-
-
-def _show(value: Any) -> str:
-    try:
-        return json.dumps(value)[:80]
-    except (TypeError, ValueError):
-        return repr(value)[:80]
 
 
 def monitored_params(spec: CallbackSpec, has_validation: bool) -> dict[str, Any]:
@@ -227,7 +207,7 @@ def callback_param_error(spec: CallbackSpec) -> str | None:
     owned = RUN_FOLDER_PARAMS.get(spec.kind)
     for name, value in spec.params.items():
         if name == owned:
-            return f"'{name}' is set by the run folder; remove it (received {_show(value)})"
+            return f"'{name}' is set by the run folder; remove it (received {show(value)})"
         if name not in known:
             choices = ", ".join(n for n in known if n != owned)
             return f"expected a parameter among {choices}; received '{name}'"
@@ -252,5 +232,5 @@ def _value_error(name: str, default: Any, value: Any) -> str | None:
         return None
     if ok:
         return None
-    return f"'{name}' expects {_TYPE_NAMES.get(type(default), type(default).__name__)} " \
-           f"(default {_show(default)}); received {_show(value)}"
+    return f"'{name}' expects {TYPE_NAMES.get(type(default), type(default).__name__)} " \
+           f"(default {show(default)}); received {show(value)}"

@@ -24,7 +24,7 @@ import keras
 
 from ..codegen.loader import build_and_compile
 from ..document.document import Document
-from ..io.project import from_records, to_records
+from ..document.records import from_records, to_records
 from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks, monitored_params
 from . import runs
 from .data import TrainData, load_training_data

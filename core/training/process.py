@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
-from ..io.project import from_records, to_records
+from ..document.records import from_records, to_records
 from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
 from .runs import finish_run
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
-from ..io.project import to_records
+from ..document.records import to_records
 from ..schema.errors import LayerForgeError
 from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..document.document import Document
-from ..io.project import from_records
+from ..document.records import from_records
 from ..schema.errors import LayerForgeError
 from ..schema.settings import TrainingSettings
 from ..training import runs

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
+from ..document.records import from_records, to_records
 from ..document.search_space import Dimension, apply_values, space_errors
-from ..io.project import from_records, to_records
 from ..schema.errors import LayerForgeError
 from ..schema.settings import TrainingSettings
 from ..schema.values import process_alive

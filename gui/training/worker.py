@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from layerforge.core.document.document import Document
-from layerforge.core.io.project import from_records, to_records
+from layerforge.core.document.records import from_records, to_records
 from layerforge.core.schema.settings import TrainingSettings
 
 from ..background import BackgroundJob

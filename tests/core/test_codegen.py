@@ -14,6 +14,7 @@ import pytest
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.codegen.loader import build_model, load_generated
 from layerforge.core.codegen.model_code import LINE_WIDTH, Namespace, generate
+from layerforge.core.document import records
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import SetParam
 from layerforge.core.io import project
@@ -178,7 +179,7 @@ def test_lambda_text_becomes_one_lambda(doc, stack, text, in_tmp):
     lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
     assert len(lambdas) == 1 and ast.unparse(lambdas[0]) == LAMBDA_ACCEPTED[text]
     assert "from keras import layers, ops" in source
-    assert project.code_layers(doc) == [lam.name]
+    assert records.code_layers(doc) == [lam.name]
     if text != "x, x":  # a tuple is two tensors, which this one-output graph does not take
         assert build_model(doc).output_shape == (None, 4)
 
@@ -220,7 +221,7 @@ def test_lambda_marks_project_files(doc, stack, tmp_path):
     assert json.loads(project.dumps(doc))["runs_code"] is True
     path = tmp_path / "p.json"
     project.save(doc, path)
-    assert project.code_layers(project.load(path)) == ["lambda"]
+    assert records.code_layers(project.load(path)) == ["lambda"]
     assert "runs_code" not in project.dumps(load_template("sequential-mlp"))
 
 

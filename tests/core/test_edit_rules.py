@@ -8,6 +8,7 @@ import stat
 
 import pytest
 
+from layerforge.core.document import records
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import AddBlock, EditNode, GraphRecords
 from layerforge.core.io import project
@@ -61,7 +62,7 @@ def test_save_keeps_the_files_permissions(doc, stack, tmp_path):
 ])
 def test_loader_refuses_values_the_editor_refuses(doc, stack, field, value, expected):
     stack.push(edits.add_input(doc, [8], name="x"))
-    data = project.to_records(doc)
+    data = records.to_records(doc)
     data["graph"]["nodes"][0][field] = value
     with pytest.raises(ProjectFileError, match=expected.replace("[", r"\[").replace("]", r"\]")):
-        project.from_records(data, catalog=doc.catalog)
+        records.from_records(data, catalog=doc.catalog)

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from layerforge.core.document.records import to_records
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import SetParam
-from layerforge.core.io.project import load, to_records
+from layerforge.core.io.project import load
 from layerforge.core.io.templates import load_template
 from layerforge.gui import files
 

@@ -15,8 +15,8 @@ import pytest
 from layerforge.core.analysis.check import KERAS_CODE
 from layerforge.core.analysis.check_worker import CheckReply, check_records
 from layerforge.core.document.document import Document
+from layerforge.core.document.records import to_records
 from layerforge.core.editing.commands import SetParam
-from layerforge.core.io.project import to_records
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.gui.main_window import MainWindow
 

@@ -22,7 +22,7 @@ from user_steps import (
     type_into,
 )
 
-from layerforge.core.io.project import to_records
+from layerforge.core.document.records import to_records
 from layerforge.gui import files
 
 CTRL = Qt.KeyboardModifier.ControlModifier

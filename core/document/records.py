@@ -1,0 +1,244 @@
+"""A document as plain JSON-able records and back: what project files, run folders, the
+clipboard and worker processes carry.
+
+Reading never half-builds a document: every problem raises one :class:`ProjectFileError`
+naming the place in the records, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog.catalog import Catalog
+from ..schema.errors import EditError, ProjectFileError
+from ..schema.reading import RecordReader
+from ..schema.records import (
+    BLOCK_CLASS,
+    DTYPES,
+    CallNode,
+    Edge,
+    InputNode,
+    LayerSpec,
+    Node,
+    OutputNode,
+)
+from ..schema.settings import settings_from_records, settings_to_records
+from .document import Block, CompileSettings, Document, ProjectMeta
+from .graph import Graph
+from .search_space import space_errors, space_from_records, space_to_records
+
+FORMAT_VERSION = 1
+FORMAT_NAME = "layerforge-project"
+CODE_CLASSES = ("Lambda",)
+
+
+# ------------------------------------------------------------------ writing
+def code_layers(doc: Document) -> list[str]:
+    """Names of the layers that run Python code when built (``block/layer`` inside blocks),
+    so that opening a project can warn before anything is built."""
+    found = []
+    for key, graph in doc.graphs():
+        prefix = "" if key == "main" else f"{doc.block(key).name}/"
+        found += [prefix + layer.name for layer in graph.layers.values()
+                  if layer.class_name in CODE_CLASSES]
+    return found
+
+
+def to_records(doc: Document) -> dict[str, Any]:
+    marker = {"runs_code": True} if code_layers(doc) else {}
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        **marker,
+        "meta": {"title": doc.meta.title, "section": doc.meta.section,
+                 "description": doc.meta.description, **doc.meta.extra},
+        "compile": {"optimizer": doc.compile.optimizer,
+                    "learning_rate": doc.compile.learning_rate},
+        "training": settings_to_records(doc.training),
+        "graph": _graph_records(doc.graph),
+        "blocks": [{"id": b.id, "name": b.name, "graph": _graph_records(b.graph)}
+                   for b in doc.blocks.values()],
+        **_search_space_records(doc),
+    }
+
+
+def _search_space_records(doc: Document) -> dict[str, Any]:
+    """Only a project with search dimensions has the key (older files stay identical)."""
+    return {"search_space": space_to_records(doc.search_space)} if len(doc.search_space) else {}
+
+
+def _graph_records(graph: Graph) -> dict[str, Any]:
+    return {
+        "layers": [_layer_record(layer) for layer in graph.layers.values()],
+        "nodes": [_node_record(node) for node in graph.nodes.values()],
+        "edges": [{"id": e.id, "src": e.src, "src_index": e.src_index, "dst": e.dst,
+                   "dst_slot": e.dst_slot} for e in graph.edges.values()],
+    }
+
+
+def _layer_record(layer: LayerSpec) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": layer.id, "class_name": layer.class_name,
+                              "name": layer.name, "params": layer.params}
+    if layer.block_id is not None:
+        record["block"] = layer.block_id
+    return record
+
+
+def _node_record(node: Node) -> dict[str, Any]:
+    base: dict[str, Any] = {"id": node.id, "kind": node.kind, "position": list(node.position)}
+    if isinstance(node, InputNode):
+        base.update(name=node.name, shape=list(node.shape), dtype=node.dtype)
+    elif isinstance(node, CallNode):
+        base.update(layer=node.layer_id)
+        if node.call_kwargs:
+            base["call_kwargs"] = node.call_kwargs
+    else:
+        base.update(name=node.name, loss=node.loss, loss_weight=node.loss_weight,
+                    metrics=list(node.metrics))
+    return base
+
+
+
+def from_records(data: Any, source: str = "<project>", catalog: Catalog | None = None
+                 ) -> Document:
+    reader = _Reader(source)
+    reader.header(data)
+    doc = Document(catalog)
+    try:
+        reader.fill(doc, data)
+    except EditError as exc:
+        raise ProjectFileError(f"{source}: {exc}") from None
+    return doc
+
+
+class _Reader(RecordReader):
+    def header(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise self.fail("the top level", "a JSON object", data)
+        if data.get("format") != FORMAT_NAME:
+            raise self.fail("format", f'"{FORMAT_NAME}" (a LayerForge project)', data.get("format"))
+        version = self.get(data, "format_version", int, "the top level")
+        if version > FORMAT_VERSION:
+            raise ProjectFileError(
+                f"{self.source}: format_version {version} is newer than this LayerForge reads "
+                f"(up to {FORMAT_VERSION}); update LayerForge to open it"
+            )
+        if version < 1:
+            raise self.fail("format_version", "1 or later", version)
+
+    def fill(self, doc: Document, data: dict[str, Any]) -> None:
+        meta = self.get(data, "meta", dict, "the top level", {})
+        known = {"title", "section", "description"}
+        doc.meta = ProjectMeta(
+            *(self.get(meta, k, str, "meta", "") for k in ("title", "section", "description")),
+            extra={k: v for k, v in meta.items() if k not in known},
+        )
+        settings = self.get(data, "compile", dict, "the top level", {})
+        rate = self.get(settings, "learning_rate", (int, float, type(None)), "compile", None)
+        doc.compile = CompileSettings(self.get(settings, "optimizer", str, "compile", "rmsprop"),
+                                      rate)
+        blocks = self.get(data, "blocks", list, "the top level", [])
+        for i, raw in enumerate(blocks):
+            where = f"blocks[{i}]"
+            block = Block(self.get(raw, "id", str, where), self.get(raw, "name", str, where),
+                          doc.new_graph())
+            doc.add_block(block)
+        for i, raw in enumerate(blocks):
+            self.graph(doc, doc.blocks[raw["id"]].graph, self.get(raw, "graph", dict,
+                                                                   f"blocks[{i}]"), f"blocks[{i}]")
+        self.graph(doc, doc.graph, self.get(data, "graph", dict, "the top level"), "graph")
+        doc.training = settings_from_records(data.get("training"), self.source)
+        self.search_space(doc, data.get("search_space"))
+
+    def search_space(self, doc: Document, raw: Any) -> None:
+        doc.search_space = space_from_records(raw, self.source)
+        problems = space_errors(doc)
+        if problems:
+            raise ProjectFileError(f"{self.source}: at search_space: {problems[0]}")
+
+    def graph(self, doc: Document, graph: Graph, raw: dict[str, Any], where: str) -> None:
+        for i, record in enumerate(self.get(raw, "layers", list, where)):
+            graph.add_layer(self.layer(doc, record, f"{where}.layers[{i}]"))
+        for i, record in enumerate(self.get(raw, "nodes", list, where)):
+            graph.add_node(self.node(graph, record, f"{where}.nodes[{i}]"))
+        for i, record in enumerate(self.get(raw, "edges", list, where)):
+            graph.add_edge(self.edge(graph, record, f"{where}.edges[{i}]"))
+        orphans = [layer.name for layer in graph.layers.values() if not graph.calls_of(layer.id)]
+        if orphans:
+            raise self.fail(f"{where}.layers", "every layer called by a node",
+                            f"layers never called: {', '.join(orphans)}")
+
+    def layer(self, doc: Document, record: Any, where: str) -> LayerSpec:
+        class_name = self.get(record, "class_name", str, where)
+        block_id = self.get(record, "block", (str, type(None)), where, None)
+        if block_id is not None:
+            if class_name != BLOCK_CLASS or block_id not in doc.blocks:
+                raise self.fail(f"{where}.block", "the id of a block in this file", block_id)
+        else:
+            doc.catalog.get(class_name)
+        params = self.get(record, "params", dict, where, {})
+        if block_id is None:
+            self.params(doc, class_name, params, where)
+        return LayerSpec(self.get(record, "id", str, where), class_name,
+                         self.name(record, where), params, block_id)
+
+    def name(self, record: dict[str, Any], where: str) -> str:
+        value = self.get(record, "name", str, where)
+        if not value.strip() or "/" in value:
+            raise self.fail(f"{where}.name", "a non-empty name without '/'", value)
+        return value
+
+    def params(self, doc: Document, class_name: str, params: dict[str, Any], where: str) -> None:
+        entry = doc.catalog.get(class_name)
+        for key, value in params.items():
+            if not entry.has_param(key):
+                raise self.fail(f"{where}.params.{key}", f"a parameter of {class_name}", key)
+            problem = entry.param(key).value_error(value)
+            if problem is not None:
+                raise ProjectFileError(f"{self.source}: at {where}.params: {problem}")
+
+    def node(self, graph: Graph, record: Any, where: str) -> Node:
+        kind = self.get(record, "kind", str, where)
+        node_id = self.get(record, "id", str, where)
+        position = self.position(record, where)
+        if kind == "input":
+            shape = self.get(record, "shape", list, where)
+            if not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+                       for d in shape):
+                raise self.fail(f"{where}.shape", "positive integers or null", shape)
+            dtype = self.get(record, "dtype", str, where, "float32")
+            if dtype not in DTYPES:
+                raise self.fail(f"{where}.dtype", "one of " + ", ".join(DTYPES), dtype)
+            return InputNode(node_id, self.name(record, where), tuple(shape), dtype, position)
+        if kind == "call":
+            layer_id = self.get(record, "layer", str, where)
+            if layer_id not in graph.layers:
+                raise self.fail(f"{where}.layer", "the id of a layer in this graph", layer_id)
+            return CallNode(node_id, layer_id, self.get(record, "call_kwargs", dict, where, {}),
+                            position)
+        if kind == "output":
+            metrics = self.get(record, "metrics", list, where, [])
+            if not all(isinstance(m, str) for m in metrics):
+                raise self.fail(f"{where}.metrics", "a list of metric names", metrics)
+            return OutputNode(node_id, self.name(record, where),
+                              self.get(record, "loss", (str, type(None)), where, None),
+                              float(self.get(record, "loss_weight", (int, float), where, 1.0)),
+                              metrics, position)
+        raise self.fail(f"{where}.kind", '"input", "call" or "output"', kind)
+
+    def position(self, record: dict[str, Any], where: str) -> tuple[float, float]:
+        pos = self.get(record, "position", list, where, [0.0, 0.0])
+        if len(pos) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                    for v in pos):
+            raise self.fail(f"{where}.position", "[x, y]", pos)
+        return (float(pos[0]), float(pos[1]))
+
+    def edge(self, graph: Graph, record: Any, where: str) -> Edge:
+        src = self.get(record, "src", str, where)
+        dst = self.get(record, "dst", str, where)
+        for key, node_id in (("src", src), ("dst", dst)):
+            if node_id not in graph.nodes:
+                raise self.fail(f"{where}.{key}", "the id of a node in this graph", node_id)
+        return Edge(self.get(record, "id", str, where), src,
+                    self.get(record, "src_index", int, where, 0), dst,
+                    self.get(record, "dst_slot", (int, str), where, 0))
