@@ -22,6 +22,7 @@ from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.errors import LayerForgeError
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode
+from ..schema.settings import OPTIMIZERS
 
 RESERVED = {"keras", "layers", "ops", "build_model", "compile_model", "model", "inputs",
             "outputs", "np", "name"}
@@ -29,9 +30,7 @@ MAX_IDENTIFIER = 40
 LINE_WIDTH = 100
 INDENT = "    "
 
-OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD", "adamw": "AdamW",
-              "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam",
-              "ftrl": "Ftrl", "lion": "Lion"}
+
 
 
 class CodegenError(LayerForgeError):

@@ -10,7 +10,7 @@ from psygnal import Signal
 from ..catalog.catalog import Catalog, get_catalog
 from ..schema.errors import EditError, NameClashError, UnknownIdError
 from ..schema.records import BLOCK_CLASS, LayerSpec, PortSpec
-from ..schema.settings import TrainingSettings
+from ..schema.settings import CompileSettings, TrainingSettings
 from .graph import Graph
 
 if TYPE_CHECKING:
@@ -26,12 +26,6 @@ class Block:
     id: str
     name: str
     graph: Graph
-
-
-@dataclass
-class CompileSettings:
-    optimizer: str = "rmsprop"
-    learning_rate: float | None = None
 
 
 @dataclass

@@ -22,8 +22,8 @@ from ..schema.records import (
     Node,
     OutputNode,
 )
-from ..schema.settings import settings_from_records, settings_to_records
-from .document import Block, CompileSettings, Document, ProjectMeta
+from ..schema.settings import CompileSettings, settings_from_records, settings_to_records
+from .document import Block, Document, ProjectMeta
 from .graph import Graph
 from .search_space import space_errors, space_from_records, space_to_records
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..editing.commands import AddNode, Command, Connect, Disconnect, Macro, RemoveNode, SetParam
 from ..schema.errors import EditError, ProjectFileError
 from ..schema.records import BLOCK_CLASS, CallNode, Edge, LayerSpec, new_id
+from ..schema.settings import OPTIMIZERS
 
 if TYPE_CHECKING:
     from .document import Document
@@ -240,8 +241,6 @@ def _candidates(dim: Dimension) -> list[Any]:
 
 
 def _setting_error(dim: Dimension) -> str | None:
-    from ..codegen.model_code import OPTIMIZERS
-
     want = SETTINGS.get(dim.param)
     if want is None:
         return f"expected a training setting among {', '.join(SETTINGS)}; received " \
@@ -495,8 +494,6 @@ def _check_layer_value(doc: Document, dim: Dimension, name: str, value: Any) -> 
 
 
 def _setting_command(param: str, value: Any) -> Command:
-    from ..codegen.model_code import OPTIMIZERS
-
     if param == "optimizer" and value not in OPTIMIZERS:
         raise SearchSpaceError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}; "
                                f"received {value!r}")

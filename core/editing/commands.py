@@ -9,7 +9,6 @@ QUndoCommand adapter; the CLI and tests use :class:`UndoStack`.
 from __future__ import annotations
 
 import copy
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,11 +16,17 @@ from typing import Any
 
 from psygnal import Signal
 
-from ..document.document import MAIN, Block, CompileSettings, Document
+from ..document.document import MAIN, Block, Document
 from ..document.graph import Graph
 from ..schema.errors import ArityError, EditError, NameClashError, ParameterError
 from ..schema.records import DTYPES, CallNode, Edge, LayerSpec, Node, OutputNode, Position, Shape
-from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
+from ..schema.settings import (
+    CompileSettings,
+    TrainingSettings,
+    check_compile_settings,
+    settings_from_records,
+    settings_to_records,
+)
 
 
 class Command(ABC):
@@ -634,19 +639,6 @@ class SetCompileSettings(Command):
         assert self._old is not None, "undo before redo"
         doc.compile = self._old
         doc.settings_changed.emit("compile")
-
-
-def check_compile_settings(settings: CompileSettings) -> None:
-    optimizer, rate = settings.optimizer, settings.learning_rate
-    if not isinstance(optimizer, str) or not optimizer.strip():
-        raise EditError(f"expected an optimizer name such as 'adam' or 'rmsprop'; "
-                        f"received {optimizer!r}")
-    if rate is None:
-        return
-    if isinstance(rate, bool) or not isinstance(rate, int | float) \
-            or not math.isfinite(rate) or rate <= 0:
-        raise EditError(f"expected a positive learning rate such as 0.001 (or none for the "
-                        f"optimizer's default); received {rate!r}")
 
 
 # ------------------------------------------------------------ undo stack

@@ -10,10 +10,11 @@ signature (Keras is imported only when a project has callbacks).
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProjectFileError
+from .errors import EditError, ProjectFileError
 from .reading import TYPE_NAMES, RecordReader, is_kind, kind_name, show
 
 CALLBACK_KINDS = ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard",
@@ -41,6 +42,18 @@ FEEDS = ("dict", "list")
 
 class SettingsError(ProjectFileError):
     """Training settings that cannot be used; the message names the field."""
+
+
+# Keras optimizer classes by the name a project file uses.
+OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD", "adamw": "AdamW",
+              "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam",
+              "ftrl": "Ftrl", "lion": "Lion"}
+
+
+@dataclass
+class CompileSettings:
+    optimizer: str = "rmsprop"
+    learning_rate: float | None = None
 
 
 @dataclass
@@ -234,3 +247,16 @@ def _value_error(name: str, default: Any, value: Any) -> str | None:
         return None
     return f"'{name}' expects {TYPE_NAMES.get(type(default), type(default).__name__)} " \
            f"(default {show(default)}); received {show(value)}"
+
+
+def check_compile_settings(settings: CompileSettings) -> None:
+    optimizer, rate = settings.optimizer, settings.learning_rate
+    if not isinstance(optimizer, str) or not optimizer.strip():
+        raise EditError(f"expected an optimizer name such as 'adam' or 'rmsprop'; "
+                        f"received {optimizer!r}")
+    if rate is None:
+        return
+    if isinstance(rate, bool) or not isinstance(rate, int | float) \
+            or not math.isfinite(rate) or rate <= 0:
+        raise EditError(f"expected a positive learning rate such as 0.001 (or none for the "
+                        f"optimizer's default); received {rate!r}")

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.document.document import CompileSettings
 from layerforge.core.editing.commands import SetCompileSettings, SetTrainingSettings
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.settings import (
@@ -45,6 +44,7 @@ from layerforge.core.schema.settings import (
     FEEDS,
     RUN_FOLDER_PARAMS,
     CallbackSpec,
+    CompileSettings,
     TrainingSettings,
     callback_param_error,
     callback_parameters,

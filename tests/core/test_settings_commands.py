@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
-from layerforge.core.document.document import CompileSettings, Document
+from layerforge.core.document.document import Document
 from layerforge.core.editing.commands import SetCompileSettings, SetTrainingSettings, UndoStack
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.errors import LayerForgeError
-from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
+from layerforge.core.schema.settings import (
+    CallbackSpec,
+    CompileSettings,
+    DataSource,
+    TrainingSettings,
+)
 
 
 def changed_settings(doc: Document) -> TrainingSettings:
