@@ -1,6 +1,6 @@
 """``layerforge ensemble``: combine trained runs into one model, headless.
 
-Imports TensorFlow only when the command runs (``--help`` stays fast).
+Imports TensorFlow only when the ensemble is built (``--help`` stays fast).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 from typing import Any, TextIO
+
+from ..tuning.ensemble import build_ensemble, export_ensemble
 
 
 def add_ensemble_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -29,8 +31,6 @@ def add_ensemble_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_ensemble(args: argparse.Namespace) -> int:
-    from ..tuning.ensemble import build_ensemble, export_ensemble
-
     ensemble = build_ensemble(args.runs, args.method)
     export_ensemble(ensemble, args.output, code=args.code, project=args.project)
     if args.json:

@@ -1,4 +1,10 @@
-"""The headless ``layerforge`` command. Imports nothing heavy until a command needs it."""
+"""The headless ``layerforge`` command: the parser and one handler per command.
+
+Nothing here imports TensorFlow: the modules that train import Keras when training starts,
+so ``--help`` and the light commands (templates, summary, validate, export py) stay fast.
+Add a command: a module beside this one with ``add_<name>_parser`` and ``run_<name>``
+(see train.py), then register both below.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,22 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from layerforge import __version__
 
-if TYPE_CHECKING:
-    from ..document.document import Document
+from ..analysis.summary import format_summary, summarize
+from ..catalog.catalog import get_catalog
+from ..codegen.model_code import generate
+from ..document.document import Document
+from ..document.records import code_layers
+from ..io import export
+from ..io.keras_import.files import import_file
+from ..io.project import save
+from ..io.templates import list_templates, open_project
+from ..schema.errors import LayerForgeError
+from .ensemble import add_ensemble_parser, run_ensemble
+from .train import add_train_parser, run_train
+from .tune import add_tune_parser, run_tune
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,12 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "png/svg: a drawing (needs Graphviz)")
     export.add_argument("-o", "--output", metavar="OUT",
                         help="file to write (py and dot default to stdout)")
-    from .train import add_train_parser
-
     add_train_parser(sub)
-    from .ensemble import add_ensemble_parser
-    from .tune import add_tune_parser
-
     add_tune_parser(sub)
     add_ensemble_parser(sub)
     imp = sub.add_parser("import", help="open a .keras/.h5/JSON Keras model as a project file")
@@ -71,13 +82,11 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     it, so this module never imports Qt."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from ..schema.errors import LayerForgeError
-
     opener = gui or _no_gui
     handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
                 "validate": _validate, "catalog": _catalog, "export": _export,
-                "import": _import, "train": _train, "tune": _tune,
-                "ensemble": _ensemble}
+                "import": _import, "train": run_train, "tune": run_tune,
+                "ensemble": run_ensemble}
     try:
         return handlers[args.command](args)
     except LayerForgeError as exc:
@@ -94,8 +103,6 @@ def _no_gui(args: argparse.Namespace) -> int:
 
 
 def _templates(args: argparse.Namespace) -> int:
-    from ..io.templates import list_templates
-
     infos = list_templates()
     width = max(len(t.name) for t in infos)
     for t in infos:
@@ -105,9 +112,6 @@ def _templates(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> Document:
     """Open the project and warn, before anything is built, if building it runs code."""
-    from ..document.records import code_layers
-    from ..io.templates import open_project
-
     doc = open_project(args.project)
     names = code_layers(doc)
     if names:
@@ -118,16 +122,12 @@ def _open(args: argparse.Namespace) -> Document:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from ..analysis.summary import format_summary, summarize
-
     data = summarize(_open(args))
     print(json.dumps(data, indent=1) if args.json else format_summary(data))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from ..analysis.summary import summarize
-
     doc = _open(args)
     if not doc.graph.nodes:
         # The app shows an empty canvas without errors (a hint instead); a check still
@@ -146,8 +146,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from ..catalog.catalog import get_catalog
-
     catalog = get_catalog(refresh=args.refresh)
     if args.json:
         print(json.dumps(catalog.to_json(), indent=1))
@@ -159,8 +157,6 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..io import export
-
     if args.format not in TEXT_FORMATS and not args.output:
         print(f"layerforge: error: --format {args.format} writes a binary file: expected "
               f"-o OUT (e.g. -o model.{args.format}); received no -o", file=sys.stderr)
@@ -171,8 +167,6 @@ def _export(args: argparse.Namespace) -> int:
     elif args.format in export.DIAGRAM_FORMATS:
         export.export_diagram(doc, args.output, args.format)
     else:
-        from ..codegen.model_code import generate
-
         text = generate(doc).source if args.format == "py" else export.to_dot(doc)
         _write_text(text, args.output)
     return 0
@@ -186,16 +180,11 @@ def _write_text(text: str, output: str | None) -> None:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        from ..schema.errors import LayerForgeError
-
         raise LayerForgeError(f"expected a writable file for -o; received '{output}' "
                               f"({exc.strerror})") from None
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..io.importer import import_file
-    from ..io.project import save
-
     result = import_file(args.model, keep_weights=args.weights)
     for warning in result.warnings:
         print(f"layerforge: warning: {warning}", file=sys.stderr)
@@ -204,25 +193,6 @@ def _import(args: argparse.Namespace) -> int:
     print(f"{args.output}: {len(graph.layers)} layers, {len(result.doc.blocks)} blocks"
           + (", weights kept" if args.weights else ""), file=sys.stderr)
     return 0
-
-
-
-def _train(args: argparse.Namespace) -> int:
-    from .train import run_train
-
-    return run_train(args)
-
-
-def _tune(args: argparse.Namespace) -> int:
-    from .tune import run_tune
-
-    return run_tune(args)
-
-
-def _ensemble(args: argparse.Namespace) -> int:
-    from .ensemble import run_ensemble
-
-    return run_ensemble(args)
 
 
 if __name__ == "__main__":

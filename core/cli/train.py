@@ -1,19 +1,25 @@
 """``layerforge train``: the same training as the app, headless, with a text progress bar.
 
-Imports TensorFlow only when the command runs (``--help`` stays fast).
+Imports TensorFlow only when training starts (``--help`` stays fast).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 from ..document.document import Document
+from ..io.templates import open_project
 from ..schema.settings import DataSource, TrainingSettings
+from ..training.data import DataError, preview
+from ..training.runs import new_run_dir, runs_folder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 INPUT_KEYS = ("x", "x_train", "inputs", "features")
@@ -43,9 +49,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train; exit 0 for a completed or stopped run, 1 for a failed one."""
-    from ..io.templates import open_project
-    from ..training.fit import train
-    from ..training.runs import new_run_dir, runs_folder
+    from ..training.fit import train  # lazy: it imports Keras; --help and the parser stay fast
 
     doc = open_project(args.project)
     settings = settings_for(doc, args)
@@ -65,8 +69,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def settings_for(doc: Document, args: argparse.Namespace) -> TrainingSettings:
     """The project's training settings with the command line's overrides."""
-    import copy
-
     base = getattr(doc, "training", None)
     s = copy.deepcopy(base) if isinstance(base, TrainingSettings) else TrainingSettings()
     for arg, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("seed", "seed"),
@@ -89,7 +91,6 @@ def _names(doc: Document) -> tuple[list[str], list[str]]:
 
 def bindings_from_args(doc: Document, values: list[str]) -> dict[str, DataSource]:
     """Data sources for every input and output from ``--data`` values."""
-    from ..training.data import DataError
 
     inputs, outputs = _names(doc)
     if values == ["synthetic"]:
@@ -122,7 +123,6 @@ def _dataset_bindings(value: str, inputs: list[str], outputs: list[str]
 
 
 def _one_each(what: str, inputs: list[str], outputs: list[str]) -> None:
-    from ..training.data import DataError
 
     if len(inputs) != 1 or len(outputs) != 1:
         raise DataError(f"{what} gives one array of inputs and one of targets: expected a model "
@@ -132,7 +132,6 @@ def _one_each(what: str, inputs: list[str], outputs: list[str]) -> None:
 
 def _npy_bindings(values: list[str], inputs: list[str], outputs: list[str]
                   ) -> dict[str, DataSource]:
-    from ..training.data import DataError
 
     names = inputs + outputs
     if len(values) != len(names):
@@ -142,9 +141,6 @@ def _npy_bindings(values: list[str], inputs: list[str], outputs: list[str]
 
 
 def _npz_bindings(path: Path, inputs: list[str], outputs: list[str]) -> dict[str, DataSource]:
-    import numpy as np
-
-    from ..training.data import DataError
 
     with np.load(path, allow_pickle=False) as archive:
         keys = list(archive.files)
@@ -162,7 +158,6 @@ def _npz_bindings(path: Path, inputs: list[str], outputs: list[str]) -> dict[str
 
 
 def _csv_bindings(path: Path, inputs: list[str], outputs: list[str]) -> dict[str, DataSource]:
-    from ..training.data import DataError, preview
 
     header, _ = preview(path, 0)
     named = [o for o in outputs if o in header]

@@ -1,6 +1,6 @@
 """``layerforge tune``: a hyperparameter study, headless; several processes can share one.
 
-Imports TensorFlow and Optuna only when the command runs (``--help`` stays fast).
+Imports TensorFlow and Optuna only when the study runs (``--help`` stays fast).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from typing import Any, TextIO
 
 from ..document.document import Document
 from ..document.search_space import SETTINGS, Dimension, SearchSpaceError, mark_dimension
+from ..io.templates import open_project
+from ..tuning.study import accuracy_key, run_study
+from .train import settings_for
 
 SEARCH_HELP = ("a search dimension, added to the project's: NAME=int:LOW:HIGH[:STEP|:log], "
                "NAME=float:LOW:HIGH[:log] or NAME=choice:A,B,...; NAME is LAYER.PARAM "
@@ -56,10 +59,6 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run the study; exit 0 when it holds a completed trial, 1 otherwise."""
-    from ..io.templates import open_project
-    from ..tuning.study import run_study
-    from .train import settings_for
-
     doc = open_project(args.project)
     for spec in args.search:
         doc.search_space.put(parse_search(doc, spec))  # validated by mark_dimension
@@ -172,8 +171,6 @@ def _params(params: dict[str, Any]) -> str:
 
 
 def print_result(summary: Any, out: TextIO) -> None:
-    from ..tuning.study import accuracy_key
-
     best, defaults = summary.best, summary.defaults
     counts = {s: sum(t.state == s for t in summary.trials) for s in ("complete", "pruned",
                                                                       "fail")}

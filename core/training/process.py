@@ -224,8 +224,7 @@ def child_main(jobs: Any, reports: Any, stop: Any, ready: Any, warm_up: bool = T
 
 
 def _load_training(warm_up: bool) -> Any:
-    # Lazy: importing TensorFlow is what this process is started ahead for.
-    from .fit import train
+    from .fit import train  # lazy: importing Keras is what this process is started ahead for
 
     if warm_up:
         _warm_up_keras()
