@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QWidget
 
-from layerforge.core.catalog.catalog import ParamSpec
+from layerforge.core.catalog.params import ParamSpec
 
 NAMED_KINDS = ("activation", "initializer", "regularizer", "constraint")
 INT_LIMIT = 2**31 - 1

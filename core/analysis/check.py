@@ -14,7 +14,7 @@ from ..codegen.loader import load_generated
 from ..codegen.model_code import CodegenError, PythonCode, generate
 from ..document.document import MAIN, Document
 from ..schema.diagnostics import Diagnostic, errors
-from .shapes import keras_message
+from .keras_calls import keras_message
 from .validation import validate
 
 MODULE = "layerforge_generated"

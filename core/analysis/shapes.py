@@ -17,24 +17,20 @@ error on the node, so the live pass never shows a shape Keras would refuse.
 
 from __future__ import annotations
 
-import re
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, overload
 
 import networkx as nx
 
-from ..catalog.keras_objects import as_shapes, keras_module, layer_key, make_layer, symbolic
+from ..catalog.keras_objects import layer_key, make_layer
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
-from ..schema.diagnostics import Diagnostic, Fix
+from ..schema.diagnostics import Diagnostic
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
-
-_RESULT_CACHE_SIZE = 8192
-# Catalog category of the layers whose ``build`` validates input shapes without weights.
-MERGING = "Merging"
+from .fixes import suggest_fix
+from .keras_calls import BUILT, SHAPE_RESULTS, Built, ask_keras, build_layer, built_key, first_shape
 
 
 @dataclass(frozen=True)
@@ -43,27 +39,6 @@ class NodeShapes:
 
     outputs: tuple[Shape, ...] | None
     error: Diagnostic | None = None
-
-
-class _LRU(OrderedDict[Any, Any]):
-    def put(self, key: Any, value: Any) -> Any:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > _RESULT_CACHE_SIZE:
-            self.popitem(last=False)
-        return value
-
-
-@dataclass(frozen=True)
-class Built:
-    """A layer built on its input shapes: its weight count, or Keras' refusal."""
-
-    params: int | None
-    error: str | None = None
-
-
-_SHAPE_RESULTS = _LRU()
-_BUILT = _LRU()
 
 
 class ShapeEngine:
@@ -121,10 +96,6 @@ class ShapeEngine:
 
     def _on_layer_changed(self, layer: LayerSpec, what: str) -> None:
         self._dirty.update(call.id for call in self.graph.calls_of(layer.id))
-
-    def invalidate_all(self) -> None:
-        self._dirty = set(self.graph.nodes)
-        self._order = self._calls = None
 
     # ------------------------------------------------------------- passes
     def refresh(self) -> set[str]:
@@ -291,19 +262,21 @@ class ShapeEngine:
         arranged = self._arrange(layer, edges)
         if layer.block_id is not None:
             return self._block_shapes(node, layer, arranged)
-        built_key = _built_key(layer, arranged)
-        cache_key = (*built_key, repr(sorted(node.call_kwargs.items())))
-        if cache_key not in _SHAPE_RESULTS:
-            _SHAPE_RESULTS.put(cache_key, self._ask_keras(layer, arranged))
-        outputs, message = _SHAPE_RESULTS[cache_key]
+        keras_key = built_key(layer, arranged)
+        cache_key = (*keras_key, repr(sorted(node.call_kwargs.items())))
+        if cache_key not in SHAPE_RESULTS:
+            asked = ask_keras(self.doc.catalog, layer, arranged,
+                              lambda: self._cached_layer(layer, arranged))
+            SHAPE_RESULTS.put(cache_key, asked)
+        outputs, message = SHAPE_RESULTS[cache_key]
         if message is None:
-            built = _BUILT.get(built_key)  # known once verify() has built it
+            built = BUILT.get(keras_key)  # known once verify() has built it
             message = built.error if built is not None else None
         if message is None:
             return NodeShapes(outputs)
         if self._refused_at_an_earlier_call(node):
             return NodeShapes(None)
-        fix = suggest_fix(self.graph, node, edges, message, self)
+        fix = suggest_fix(self.graph, node, edges, message, self.edge_shape)
         return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key, fix))
 
     def _arrange(self, layer: LayerSpec, edges: list[Edge]) -> Any:
@@ -316,28 +289,13 @@ class ShapeEngine:
             return [shapes[k] for k in sorted(shapes, key=int)]
         return shapes.get(0)
 
-    def _ask_keras(self, layer: LayerSpec, arranged: Any) -> tuple[tuple[Shape, ...] | None,
-                                                                   str | None]:
-        try:
-            obj = self._cached_layer(layer, arranged)
-            check_input_spec(obj, arranged, layer.name)
-            if self.doc.catalog.get(layer.class_name).category == MERGING:
-                obj.build(arranged)  # merges validate their inputs only here (no weights)
-            try:
-                result = _compute_output_shape(obj, arranged)
-            except (NotImplementedError, AttributeError, TypeError, KeyError):
-                result = _symbolic_call(make_layer(self.doc, layer, _first(arranged)), arranged)
-            return tuple(as_shapes(result)), None
-        except Exception as exc:  # Keras reports bad shapes with many exception types
-            return None, keras_message(exc)
-
     def _cached_layer(self, layer: LayerSpec, arranged: Any) -> Any:
         key = layer_key(layer)
         entry = self.doc.catalog.get(layer.class_name)
         if entry.is_application:
-            key += repr(_first(arranged))
+            key += repr(first_shape(arranged))
         if key not in self._layers:
-            self._layers[key] = make_layer(self.doc, layer, _first(arranged))
+            self._layers[key] = make_layer(self.doc.catalog, layer, first_shape(arranged))
         return self._layers[key]
 
     def _block_shapes(self, node: CallNode, layer: LayerSpec, arranged: Any) -> NodeShapes:
@@ -384,21 +342,13 @@ class ShapeEngine:
 
     def _built(self, layer: LayerSpec, edges: list[Edge], build: bool = True) -> Built | None:
         arranged = self._arrange(layer, edges)
-        key = _built_key(layer, arranged)
-        if key not in _BUILT:
+        key = built_key(layer, arranged)
+        if key not in BUILT:
             if not build:
                 return None
-            _BUILT.put(key, self._build(layer, arranged))
-        built: Built = _BUILT[key]
+            BUILT.put(key, build_layer(self.doc.catalog, layer, arranged))
+        built: Built = BUILT[key]
         return built
-
-    def _build(self, layer: LayerSpec, arranged: Any) -> Built:
-        try:
-            obj = make_layer(self.doc, layer, _first(arranged))
-            _symbolic_call(obj, arranged)
-            return Built(int(obj.count_params()))
-        except Exception as exc:  # Keras refuses weights and calls with many exception types
-            return Built(None, keras_message(exc))
 
     def total_params(self, build: bool = True) -> int | None:
         """Weights of the model: the layers that reach an output (a stray layer is not in it);
@@ -414,10 +364,6 @@ class ShapeEngine:
 
 
 # ------------------------------------------------------------------ helpers
-def _built_key(layer: LayerSpec, arranged: Any) -> tuple[str, str]:
-    return layer_key(layer), repr(arranged)
-
-
 def _upstream(graph: Graph, outputs: Iterable[OutputNode]) -> set[str]:
     nxg = graph.nx_graph()
     found: set[str] = set()
@@ -427,101 +373,7 @@ def _upstream(graph: Graph, outputs: Iterable[OutputNode]) -> set[str]:
     return found
 
 
-def _first(arranged: Any) -> Shape | None:
-    if isinstance(arranged, dict):
-        return next(iter(arranged.values()), None)
-    if isinstance(arranged, list):
-        return arranged[0] if arranged else None
-    return arranged
-
-
-def _compute_output_shape(obj: Any, arranged: Any) -> Any:
-    if isinstance(arranged, dict):
-        return obj.compute_output_shape(**{f"{k}_shape": v for k, v in arranged.items()})
-    return obj.compute_output_shape(arranged)
-
-
-def _symbolic_call(obj: Any, arranged: Any) -> Any:
-    if isinstance(arranged, dict):
-        out = obj(**{k: symbolic(v) for k, v in arranged.items()})
-    elif isinstance(arranged, list):
-        out = obj([symbolic(s) for s in arranged])
-    else:
-        out = obj(symbolic(arranged))
-    keras = keras_module()
-    return keras.tree.map_structure(lambda t: tuple(t.shape), out)
-
-
-def check_input_spec(obj: Any, arranged: Any, name: str) -> None:
-    """Keras checks ranks in ``__call__``, not in ``compute_output_shape``: check them here."""
-    specs = obj.input_spec
-    if specs is None or isinstance(arranged, dict):
-        return
-    shapes = arranged if isinstance(arranged, list) else [arranged]
-    specs = specs if isinstance(specs, list | tuple) else [specs] * len(shapes)
-    for index, (spec, shape) in enumerate(zip(specs, shapes, strict=False)):
-        if spec is None or shape is None:
-            continue
-        rank = len(shape)
-        for attr, ok in (("ndim", int.__eq__), ("min_ndim", int.__ge__), ("max_ndim", int.__le__)):
-            wanted = getattr(spec, attr, None)
-            if wanted is not None and not ok(rank, wanted):
-                raise ValueError(
-                    f'Input {index} of layer "{name}" is incompatible with the layer: '
-                    f"expected {attr}={wanted}, found ndim={rank}. "
-                    f"Full shape received: {format_shape(shape, 'unknown')}"
-                )
-
-
 def _compatible(got: Shape | None, want: Shape) -> bool:
     if got is None or len(got) != len(want):
         return False
     return all(w is None or g == w for g, w in zip(got, want, strict=True))
-
-
-def keras_message(exc: BaseException) -> str:
-    """Keras' message without the stack noise, at most a few hundred characters."""
-    text = str(exc).strip() or type(exc).__name__
-    text = re.sub(r"\n\s*Arguments received by .*", "", text, flags=re.S)
-    text = re.sub(r"^Exception encountered when calling [^\n]*\n+", "", text)
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    return text[:400]
-
-
-_NDIM = re.compile(r"expected (?:min_)?ndim=(\d+), found ndim=(\d+)")
-
-
-def suggest_fix(graph: Graph, node: CallNode, edges: list[Edge], message: str,
-                engine: ShapeEngine) -> Fix | None:
-    """A one-click fix for the common mistakes: wrong rank, residual shape mismatch."""
-    match = _NDIM.search(message)
-    if match and edges:
-        expected, found = int(match.group(1)), int(match.group(2))
-        if found > expected and expected == 2:
-            return Fix("insert Flatten", "Flatten", {}, edges[0].id)
-        if found < expected:
-            return Fix("insert Reshape to add an axis", "Reshape", {"target_shape": [-1, 1]},
-                       edges[0].id)
-    layer = graph.layer(node.layer_id)
-    if layer.class_name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
-        return _projection_fix(edges, engine)
-    return None
-
-
-def _projection_fix(edges: list[Edge], engine: ShapeEngine) -> Fix | None:
-    shapes = [(e, engine.edge_shape(e)) for e in sorted(edges, key=lambda e: int(e.dst_slot))]
-    if len(shapes) < 2 or any(s is None or len(s) != 4 for _, s in shapes):
-        return None
-    target = shapes[0][1]
-    for edge, shape in shapes[1:]:
-        if shape == target or target is None or shape is None:
-            continue
-        strides = 1
-        if shape[1] and target[1] and shape[1] % target[1] == 0:
-            strides = shape[1] // target[1]
-        params: dict[str, Any] = {"filters": target[3], "kernel_size": 1, "padding": "same"}
-        if strides > 1:
-            params["strides"] = strides
-        return Fix(f"1×1 Conv2D projection for the residual ({target[3]} filters, strides "
-                   f"{strides})", "Conv2D", params, edge.id)
-    return None

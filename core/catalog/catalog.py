@@ -3,9 +3,10 @@
 Every public ``keras.layers`` class is introspected once (constructor
 signature, defaults, docstring), probed by building it on a small symbolic
 input, and written to a JSON cache keyed by the Keras version, so later starts
-read the catalog without importing TensorFlow. The tables below are the few
-hints introspection cannot know: starting values for required arguments,
-choices for string arguments, and which layers take several tensors.
+read the catalog without importing TensorFlow. The few hints introspection cannot
+know (starting values, choices for string arguments, which layers take several
+tensors) are the tables of ``hints.py``; a parameter and its value checks are
+``params.py``.
 """
 
 from __future__ import annotations
@@ -22,199 +23,23 @@ from typing import Any
 
 from ..schema.errors import UnknownLayerError
 from ..schema.records import ONE_INPUT, PortSpec
+from .hints import (
+    ACTIVATIONS,
+    APPLICATIONS,
+    CATEGORIES,
+    CLASS_INITIAL,
+    EXCLUDED,
+    NAMED_CHOICES,
+    PORT_HINTS,
+    PROBE_INPUTS,
+    SPATIAL_TUPLES,
+    STRING_CHOICES,
+    SUGGESTED,
+)
+from .params import ParamSpec
 
 CATALOG_SCHEMA = 7
 APPLICATION_PREFIX = "applications."
-
-# Classes that are not layers a user places in a functional graph.
-EXCLUDED = {
-    "Layer": "abstract base class",
-    "InputLayer": "use an input node",
-    "Wrapper": "abstract base class",
-    "RNN": "needs a cell object",
-    "StackedRNNCells": "needs cell objects",
-    "TFSMLayer": "loads a SavedModel from disk",
-    "JaxLayer": "wraps a JAX function",
-    "FlaxLayer": "wraps a Flax module",
-    "TorchModuleWrapper": "wraps a PyTorch module",
-    "Pipeline": "holds other layers",
-    "TextVectorization": "works on strings, needs adapt()",
-    "StringLookup": "works on strings, needs a vocabulary",
-    "Bidirectional": "wraps another layer (not yet supported)",
-    "TimeDistributed": "wraps another layer (not yet supported)",
-    "SpectralNormalization": "wraps another layer (not yet supported)",
-}
-
-# Starting values for constructor arguments that have no default in Keras.
-SUGGESTED = {
-    "units": 32, "filters": 32, "kernel_size": 3, "rate": 0.5, "stddev": 0.1,
-    "input_dim": 1000, "output_dim": 64, "num_heads": 2, "key_dim": 16,
-    "output_size": 4, "pool_size": 2, "axes": -1, "equation": "ab,bc->ac",
-    "output_shape": 16, "dims": [2, 1], "n": 3, "scale": 1.0 / 255,
-    "target_shape": [-1, 1], "height": 8, "width": 8, "factor": 0.2,
-    "height_factor": 0.2, "width_factor": 0.2, "num_bins": 16, "head_dim": 8,
-    "num_query_heads": 4, "num_key_value_heads": 2, "max_number": 10,
-}
-
-STRING_CHOICES = {
-    "padding": ["valid", "same"],
-    "data_format": ["channels_last", "channels_first"],
-    "interpolation": ["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"],
-    "fill_mode": ["reflect", "wrap", "constant", "nearest"],
-    "output_mode": ["int", "one_hot", "multi_hot", "count", "tf_idf"],
-    "merge_mode": ["concat", "sum", "mul", "ave"],
-    "score_mode": ["dot", "concat"],
-}
-
-# Shape-like arguments that take an int or a tuple with one entry per spatial axis.
-SPATIAL_TUPLES = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "output_size"}
-
-# Starting values for particular classes whose generic starting values do not build.
-CLASS_INITIAL = {
-    "RandomPosterization": {"factor": 4},
-    "CategoryEncoding": {"num_tokens": 16},
-    "Discretization": {"num_bins": 4},
-    "GroupNormalization": {"groups": 4},
-}
-
-PORT_HINTS = {
-    "MultiHeadAttention": PortSpec("named", 2, 3, ("query", "value", "key"), ("query", "value")),
-    "GroupedQueryAttention": PortSpec("named", 2, 3, ("query", "value", "key"), ("query", "value")),
-    "Attention": PortSpec("list", 2, 3),
-    "AdditiveAttention": PortSpec("list", 2, 3),
-    "Subtract": PortSpec("list", 2, 2),
-    "Dot": PortSpec("list", 2, 2),
-}
-
-CATEGORIES = {
-    "core": "Core", "convolutional": "Convolution", "pooling": "Pooling", "rnn": "Recurrent",
-    "normalization": "Normalization", "regularization": "Regularization",
-    "attention": "Attention", "reshaping": "Reshaping", "merging": "Merging",
-    "activations": "Activation", "preprocessing": "Preprocessing",
-}
-
-APPLICATIONS = ["Xception", "VGG16", "ResNet50", "InceptionV3", "MobileNetV2", "DenseNet121",
-                "EfficientNetB0", "NASNetMobile"]
-
-# Symbolic inputs tried, in order, when probing a layer; the first that builds is its example.
-PROBE_INPUTS: list[Any] = [
-    [[None, 8]], [[None, 10, 8]], [[None, 16, 16, 3]], [[None, 8, 8, 8, 2]],
-    [[None, 4, 16, 16, 3]], [[None, 4, 16, 3]], [[None, 4, 8, 8, 8, 2]], [[None, 64]],
-]
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One constructor argument: its kind drives the inspector widget and value checks."""
-
-    name: str
-    kind: str
-    default: Any = None
-    required: bool = False
-    choices: tuple[Any, ...] = ()
-    arity: int | None = None
-
-    def value_error(self, value: Any) -> str | None:
-        """Why ``value`` does not fit this parameter, or None."""
-        if value is None and (self.default is None or (not self.required and self.kind == "any")):
-            return None
-        check = _KIND_CHECKS.get(self.kind, _check_any)
-        problem = check(self, value)
-        if problem is None:
-            return None
-        return f"'{self.name}' expected {problem}; received {value!r} ({type(value).__name__})"
-
-    def to_keras(self, value: Any) -> Any:
-        """The value as Keras' constructor wants it (JSON lists become tuples)."""
-        if self.kind in ("tuple", "int_or_tuple") and isinstance(value, list):
-            return tuple(value)
-        return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_int(spec: ParamSpec, value: Any) -> str | None:
-    return None if _is_int(value) else "an integer"
-
-
-def _check_float(spec: ParamSpec, value: Any) -> str | None:
-    ok = (_is_int(value) or isinstance(value, float))
-    return None if ok else "a number"
-
-
-def _check_bool(spec: ParamSpec, value: Any) -> str | None:
-    return None if isinstance(value, bool) else "true or false"
-
-
-def _check_str(spec: ParamSpec, value: Any) -> str | None:
-    return None if isinstance(value, str) else "a string"
-
-
-def _check_choice(spec: ParamSpec, value: Any) -> str | None:
-    if value in spec.choices:
-        return None
-    return "one of " + ", ".join(repr(c) for c in spec.choices)
-
-
-def _check_named(spec: ParamSpec, value: Any) -> str | None:
-    if value is None or isinstance(value, dict) or value in spec.choices:
-        return None
-    return "one of " + ", ".join(repr(c) for c in spec.choices if c is not None)
-
-
-def _check_tuple(spec: ParamSpec, value: Any) -> str | None:
-    if not isinstance(value, list | tuple) or not all(_is_int(v) or v is None for v in value):
-        return "a list of integers"
-    if spec.arity is not None and len(value) != spec.arity:
-        return f"{spec.arity} integers"
-    return None
-
-
-def _check_int_or_tuple(spec: ParamSpec, value: Any) -> str | None:
-    if _is_int(value):
-        return None
-    if _check_tuple(spec, value) is None or _is_side_pairs(spec, value):
-        return None
-    return f"an integer or {spec.arity or 'a list of'} integers"
-
-
-def _is_side_pairs(spec: ParamSpec, value: Any) -> bool:
-    """ZeroPadding/Cropping also take one (before, after) pair per axis: [[0, 1], [0, 1]]."""
-    return spec.name in ("padding", "cropping") and isinstance(value, list | tuple) and \
-        (spec.arity is None or len(value) == spec.arity) and \
-        all(isinstance(v, list | tuple) and len(v) == 2 and all(_is_int(i) for i in v)
-            for v in value)
-
-
-def _check_expression(spec: ParamSpec, value: Any) -> str | None:
-    from .keras_objects import lambda_source  # the bridge imports this module
-
-    if not isinstance(value, str):
-        return "a Python expression in x (text)"
-    try:
-        lambda_source(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _check_any(spec: ParamSpec, value: Any) -> str | None:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return "a JSON value"
-    return None
-
-
-_KIND_CHECKS = {
-    "int": _check_int, "float": _check_float, "bool": _check_bool, "str": _check_str,
-    "choice": _check_choice, "activation": _check_named, "initializer": _check_named,
-    "regularizer": _check_named, "constraint": _check_named, "tuple": _check_tuple,
-    "int_or_tuple": _check_int_or_tuple, "any": _check_any, "expression": _check_expression,
-}
-
 
 @dataclass(frozen=True)
 class LayerEntry:
@@ -462,23 +287,11 @@ def _param_spec(cls: type, param: inspect.Parameter) -> ParamSpec:
 
 def _named_kind(name: str) -> tuple[str, tuple[Any, ...]] | None:
     if name == "activation" or name.endswith("_activation"):
-        return "activation", (None, *_ACTIVATIONS)
+        return "activation", (None, *ACTIVATIONS)
     for suffix in ("initializer", "regularizer", "constraint"):
         if name.endswith(suffix):
-            return suffix, (None, *_NAMED_CHOICES[suffix])
+            return suffix, (None, *NAMED_CHOICES[suffix])
     return None
-
-
-_ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
-                "mish", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "softplus",
-                "softsign", "exponential")
-_NAMED_CHOICES = {
-    "initializer": ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                    "lecun_uniform", "lecun_normal", "orthogonal", "random_normal",
-                    "random_uniform", "truncated_normal", "zeros", "ones"),
-    "regularizer": ("l1", "l2", "l1_l2", "orthogonal_regularizer"),
-    "constraint": ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
-}
 
 
 def _kind_of(default: Any) -> str:

@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from typing import Any
 
-from ..document.document import Document
+from ..schema.lambdas import lambda_source
 from ..schema.records import LayerSpec, Shape
-from .catalog import APPLICATION_PREFIX, LayerEntry
-
-LAMBDA_ARGUMENT = "x"
-
-
-def lambda_source(expression: str) -> str:
-    """``lambda x: <expression>`` in canonical form (one line, no comments).
-
-    The text must parse as one Python expression, so nothing in it can end the lambda and
-    start another statement or argument when the code generator writes it into a module.
-    Raises ValueError saying what was expected.
-    """
-    expected = f"a single Python expression in {LAMBDA_ARGUMENT} (e.g. {LAMBDA_ARGUMENT} * 2)"
-    try:
-        body = ast.parse(expression, mode="eval").body
-        text = ast.unparse(body)
-        source = f"lambda {LAMBDA_ARGUMENT}: {text}"
-        parsed = ast.parse(source, mode="eval").body
-        if not isinstance(parsed, ast.Lambda) or ast.dump(parsed.body) != ast.dump(body):
-            source = f"lambda {LAMBDA_ARGUMENT}: ({text})"
-        compile(source, "<lambda expression>", "eval")
-    except SyntaxError as exc:
-        raise ValueError(f"{expected}; {exc.msg}") from None
-    except (RecursionError, MemoryError):
-        raise ValueError(f"{expected}, nested less deeply") from None
-    except ValueError as exc:  # e.g. a null character
-        raise ValueError(f"{expected}; {exc}") from None
-    return source
+from .catalog import APPLICATION_PREFIX, Catalog, LayerEntry
 
 
 def make_lambda(expression: str) -> Any:
@@ -60,10 +32,10 @@ def constructor_kwargs(entry: LayerEntry, layer: LayerSpec) -> dict[str, Any]:
     return {k: entry.param(k).to_keras(v) for k, v in layer.params.items()}
 
 
-def make_layer(doc: Document, layer: LayerSpec, input_shape: Shape | None = None) -> Any:
+def make_layer(catalog: Catalog, layer: LayerSpec, input_shape: Shape | None = None) -> Any:
     """A new, unbuilt Keras layer for a catalog layer (applications need the input shape)."""
     keras = keras_module()
-    entry = doc.catalog.get(layer.class_name)
+    entry = catalog.get(layer.class_name)
     kwargs = constructor_kwargs(entry, layer)
     if entry.is_application:
         factory = getattr(keras.applications, entry.class_name[len(APPLICATION_PREFIX):])

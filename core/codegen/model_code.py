@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog.catalog import APPLICATION_PREFIX, LayerEntry
-from ..catalog.keras_objects import lambda_source
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.errors import LayerForgeError
+from ..schema.lambdas import lambda_source
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode
 from ..schema.settings import OPTIMIZERS
 

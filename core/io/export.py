@@ -63,7 +63,7 @@ def compiled_model(doc: Document) -> Any:
     try:
         return module.compile_model(module.build_model())
     except Exception as exc:  # Keras reports a graph that does not build in many ways
-        from ..analysis.shapes import keras_message
+        from ..analysis.keras_calls import keras_message
 
         raise ExportError(f"expected a model that builds; Keras says: {keras_message(exc)} "
                           "(run `layerforge validate` to see where)") from None

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from layerforge.core.catalog import catalog as catalog_module
-from layerforge.core.catalog.catalog import Catalog, LayerEntry, ParamSpec, cache_path, get_catalog
+from layerforge.core.catalog.catalog import Catalog, LayerEntry, cache_path, get_catalog
+from layerforge.core.catalog.params import ParamSpec
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.schema.errors import UnknownLayerError

@@ -17,7 +17,7 @@ import pytest
 from layerforge.core.analysis.check import full_check
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.analysis.validation import validate
-from layerforge.core.catalog.catalog import ParamSpec
+from layerforge.core.catalog.params import ParamSpec
 from layerforge.core.document.document import Document
 from layerforge.core.editing.commands import SetParam
 from layerforge.core.io.project import dumps, loads

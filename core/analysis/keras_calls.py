@@ -1,0 +1,128 @@
+"""Asking Keras about one layer: the shapes it computes or gets from a symbolic call, the rank
+checks Keras makes only in ``__call__``, and its error messages without the noise."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalog.catalog import Catalog
+from ..catalog.keras_objects import as_shapes, keras_module, layer_key, make_layer, symbolic
+from ..schema.records import LayerSpec, Shape, format_shape
+
+_RESULT_CACHE_SIZE = 8192
+# Catalog category of the layers whose ``build`` validates input shapes without weights.
+MERGING = "Merging"
+
+
+class LRU(OrderedDict[Any, Any]):
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > _RESULT_CACHE_SIZE:
+            self.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class Built:
+    """A layer built on its input shapes: its weight count, or Keras' refusal."""
+
+    params: int | None
+    error: str | None = None
+
+
+# What Keras answered, shared by every engine: by layer, input shapes (and call arguments).
+SHAPE_RESULTS = LRU()
+BUILT = LRU()
+Answer = tuple[tuple[Shape, ...] | None, str | None]
+
+
+def built_key(layer: LayerSpec, arranged: Any) -> tuple[str, str]:
+    return layer_key(layer), repr(arranged)
+
+
+def ask_keras(catalog: Catalog, layer: LayerSpec, arranged: Any,
+              layer_object: Callable[[], Any]) -> Answer:
+    """The output shapes of ``layer`` on the ``arranged`` input shapes, or Keras' message;
+    ``layer_object`` gives the (cached, unbuilt) Keras layer to ask."""
+    try:
+        obj = layer_object()
+        check_input_spec(obj, arranged, layer.name)
+        if catalog.get(layer.class_name).category == MERGING:
+            obj.build(arranged)  # merges validate their inputs only here (no weights)
+        try:
+            result = compute_output_shape(obj, arranged)
+        except (NotImplementedError, AttributeError, TypeError, KeyError):
+            result = symbolic_call(make_layer(catalog, layer, first_shape(arranged)), arranged)
+        return tuple(as_shapes(result)), None
+    except Exception as exc:  # Keras reports bad shapes with many exception types
+        return None, keras_message(exc)
+
+
+def build_layer(catalog: Catalog, layer: LayerSpec, arranged: Any) -> Built:
+    """Build a fresh layer on the input shapes, as Keras does when the model is built."""
+    try:
+        obj = make_layer(catalog, layer, first_shape(arranged))
+        symbolic_call(obj, arranged)
+        return Built(int(obj.count_params()))
+    except Exception as exc:  # Keras refuses weights and calls with many exception types
+        return Built(None, keras_message(exc))
+
+
+def first_shape(arranged: Any) -> Shape | None:
+    if isinstance(arranged, dict):
+        return next(iter(arranged.values()), None)
+    if isinstance(arranged, list):
+        return arranged[0] if arranged else None
+    return arranged
+
+
+def compute_output_shape(obj: Any, arranged: Any) -> Any:
+    if isinstance(arranged, dict):
+        return obj.compute_output_shape(**{f"{k}_shape": v for k, v in arranged.items()})
+    return obj.compute_output_shape(arranged)
+
+
+def symbolic_call(obj: Any, arranged: Any) -> Any:
+    if isinstance(arranged, dict):
+        out = obj(**{k: symbolic(v) for k, v in arranged.items()})
+    elif isinstance(arranged, list):
+        out = obj([symbolic(s) for s in arranged])
+    else:
+        out = obj(symbolic(arranged))
+    keras = keras_module()
+    return keras.tree.map_structure(lambda t: tuple(t.shape), out)
+
+
+def check_input_spec(obj: Any, arranged: Any, name: str) -> None:
+    """Keras checks ranks in ``__call__``, not in ``compute_output_shape``: check them here."""
+    specs = obj.input_spec
+    if specs is None or isinstance(arranged, dict):
+        return
+    shapes = arranged if isinstance(arranged, list) else [arranged]
+    specs = specs if isinstance(specs, list | tuple) else [specs] * len(shapes)
+    for index, (spec, shape) in enumerate(zip(specs, shapes, strict=False)):
+        if spec is None or shape is None:
+            continue
+        rank = len(shape)
+        for attr, ok in (("ndim", int.__eq__), ("min_ndim", int.__ge__), ("max_ndim", int.__le__)):
+            wanted = getattr(spec, attr, None)
+            if wanted is not None and not ok(rank, wanted):
+                raise ValueError(
+                    f'Input {index} of layer "{name}" is incompatible with the layer: '
+                    f"expected {attr}={wanted}, found ndim={rank}. "
+                    f"Full shape received: {format_shape(shape, 'unknown')}"
+                )
+
+
+def keras_message(exc: BaseException) -> str:
+    """Keras' message without the stack noise, at most a few hundred characters."""
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"\n\s*Arguments received by .*", "", text, flags=re.S)
+    text = re.sub(r"^Exception encountered when calling [^\n]*\n+", "", text)
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return text[:400]

@@ -1,0 +1,101 @@
+"""The hints about layers that introspecting Keras cannot give: the file to open to add a
+layer option.
+
+Starting values for required arguments, the choices a string argument offers in the
+inspector (activations, initializers, padding modes...), the layers left out and why, which
+layers take several tensors, and the symbolic inputs a layer is probed with. After an
+edit here, delete the catalog cache (``catalog.cache_path()``) or bump ``CATALOG_SCHEMA``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..schema.records import PortSpec
+
+# Classes that are not layers a user places in a functional graph.
+EXCLUDED = {
+    "Layer": "abstract base class",
+    "InputLayer": "use an input node",
+    "Wrapper": "abstract base class",
+    "RNN": "needs a cell object",
+    "StackedRNNCells": "needs cell objects",
+    "TFSMLayer": "loads a SavedModel from disk",
+    "JaxLayer": "wraps a JAX function",
+    "FlaxLayer": "wraps a Flax module",
+    "TorchModuleWrapper": "wraps a PyTorch module",
+    "Pipeline": "holds other layers",
+    "TextVectorization": "works on strings, needs adapt()",
+    "StringLookup": "works on strings, needs a vocabulary",
+    "Bidirectional": "wraps another layer (not yet supported)",
+    "TimeDistributed": "wraps another layer (not yet supported)",
+    "SpectralNormalization": "wraps another layer (not yet supported)",
+}
+
+# Starting values for constructor arguments that have no default in Keras.
+SUGGESTED = {
+    "units": 32, "filters": 32, "kernel_size": 3, "rate": 0.5, "stddev": 0.1,
+    "input_dim": 1000, "output_dim": 64, "num_heads": 2, "key_dim": 16,
+    "output_size": 4, "pool_size": 2, "axes": -1, "equation": "ab,bc->ac",
+    "output_shape": 16, "dims": [2, 1], "n": 3, "scale": 1.0 / 255,
+    "target_shape": [-1, 1], "height": 8, "width": 8, "factor": 0.2,
+    "height_factor": 0.2, "width_factor": 0.2, "num_bins": 16, "head_dim": 8,
+    "num_query_heads": 4, "num_key_value_heads": 2, "max_number": 10,
+}
+
+STRING_CHOICES = {
+    "padding": ["valid", "same"],
+    "data_format": ["channels_last", "channels_first"],
+    "interpolation": ["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"],
+    "fill_mode": ["reflect", "wrap", "constant", "nearest"],
+    "output_mode": ["int", "one_hot", "multi_hot", "count", "tf_idf"],
+    "merge_mode": ["concat", "sum", "mul", "ave"],
+    "score_mode": ["dot", "concat"],
+}
+
+# Shape-like arguments that take an int or a tuple with one entry per spatial axis.
+SPATIAL_TUPLES = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "output_size"}
+
+# Starting values for particular classes whose generic starting values do not build.
+CLASS_INITIAL = {
+    "RandomPosterization": {"factor": 4},
+    "CategoryEncoding": {"num_tokens": 16},
+    "Discretization": {"num_bins": 4},
+    "GroupNormalization": {"groups": 4},
+}
+
+PORT_HINTS = {
+    "MultiHeadAttention": PortSpec("named", 2, 3, ("query", "value", "key"), ("query", "value")),
+    "GroupedQueryAttention": PortSpec("named", 2, 3, ("query", "value", "key"), ("query", "value")),
+    "Attention": PortSpec("list", 2, 3),
+    "AdditiveAttention": PortSpec("list", 2, 3),
+    "Subtract": PortSpec("list", 2, 2),
+    "Dot": PortSpec("list", 2, 2),
+}
+
+CATEGORIES = {
+    "core": "Core", "convolutional": "Convolution", "pooling": "Pooling", "rnn": "Recurrent",
+    "normalization": "Normalization", "regularization": "Regularization",
+    "attention": "Attention", "reshaping": "Reshaping", "merging": "Merging",
+    "activations": "Activation", "preprocessing": "Preprocessing",
+}
+
+APPLICATIONS = ["Xception", "VGG16", "ResNet50", "InceptionV3", "MobileNetV2", "DenseNet121",
+                "EfficientNetB0", "NASNetMobile"]
+
+# Symbolic inputs tried, in order, when probing a layer; the first that builds is its example.
+PROBE_INPUTS: list[Any] = [
+    [[None, 8]], [[None, 10, 8]], [[None, 16, 16, 3]], [[None, 8, 8, 8, 2]],
+    [[None, 4, 16, 16, 3]], [[None, 4, 16, 3]], [[None, 4, 8, 8, 8, 2]], [[None, 64]],
+]
+
+ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
+                "mish", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "softplus",
+                "softsign", "exponential")
+NAMED_CHOICES = {
+    "initializer": ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                    "lecun_uniform", "lecun_normal", "orthogonal", "random_normal",
+                    "random_uniform", "truncated_normal", "zeros", "ones"),
+    "regularizer": ("l1", "l2", "l1_l2", "orthogonal_regularizer"),
+    "constraint": ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
+}
