@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,24 @@ class Document:
                      if lay.block_id is not None]
         return False
 
+    # ------------------------------------------------------------- copies
+    def copy(self) -> Document:
+        """An independent copy with no listeners: what training and studies read while the
+        user goes on editing. Records are copied; the weight arrays are shared (nothing
+        changes a weight array in place, so copying them would only cost memory)."""
+        twin = Document(self._catalog)
+        for block in self.blocks.values():  # first: a block's inputs give its calls' ports
+            twin.blocks[block.id] = Block(block.id, block.name, twin.new_graph())
+        for block in self.blocks.values():
+            _fill_graph(twin.blocks[block.id].graph, block.graph)
+        _fill_graph(twin.graph, self.graph)
+        twin.compile = deepcopy(self.compile)
+        twin.training = deepcopy(self.training)
+        twin.meta = deepcopy(self.meta)
+        twin.search_space = deepcopy(self.search_space)
+        twin.weights = {key: list(arrays) for key, arrays in self.weights.items()}
+        return twin
+
     def check_invariants(self) -> None:
         for _, graph in self.graphs():
             graph.check_invariants()
@@ -135,3 +154,13 @@ class Document:
                 if layer.block_id is not None:
                     assert layer.block_id in self.blocks, f"layer of a missing block {layer}"
                     assert layer.class_name == BLOCK_CLASS
+
+
+def _fill_graph(target: Graph, source: Graph) -> None:
+    """Add copies of ``source``'s records to the empty ``target``, in the same order."""
+    for layer in source.layers.values():
+        target.add_layer(deepcopy(layer))
+    for node in source.nodes.values():
+        target.add_node(deepcopy(node))
+    for edge in source.edges.values():
+        target.add_edge(edge)  # frozen

@@ -21,20 +21,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from layerforge.core.document.document import Document
-from layerforge.core.document.records import from_records, to_records
 from layerforge.core.schema.settings import TrainingSettings
 
 from ..background import BackgroundJob
 
 BATCH_INTERVAL_S = 0.1  # at most 10 batch signals per second
 SMOOTHING = 0.9  # weight of the past in the per-batch moving average
-
-
-def snapshot(doc: Document) -> Document:
-    """A copy of the document that training may read while the user keeps editing."""
-    copy_ = from_records(to_records(doc), catalog=doc.catalog)
-    copy_.weights = {key: list(arrays) for key, arrays in doc.weights.items()}
-    return copy_
 
 
 def unsaved_runs_folder(title: str) -> Path:
@@ -117,7 +109,7 @@ class TrainingWorker(BackgroundJob):
     def __init__(self, doc: Document, settings: TrainingSettings | None, run_dir: Path,
                  interval: float = BATCH_INTERVAL_S, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.doc = snapshot(doc)
+        self.doc = doc.copy()
         self.settings = copy.deepcopy(settings if settings is not None else doc.training)
         self.run_dir = Path(run_dir)
         self.interval = interval

@@ -19,17 +19,11 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from layerforge.core.document.document import Document
-from layerforge.core.document.records import from_records, to_records
 from layerforge.core.schema.errors import LayerForgeError
 
 from ..background import BackgroundJob
 
 EPOCH_INTERVAL_S = 0.1
-
-
-def snapshot(doc: Document) -> Document:
-    """A copy of the document the study reads while the user goes on editing."""
-    return from_records(to_records(doc), catalog=doc.catalog)
 
 
 def error_text(exc: BaseException) -> str:
@@ -90,7 +84,7 @@ class StudyWorker(BackgroundJob):
     def __init__(self, doc: Document, options: dict[str, Any],
                  interval: float = EPOCH_INTERVAL_S, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.doc = snapshot(doc)
+        self.doc = doc.copy()
         self.options = dict(options)
         self.interval = interval
 
