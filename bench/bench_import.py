@@ -22,7 +22,7 @@ import keras
 
 from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.editing.layout import layered_layout
-from layerforge.core.io.importer import import_file
+from layerforge.core.io.keras_import.files import import_file
 
 TARGET_S = 1.5
 RUNS = 5

@@ -222,7 +222,7 @@ class FileController(QObject):
 
     def _read(self, path: Path) -> tuple[Document, list[str]]:
         if path.suffix.lower() in (".keras", ".h5", ".hdf5") or is_keras_model_json(path):
-            from layerforge.core.io.importer import import_file
+            from layerforge.core.io.keras_import.files import import_file
 
             result = import_file(str(path), catalog=self.session.doc.catalog)
             return result.doc, [str(w) for w in result.warnings]

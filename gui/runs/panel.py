@@ -511,7 +511,7 @@ def best_model_document(run: RunInfo, checkpoint: Path, catalog: Any) -> tuple[D
         if sum(a.size for arrays in doc.weights.values() for a in arrays) == \
                 model.count_params():
             return doc, []
-    from layerforge.core.io.importer import import_file
+    from layerforge.core.io.keras_import.files import import_file
 
     result = import_file(checkpoint, keep_weights=True, catalog=catalog)
     return result.doc, [str(w) for w in result.warnings]

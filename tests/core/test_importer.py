@@ -16,7 +16,8 @@ from layerforge.core.codegen.loader import load_generated
 from layerforge.core.document.document import Document
 from layerforge.core.document.graph import Graph
 from layerforge.core.io import project
-from layerforge.core.io.importer import import_file, import_model
+from layerforge.core.io.keras_import.files import import_file
+from layerforge.core.io.keras_import.graph import import_model
 from layerforge.core.io.weights import apply_weights, capture_weights, sidecar_path
 from layerforge.core.schema.errors import (
     CustomLayerError,

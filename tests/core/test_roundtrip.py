@@ -26,7 +26,7 @@ from layerforge.core.cli import main as cli
 from layerforge.core.codegen import model_code as codegen
 from layerforge.core.codegen.loader import load_generated
 from layerforge.core.io import project
-from layerforge.core.io.importer import import_file
+from layerforge.core.io.keras_import.files import import_file
 from layerforge.core.io.templates import load_template, template_names
 
 keras = pytest.importorskip("keras")
