@@ -1,6 +1,8 @@
 """Build the chapter-7 templates with the public document API and save them as project files.
 
-Run from the repository root::
+Run from the repository root after changing a template here (the JSON files beside this
+script are what the app and ``layerforge templates`` ship; tests/core/test_templates.py checks
+that running this script reproduces them byte for byte)::
 
     .venv/bin/python templates/make_templates.py
 
@@ -62,8 +64,8 @@ def deterministic_ids() -> Iterator[None]:
 
 
 def keras_name(class_name: str) -> str:
-    """Keras' own automatic name (``to_snake_case``): Conv1D -> conv1d, MaxPooling2D ->
-    max_pooling2d. ``edits.default_name`` gives conv1_d / max_pooling2_d (see the report)."""
+    """Keras' own automatic layer name (its ``to_snake_case``): Conv1D -> conv1d,
+    MaxPooling2D -> max_pooling2d, so template layers are named as the book's code names them."""
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
