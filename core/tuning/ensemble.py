@@ -17,15 +17,20 @@ named after the output. Through the importer it is also a LayerForge project
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..codegen.model_code import generate
 from ..document.document import Document
 from ..document.records import from_records
+from ..io.keras_import.graph import import_model
+from ..io.project import save
 from ..schema.errors import LayerForgeError
 from ..schema.settings import TrainingSettings
 from ..training import runs
@@ -87,8 +92,6 @@ def load_members(run_dirs: list[str | os.PathLike[str]]) -> list[Member]:
 
 
 def _snapshot(run_dir: Path) -> Document:
-    import json
-
     path = run_dir / "project.json"
     try:
         return from_records(json.loads(path.read_text(encoding="utf-8")), str(path))
@@ -163,7 +166,7 @@ def output_losses(doc: Document) -> dict[str, tuple[str, float]]:
 def total_loss(y: dict[str, np.ndarray], pred: dict[str, np.ndarray],
                losses: dict[str, tuple[str, float]]) -> float:
     """The compiled model's loss: each output's mean loss times its loss weight."""
-    import keras
+    import keras  # lazy: Keras only when an ensemble is scored, never at start-up
 
     total = 0.0
     for name, (loss, weight) in losses.items():
@@ -218,7 +221,7 @@ def normalized(z: np.ndarray) -> np.ndarray:
 def optimize_weights(predictions: list[dict[str, np.ndarray]], y: dict[str, np.ndarray],
                      losses: dict[str, tuple[str, float]]) -> np.ndarray:
     """Nelder-Mead on the validation loss, from the mean and from every member alone."""
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # lazy: SciPy only when weights are fitted
 
     n = len(predictions)
 
@@ -257,7 +260,7 @@ def build_ensemble(run_dirs: list[str | os.PathLike[str]], method: str = "weight
 
 def ensemble_model(ensemble: Ensemble) -> Any:
     """One Keras model: nested members, a Rescaling per member and output, Add per output."""
-    import keras
+    import keras  # lazy: Keras only when an ensemble is built, never at start-up
 
     first = ensemble.members[0].model
     inputs = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t.name)
@@ -277,7 +280,7 @@ def ensemble_model(ensemble: Ensemble) -> Any:
 
 
 def _weighted_sum(ensemble: Ensemble, j: int, name: str, tensors: list[Any]) -> Any:
-    from keras import layers
+    from keras import layers  # lazy: Keras only when an ensemble is built
 
     scaled = [layers.Rescaling(scale=w, name=f"{name}_weight_{i + 1}")(t)
               for i, (w, t) in enumerate(zip(ensemble.weights, tensors, strict=True))]
@@ -299,22 +302,14 @@ def export_ensemble(ensemble: Ensemble, path: str | os.PathLike[str],
     if code is not None or project is not None:
         doc = ensemble_document(model, ensemble)
         if code is not None:
-            from ..codegen.model_code import generate
-
             Path(code).write_text(generate(doc).source, encoding="utf-8")
         if project is not None:
-            from ..io.project import save
-
             save(doc, project)
     return model
 
 
 def ensemble_document(model: Any, ensemble: Ensemble) -> Document:
     """The ensemble as a LayerForge document (members as blocks, trained weights kept)."""
-    import warnings
-
-    from ..io.importer import import_model
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         doc = import_model(model, keep_weights=True)
