@@ -10,17 +10,17 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..analysis.keras_calls import keras_message
+from ..analysis.shapes import ShapeEngine
 from ..codegen.loader import load_generated
 from ..codegen.model_code import PythonCode, generate
 from ..document.document import Document
 from ..document.graph import Graph
 from ..schema.errors import LayerForgeError
 from ..schema.records import CallNode, Edge, InputNode, Shape, format_shape
-
-if TYPE_CHECKING:
-    from ..analysis.shapes import ShapeEngine
+from .weights import apply_weights
 
 DIAGRAM_FORMATS = ("png", "svg")
 GRAPHVIZ_PACKAGE = "graphviz"
@@ -48,8 +48,6 @@ def export_keras(doc: Document, path: str | os.PathLike[str]) -> Any:
         raise ExportError(f"expected a file name ending in .keras; received '{target}'")
     model = compiled_model(doc)
     if doc.weights:
-        from .weights import apply_weights  # weights need numpy and Keras: load them only here
-
         apply_weights(model, doc)
     if model.optimizer is not None and not model.optimizer.built:
         # Saved unbuilt, the optimizer's state would not match on load (Keras warns).
@@ -63,8 +61,6 @@ def compiled_model(doc: Document) -> Any:
     try:
         return module.compile_model(module.build_model())
     except Exception as exc:  # Keras reports a graph that does not build in many ways
-        from ..analysis.keras_calls import keras_message
-
         raise ExportError(f"expected a model that builds; Keras says: {keras_message(exc)} "
                           "(run `layerforge validate` to see where)") from None
 
@@ -73,9 +69,7 @@ def compiled_model(doc: Document) -> Any:
 def to_dot(doc: Document) -> str:
     """The main graph as DOT text: inputs, layer calls labelled with class, name and output
     shape, outputs; a block used as a layer is one node; edges carry their tensor's shape."""
-    import pydot
-
-    from ..analysis.shapes import ShapeEngine
+    import pydot  # lazy: only DOT and diagram exports need it
 
     engine = ShapeEngine(doc)
     engine.refresh()
