@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog.catalog import Catalog
 from ..document.document import Document
 from ..document.records import to_records
+from ..io.keras_import.files import import_file
+from ..io.project import load
+from ..io.weights import capture_weights
 from ..schema.errors import LayerForgeError
 from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
 
@@ -180,6 +184,32 @@ def load_run_model(path: str | os.PathLike[str]) -> Any:
     import keras
 
     return keras.models.load_model(checkpoint)
+
+
+def best_model_document(run: RunInfo, catalog: Catalog) -> tuple[Document, list[str]]:
+    """The run's best checkpoint as a document with its weights, and the import's warnings.
+
+    The run's snapshot is the graph that produced the checkpoint, so it is preferred: it
+    keeps losses, compile and training settings, positions and output names, which a
+    ``.keras`` file does not carry. Without a snapshot that matches the checkpoint's
+    weights, the checkpoint goes through the importer.
+    """
+    checkpoint = run.checkpoint
+    if checkpoint is None:
+        raise RunError(f"expected a checkpoint {run.path / CHECKPOINT}; run {run.name} saved "
+                       f"none (its status: {run.status})")
+    snapshot = run.path / "project.json"
+    if snapshot.exists():
+        import keras  # lazy: Keras takes seconds to import
+
+        doc = load(snapshot, catalog)
+        model = keras.saving.load_model(checkpoint, compile=False)
+        doc.weights = capture_weights(model, doc)
+        if sum(a.size for arrays in doc.weights.values() for a in arrays) == \
+                model.count_params():
+            return doc, []
+    result = import_file(checkpoint, keep_weights=True, catalog=catalog)
+    return result.doc, [str(w) for w in result.warnings]
 
 
 def load_activations(path: str | os.PathLike[str], epoch: int) -> dict[str, Any]:

@@ -440,7 +440,7 @@ class RunsPanel(QWidget):
         if not self._may_replace():
             return False
         try:
-            doc, warnings = best_model_document(run, checkpoint, self.session.doc.catalog)
+            doc, warnings = runs.best_model_document(run, self.session.doc.catalog)
         except Exception as exc:  # Keras and file errors alike end in a message
             file_ops.notify(self, "Cannot load the run's model", f"{checkpoint}:\n{exc}")
             return False
@@ -488,33 +488,6 @@ class RunsPanel(QWidget):
         if started:
             self.message.emit(f"Starting TensorBoard for run {run.name}…")
         return started
-
-
-def best_model_document(run: RunInfo, checkpoint: Path, catalog: Any) -> tuple[Document, list[str]]:
-    """The run's graph with the checkpoint's weights, and warnings.
-
-    The run's snapshot is the graph that produced the checkpoint, so it is preferred: it
-    keeps losses, compile and training settings, positions and output names, which a
-    ``.keras`` file does not carry. Without a snapshot that matches the checkpoint's
-    weights, the checkpoint goes through the importer.
-    """
-    snapshot = run.path / "project.json"
-    if snapshot.exists():
-        import keras
-
-        from layerforge.core.io.project import load
-        from layerforge.core.io.weights import capture_weights
-
-        doc = load(snapshot, catalog)
-        model = keras.saving.load_model(checkpoint, compile=False)
-        doc.weights = capture_weights(model, doc)
-        if sum(a.size for arrays in doc.weights.values() for a in arrays) == \
-                model.count_params():
-            return doc, []
-    from layerforge.core.io.keras_import.files import import_file
-
-    result = import_file(checkpoint, keep_weights=True, catalog=catalog)
-    return result.doc, [str(w) for w in result.warnings]
 
 
 def _escape(text: str) -> str:

@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.codegen.loader import build_model
+from layerforge.core.document.document import Document
+from layerforge.core.document.records import to_records
+from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import TrainingSettings, settings_to_records
 from layerforge.core.training.runs import (
+    CHECKPOINT,
     RunError,
+    best_model_document,
     finish_run,
     list_runs,
     load_run,
     load_run_model,
     new_run_dir,
     runs_folder,
+    start_run,
     write_history,
     write_status,
 )
@@ -68,3 +77,39 @@ def test_reading_errors_name_the_folder(tmp_path):
     (run / "history.json").write_text("{cut")
     with pytest.raises(RunError, match=r"history\.json: expected a JSON file"):
         load_run(run)
+
+
+# ------------------------------------------------------------------ the best model
+def checkpointed_run(folder: Path, doc: Document) -> tuple[Path, list[np.ndarray]]:
+    """A finished run of ``doc`` whose best.keras holds weights other than a fresh model's."""
+    model = build_model(doc)
+    model.set_weights([np.full(w.shape, 0.5, w.dtype) for w in model.get_weights()])
+    run = folder / "20260101-000000-1"
+    start_run(run, doc, doc.training)
+    model.save(run / CHECKPOINT)
+    finish_run(run, "completed")
+    return run, model.get_weights()
+
+
+def weights_in_order(doc: Document) -> list[np.ndarray]:
+    return [w for layer in doc.graph.layers for w in doc.weights.get(layer, [])]
+
+
+def test_the_best_model_is_the_snapshot_with_the_checkpoint_weights(tmp_path, catalog: Catalog):
+    doc = load_template("sequential-mlp", catalog)
+    doc.graph.outputs()[0].loss = "mae"  # kept by the snapshot, not by a .keras file
+    run, trained = checkpointed_run(tmp_path, doc)
+    best, warnings = best_model_document(load_run(run), catalog)
+    assert warnings == [] and to_records(best) == to_records(doc)
+    assert all(np.array_equal(a, b) for a, b in zip(weights_in_order(best), trained, strict=True))
+    assert len(weights_in_order(best)) == len(trained) > 0
+
+    (run / "project.json").unlink()  # without its snapshot the checkpoint is imported
+    imported, _ = best_model_document(load_run(run), catalog)
+    names = {la.name for la in imported.graph.layers.values()}
+    assert {la.name for la in doc.graph.layers.values()} <= names
+    assert sum(a.size for a in weights_in_order(imported)) == sum(a.size for a in trained)
+
+    (run / CHECKPOINT).unlink()
+    with pytest.raises(RunError, match=r"expected a checkpoint .*best\.keras.*completed"):
+        best_model_document(load_run(run), catalog)
