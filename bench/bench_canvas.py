@@ -22,7 +22,7 @@ from densenet_doc import densenet121_doc
 from PySide6.QtWidgets import QApplication
 
 from layerforge.core.document.document import Document
-from layerforge.core.editing.commands import AddNode, Connect, SetParam
+from layerforge.core.editing.graph_commands import AddNode, Connect, SetParam
 from layerforge.core.schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id
 from layerforge.gui.canvas.view import SETTLE_MS, CanvasView
 from layerforge.gui.session import EditorSession

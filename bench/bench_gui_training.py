@@ -34,7 +34,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from layerforge.core.codegen.loader import build_and_compile
-from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.editing.settings_commands import SetTrainingSettings
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.core.training.data import load_training_data

@@ -30,7 +30,7 @@ from densenet_doc import densenet121_doc
 from layerforge.core.analysis.check import full_check
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.keras_objects import keras_module
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.templates import load_template, template_names
 
 EDITABLE = {"Conv2D": "filters", "SeparableConv2D": "filters", "Conv1D": "filters",

@@ -27,7 +27,7 @@ from bench_gui_training import StallMeter
 from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication
 
-from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.editing.settings_commands import SetTrainingSettings
 from layerforge.core.io.templates import load_template
 from layerforge.gui.main_window import MainWindow
 

@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from layerforge.core.document.document import MAIN
-from layerforge.core.editing.commands import Command, EditNode, RenameLayer, SetParam
+from layerforge.core.editing.commands import Command
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.editing.renames import EditNode, RenameLayer
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.records import (
     DTYPES,

@@ -58,7 +58,7 @@ def question_answering(window: Any) -> None:
 
 def inception_refused(window: Any) -> None:
     """The Inception module with branch_a's strides set to 1: Concatenate refuses it."""
-    from layerforge.core.editing.commands import SetParam
+    from layerforge.core.editing.graph_commands import SetParam
 
     window.open_template("inception-module")
     doc = window.session.doc

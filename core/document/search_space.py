@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..editing.commands import AddNode, Command, Connect, Disconnect, Macro, RemoveNode, SetParam
+from ..editing.commands import Command, Macro
+from ..editing.graph_commands import AddNode, Connect, Disconnect, RemoveNode, SetParam
 from ..schema.errors import EditError, ProjectFileError
 from ..schema.records import BLOCK_CLASS, CallNode, Edge, LayerSpec, new_id
 from ..schema.settings import OPTIMIZERS

@@ -37,7 +37,8 @@ from ..schema.records import (
     Position,
     new_id,
 )
-from .commands import AddBlock, AddNode, Command, Connect, GraphRecords, Macro
+from .commands import Command, Macro
+from .graph_commands import AddBlock, AddNode, Connect, GraphRecords
 
 SUBGRAPH_FORMAT = "layerforge-subgraph"
 SUBGRAPH_VERSION = 1

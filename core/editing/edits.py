@@ -25,20 +25,18 @@ from ..schema.records import (
     Slot,
     new_id,
 )
-from .commands import (
+from .commands import Command, Macro
+from .graph_commands import (
     AddBlock,
     AddNode,
-    Command,
     Connect,
     Disconnect,
     GraphRecords,
-    Macro,
     RemoveBlock,
     RemoveNode,
     SetCallLayer,
-    check_dtype,
-    check_shape,
 )
+from .renames import check_dtype, check_shape
 
 
 def add_layer(doc: Document, class_name: str, params: dict[str, Any] | None = None, *,

@@ -18,7 +18,8 @@ import networkx as nx
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.records import InputNode, OutputNode, Position
-from .commands import Command, MoveNodes
+from .commands import Command
+from .graph_commands import MoveNodes
 
 NODE_WIDTH = 180.0
 NODE_HEIGHT = 70.0

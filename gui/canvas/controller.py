@@ -16,15 +16,9 @@ from layerforge.core.document.document import Document
 from layerforge.core.document.graph import Graph
 from layerforge.core.editing import edits
 from layerforge.core.editing.clipboard import copy_subgraph, parse_subgraph, paste_subgraph
-from layerforge.core.editing.commands import (
-    Command,
-    Connect,
-    Disconnect,
-    EditNode,
-    Macro,
-    MoveNodes,
-    RenameLayer,
-)
+from layerforge.core.editing.commands import Command, Macro
+from layerforge.core.editing.graph_commands import Connect, Disconnect, MoveNodes
+from layerforge.core.editing.renames import EditNode, RenameLayer
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.records import (

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.editing.settings_commands import SetTrainingSettings
 from layerforge.core.schema.settings import DATA_KINDS, DATA_REQUIRED, DataSource
 from layerforge.core.training.data import KERAS_DATASETS, SKLEARN_DATASETS, preview
 

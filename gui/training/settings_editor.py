@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.editing.commands import SetCompileSettings, SetTrainingSettings
+from layerforge.core.editing.settings_commands import SetCompileSettings, SetTrainingSettings
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.settings import (
     CALLBACK_KINDS,

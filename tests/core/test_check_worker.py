@@ -5,7 +5,7 @@ from __future__ import annotations
 from layerforge.core.analysis.check_worker import STOP, CheckWorker, check_records, newest_request
 from layerforge.core.document.document import Document
 from layerforge.core.document.records import to_records
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.templates import load_template
 
 

@@ -10,7 +10,8 @@ from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.clipboard import copy_subgraph, paste_subgraph
-from layerforge.core.editing.commands import SetParam, UndoStack
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.project import dumps
 from layerforge.core.schema.errors import EditError, ProjectFileError
 

@@ -16,7 +16,7 @@ from layerforge.core.codegen.loader import build_model, load_generated
 from layerforge.core.codegen.model_code import LINE_WIDTH, Namespace, generate
 from layerforge.core.document import records
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io import project
 from layerforge.core.io.export import export_python
 from layerforge.core.io.templates import load_template, template_names

@@ -9,22 +9,20 @@ import pytest
 
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import (
+from layerforge.core.editing.commands import Macro, UndoStack
+from layerforge.core.editing.graph_commands import (
     AddBlock,
     AddNode,
     Connect,
     Disconnect,
-    EditNode,
     GraphRecords,
-    Macro,
     MoveNodes,
     RemoveBlock,
     RemoveNode,
-    RenameLayer,
     SetCallLayer,
     SetParam,
-    UndoStack,
 )
+from layerforge.core.editing.renames import EditNode, RenameLayer
 from layerforge.core.io.project import dumps
 from layerforge.core.schema.errors import (
     ArityError,

@@ -10,7 +10,8 @@ from layerforge.core.document.document import Document
 from layerforge.core.document.records import to_records
 from layerforge.core.document.search_space import Dimension
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import RenameLayer, UndoStack
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.renames import RenameLayer
 from layerforge.core.io.templates import load_template
 
 

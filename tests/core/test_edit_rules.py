@@ -10,7 +10,8 @@ import pytest
 
 from layerforge.core.document import records
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import AddBlock, EditNode, GraphRecords
+from layerforge.core.editing.graph_commands import AddBlock, GraphRecords
+from layerforge.core.editing.renames import EditNode
 from layerforge.core.io import project
 from layerforge.core.schema.errors import EditError, NameClashError, ProjectFileError
 

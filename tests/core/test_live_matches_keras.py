@@ -19,7 +19,7 @@ from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.analysis.validation import validate
 from layerforge.core.catalog.params import ParamSpec
 from layerforge.core.document.document import Document
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.io.templates import load_template, template_names
 from layerforge.core.schema.diagnostics import Diagnostic

@@ -15,7 +15,9 @@ from layerforge.core.catalog.catalog import Catalog
 from layerforge.core.document.document import Document
 from layerforge.core.document.records import FORMAT_VERSION
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import AddBlock, EditNode, GraphRecords, SetParam, UndoStack
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import AddBlock, GraphRecords, SetParam
+from layerforge.core.editing.renames import EditNode
 from layerforge.core.io.project import dumps, load, loads, save
 from layerforge.core.schema.errors import ProjectFileError
 from layerforge.core.schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, new_id

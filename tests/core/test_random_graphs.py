@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import Command, MoveNodes, SetParam, UndoStack
+from layerforge.core.editing.commands import Command, UndoStack
+from layerforge.core.editing.graph_commands import MoveNodes, SetParam
 from layerforge.core.io.project import dumps
 
 # Weighted: building edits are common, removals rare enough to leave sizeable graphs.

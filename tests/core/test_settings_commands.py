@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from layerforge.core.document.document import Document
-from layerforge.core.editing.commands import SetCompileSettings, SetTrainingSettings, UndoStack
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.settings_commands import SetCompileSettings, SetTrainingSettings
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.settings import (

@@ -7,7 +7,8 @@ import itertools
 from layerforge.core.analysis.shapes import NodeShapes, ShapeEngine
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import SetParam, UndoStack
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import SetParam
 
 
 def chain(doc: Document, stack: UndoStack, shape: list[int | None], *layers: tuple[str, dict]):
@@ -125,7 +126,7 @@ def test_block_call_shapes_and_mismatch(doc, stack):
     assert engine.shapes()[call.id].outputs == ((None, 3),)
     assert engine.total_params() == 12 * 6 + 6 + 6 * 3 + 3
     input_node = doc.graph.inputs()[0]
-    from layerforge.core.editing.commands import EditNode
+    from layerforge.core.editing.renames import EditNode
 
     stack.push(EditNode(input_node.id, {"shape": (7,)}))
     error = engine.shapes()[call.id].error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from layerforge.core.analysis.check import full_check
 from layerforge.core.analysis.validation import validate
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import RenameLayer
+from layerforge.core.editing.renames import RenameLayer
 
 
 def codes(diagnostics):

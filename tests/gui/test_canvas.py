@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.project import dumps
 from layerforge.core.io.templates import load_template
 from layerforge.gui.canvas.clipboard import LAYER_MIME

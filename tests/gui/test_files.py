@@ -12,7 +12,7 @@ import pytest
 
 from layerforge.core.document.records import to_records
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.project import load
 from layerforge.core.io.templates import load_template
 from layerforge.gui import files

@@ -16,7 +16,7 @@ from layerforge.core.analysis.check import KERAS_CODE
 from layerforge.core.analysis.check_worker import CheckReply, check_records
 from layerforge.core.document.document import Document
 from layerforge.core.document.records import to_records
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.gui.main_window import MainWindow
 

@@ -20,7 +20,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from layerforge.core.document.document import Document
-from layerforge.core.editing.commands import SetTrainingSettings
+from layerforge.core.editing.settings_commands import SetTrainingSettings
 from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.gui import files
 from layerforge.gui.training import data_editor
@@ -116,7 +116,7 @@ def test_multi_output_curves_have_a_subplot_per_metric_and_a_line_per_head(
         window: Any, qtbot: Any, isolated: SimpleNamespace,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Unsaved: the run goes to the app's data folder (here redirected to tmp_path)."""
-    from layerforge.core.editing.commands import EditNode
+    from layerforge.core.editing.renames import EditNode
 
     monkeypatch.setenv("LAYERFORGE_UNSAVED_RUNS_DIR", str(isolated.path / "runs"))
     assert window.open_template("social-media-multi-output")
@@ -186,7 +186,7 @@ def test_a_failing_run_shows_its_error_and_the_window_keeps_working(
 
 
 def test_outputs_without_a_loss_train_with_a_warning(mlp: Any, qtbot: Any) -> None:
-    from layerforge.core.editing.commands import EditNode
+    from layerforge.core.editing.renames import EditNode
 
     output = mlp.session.doc.graph.outputs()[0]
     assert mlp.session.push(EditNode(output.id, {"loss": None}))

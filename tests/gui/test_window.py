@@ -22,7 +22,7 @@ from PySide6.QtGui import (
 from PySide6.QtTest import QTest
 
 from layerforge.core.editing import edits
-from layerforge.core.editing.commands import SetParam
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.templates import list_templates
 
 TEMPLATES = [info.name for info in list_templates()]
