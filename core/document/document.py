@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from psygnal import Signal
 
 from ..catalog.catalog import Catalog, get_catalog
 from ..schema.errors import EditError, NameClashError, UnknownIdError
-from ..schema.records import BLOCK_CLASS, LayerSpec, PortSpec
+from ..schema.records import BLOCK_CLASS, MAIN, LayerSpec, PortSpec
 from ..schema.settings import CompileSettings, TrainingSettings
 from .graph import Graph
-
-if TYPE_CHECKING:
-    from .search_space import SearchSpace
-
-MAIN = "main"
+from .search_space import SearchSpace
 
 
 @dataclass
@@ -56,8 +52,6 @@ class Document:
         # Trained or imported weights by layer id (lists of numpy arrays in Keras'
         # ``get_weights`` order); empty means freshly initialised weights.
         self.weights: dict[str, list[Any]] = {}
-        from .search_space import SearchSpace  # it imports the commands, which import us
-
         self.search_space: SearchSpace = SearchSpace()
 
     @property

@@ -25,7 +25,8 @@ from ..schema.records import (
 from ..schema.settings import CompileSettings, settings_from_records, settings_to_records
 from .document import Block, Document, ProjectMeta
 from .graph import Graph
-from .search_space import space_errors, space_from_records, space_to_records
+from .search_space import space_from_records, space_to_records
+from .space_checks import space_errors
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "layerforge-project"

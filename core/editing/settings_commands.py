@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..document.document import Document
 from ..schema.settings import (
@@ -59,3 +60,35 @@ class SetCompileSettings(Command):
         assert self._old is not None, "undo before redo"
         doc.compile = self._old
         doc.settings_changed.emit("compile")
+
+
+@dataclass
+class SetSetting(Command):
+    """Set one searched training setting (compile.learning_rate/optimizer,
+    training.batch_size); compile settings are checked as :class:`SetCompileSettings` checks
+    them."""
+
+    param: str
+    value: Any
+    text: str = "Set training setting"
+    _old: Any = field(default=None, repr=False)
+
+    def redo(self, doc: Document) -> None:
+        owner = doc.training if self.param == "batch_size" else doc.compile
+        self._old = getattr(owner, self.param)
+        _set(doc, self.param, self.value, check=True)
+
+    def undo(self, doc: Document) -> None:
+        _set(doc, self.param, self._old, check=False)
+
+
+def _set(doc: Document, param: str, value: Any, check: bool) -> None:
+    if param == "batch_size":
+        doc.training = replace(doc.training, batch_size=value)
+        doc.settings_changed.emit("training")
+        return
+    settings = replace(doc.compile, **{param: value})
+    if check:
+        check_compile_settings(settings)
+    doc.compile = settings
+    doc.settings_changed.emit("compile")

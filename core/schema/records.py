@@ -16,6 +16,7 @@ Shape = tuple[int | None, ...]
 Slot = int | str
 Position = tuple[float, float]
 
+MAIN = "main"  # the key of the main graph (a block's graph has the block's id)
 BLOCK_CLASS = "Block"
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "int16", "int8",
           "uint8", "bool", "string")

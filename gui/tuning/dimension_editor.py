@@ -33,11 +33,10 @@ from layerforge.core.document.search_space import (
     SETTINGS,
     Dimension,
     current_value,
-    dimension_error,
-    mark_dimension,
     parameter_name,
-    unmark_dimension,
 )
+from layerforge.core.document.space_checks import dimension_error
+from layerforge.core.editing.space_edits import mark_dimension, unmark_dimension
 from layerforge.core.schema.errors import LayerForgeError
 
 from ..session import EditorSession

@@ -8,15 +8,10 @@ import json
 import pytest
 
 from layerforge.core.document.document import Document
-from layerforge.core.document.search_space import (
-    Dimension,
-    SearchSpaceError,
-    apply_values,
-    dimension_error,
-    mark_dimension,
-    unmark_dimension,
-)
+from layerforge.core.document.search_space import Dimension, SearchSpaceError
+from layerforge.core.document.space_checks import dimension_error
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.space_edits import apply_values, mark_dimension, unmark_dimension
 from layerforge.core.io import project
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.errors import ProjectFileError

@@ -9,7 +9,11 @@ import pytest
 
 from layerforge.core.document.document import Document
 from layerforge.core.editing.commands import UndoStack
-from layerforge.core.editing.settings_commands import SetCompileSettings, SetTrainingSettings
+from layerforge.core.editing.settings_commands import (
+    SetCompileSettings,
+    SetSetting,
+    SetTrainingSettings,
+)
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.settings import (
@@ -100,3 +104,20 @@ def test_bad_compile_settings_are_refused(stack: UndoStack, doc: Document,
     with pytest.raises(LayerForgeError, match=expected):
         stack.push(SetCompileSettings(settings))
     assert doc.compile == CompileSettings() and not stack.can_undo
+
+
+@pytest.mark.parametrize("param,value,expected", [
+    ("learning_rate", -0.1, "a positive learning rate"),
+    ("learning_rate", float("inf"), "a positive learning rate"),
+    ("optimizer", "", "an optimizer name"),
+])
+def test_set_setting_checks_compile_settings_as_the_optimizer_edit_does(
+        stack: UndoStack, doc: Document, param: str, value: Any, expected: str) -> None:
+    with pytest.raises(LayerForgeError, match=expected):
+        stack.push(SetSetting(param, value))
+    assert doc.compile == CompileSettings() and not stack.can_undo
+
+
+def test_set_setting_round_trips(round_trip: Any, doc: Document) -> None:
+    round_trip(SetSetting("learning_rate", 0.01))
+    assert doc.compile.learning_rate == 0.01

@@ -16,8 +16,9 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from layerforge.core.document.records import to_records
-from layerforge.core.document.search_space import Dimension, mark_dimension
+from layerforge.core.document.search_space import Dimension
 from layerforge.core.editing.settings_commands import SetTrainingSettings
+from layerforge.core.editing.space_edits import mark_dimension
 from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.gui import files
 from layerforge.gui.tuning import ensemble_dialog
