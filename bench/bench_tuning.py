@@ -29,7 +29,8 @@ from layerforge.core.schema.settings import DataSource
 from layerforge.core.training.fit import train
 from layerforge.core.training.runs import load_run
 from layerforge.core.tuning.ensemble import build_ensemble, export_ensemble
-from layerforge.core.tuning.study import best_run_dirs, run_study
+from layerforge.core.tuning.results import best_run_dirs
+from layerforge.core.tuning.study import run_study
 
 
 def digits_doc():  # type: ignore[no-untyped-def]

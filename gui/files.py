@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from layerforge.core.document.document import Document
+from layerforge.core.io.liveness import process_alive
 from layerforge.core.schema.errors import LayerForgeError
-from layerforge.core.schema.values import process_alive
 
 from .session import EditorSession
 

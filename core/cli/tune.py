@@ -14,7 +14,8 @@ from typing import Any, TextIO
 from ..document.document import Document
 from ..document.search_space import SETTINGS, Dimension, SearchSpaceError, mark_dimension
 from ..io.templates import open_project
-from ..tuning.study import accuracy_key, run_study
+from ..tuning.results import accuracy_key
+from ..tuning.study import run_study
 from .train import settings_for
 
 SEARCH_HELP = ("a search dimension, added to the project's: NAME=int:LOW:HIGH[:STEP|:log], "

@@ -43,7 +43,8 @@ from layerforge.core.document.search_space import (
     unmark_dimension,
 )
 from layerforge.core.schema.errors import LayerForgeError
-from layerforge.core.tuning.study import PRUNERS, SAMPLERS, default_storage
+from layerforge.core.tuning.storage import default_storage
+from layerforge.core.tuning.study import PRUNERS, SAMPLERS
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR

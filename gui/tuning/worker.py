@@ -105,7 +105,7 @@ class StudyWorker(BackgroundJob):
 
 def safe_importances(storage: str, study_name: str) -> dict[str, float]:
     """Importances need two complete trials with differing values; none otherwise."""
-    from layerforge.core.tuning.study import param_importances
+    from layerforge.core.tuning.storage import param_importances
 
     try:
         return param_importances(storage, study_name)
@@ -147,7 +147,7 @@ class Task(QObject):
 
 def load_study(storage: str, study_name: str) -> tuple[Any, dict[str, float]]:
     """(StudySummary, importances) of a stored study (to show or resume it)."""
-    from layerforge.core.tuning.study import load_summary
+    from layerforge.core.tuning.storage import load_summary
 
     summary = load_summary(storage, study_name)
     return summary, safe_importances(storage, study_name)

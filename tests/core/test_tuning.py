@@ -15,15 +15,15 @@ from layerforge.core.document.search_space import Dimension, apply_values, mark_
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource
-from layerforge.core.tuning.study import (
-    TuningError,
+from layerforge.core.tuning.results import TuningError
+from layerforge.core.tuning.storage import (
     default_storage,
     load_summary,
     open_storage,
     requeue_dead_trials,
-    run_study,
     trial_counts,
 )
+from layerforge.core.tuning.study import run_study
 
 
 def digits_mlp(catalog, epochs: int = 1):

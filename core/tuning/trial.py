@@ -1,0 +1,176 @@
+"""One trial of a study: the document with the trial's values, trained like any run.
+
+Each trial copies the document as it was when the study started, writes its sampled
+values into the copy, and trains it with :func:`core.training.fit.train`: a run folder
+per trial under the study folder (``<project>.runs/study-<name>/trial-NNNN``). The
+validation metric of every epoch is reported to Optuna so a pruner can stop an
+unpromising trial early; the trial's value is the best epoch's value of the metric.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..document.document import Document
+from ..document.records import from_records, to_records
+from ..document.search_space import Dimension, apply_values
+from ..schema.settings import TrainingSettings
+from ..training.data import target_kind
+from .results import TuningError, _first_line, metric_direction, trial_result
+
+
+class TrialFailed(Exception):
+    """The trial's training failed; the trial is recorded as failed and the study goes on."""
+
+
+class Interrupted(Exception):
+    """The user stopped the study mid-trial; the trial is queued again."""
+
+
+class Objective:
+    """What Optuna calls for each trial: sample the values, train, return the best epoch's
+    metric (or raise TrialFailed, Interrupted, or Optuna's TrialPruned)."""
+
+    def __init__(self, doc: Document, settings: TrainingSettings, metric: str, folder: Path,
+                 reporter: Any, stop_event: threading.Event | None) -> None:
+        self.doc, self.settings, self.metric = doc, settings, metric
+        self.folder, self.reporter, self.stop_event = folder, reporter, stop_event
+        self.names = doc.search_space.names(doc)
+        # every trial starts from the document as it was when the study started, even if
+        # the user goes on editing it while the study runs in the background
+        self.records = to_records(doc)
+        self.current: int | None = None
+
+    def __call__(self, trial: Any) -> float:
+        from ..training.fit import train  # lazy: fit.py imports Keras at its top
+
+        self.current = trial.number
+        try:
+            values = {name: suggest(trial, name, dim) for name, dim in self.names.items()}
+        except ValueError as exc:  # Optuna refuses another range for a name it has seen
+            raise TuningError(f"study '{trial.study.study_name}' searched these parameters "
+                              f"differently before ({_first_line(exc)}); expected the same "
+                              "search space: choose another --study name") from None
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        run_dir = trial_run_dir(self.folder, trial.number).resolve()
+        trial.set_user_attr("run_dir", str(run_dir))
+        report(self.reporter, "on_trial_begin", trial.number, values)
+        doc, settings = trial_document(self.records, self.doc.catalog, self.settings, values)
+        watcher = TrialWatcher(trial, self.metric, self.reporter, self.stop_event,
+                               settings.epochs)
+        result = train(doc, settings, run_dir=run_dir, reporter=watcher,
+                       stop_event=watcher.stop)
+        return self.outcome(trial, result, watcher)
+
+    def trial_ended(self, study: Any, trial: Any) -> None:
+        report(self.reporter, "on_trial_end", trial_result(trial))
+
+    def outcome(self, trial: Any, result: Any, watcher: TrialWatcher) -> float:
+        import optuna  # lazy: Optuna only when a study is used
+
+        if watcher.interrupted:
+            raise Interrupted()
+        if watcher.pruned:
+            trial.set_user_attr("metrics", watcher.best_logs)
+            raise optuna.TrialPruned(f"pruned after epoch {watcher.epochs}")
+        if not result.ok:
+            trial.set_user_attr("message", result.message)
+            raise TrialFailed(result.message)
+        values = [v for v in result.history.get(self.metric, []) if math.isfinite(v)]
+        if not values:
+            message = f"the run logged no {self.metric} (it has {', '.join(result.history)})"
+            trial.set_user_attr("message", message)
+            raise TrialFailed(message)
+        trial.set_user_attr("metrics", watcher.best_logs)
+        return min(values) if trial.study.direction.name == "MINIMIZE" else max(values)
+
+
+def suggest(trial: Any, name: str, dim: Dimension) -> Any:
+    if dim.kind == "choice":
+        return trial.suggest_categorical(name, list(dim.choices))
+    if dim.kind == "int":
+        step = int(dim.step) if dim.step is not None else 1
+        return trial.suggest_int(name, int(dim.low or 0), int(dim.high or 0), step=step,
+                                 log=dim.log)
+    return trial.suggest_float(name, float(dim.low or 0), float(dim.high or 0),
+                               step=dim.step, log=dim.log)
+
+
+def trial_run_dir(folder: Path, number: int) -> Path:
+    """``trial-NNNN`` (``-2``... if a folder of that name is left from another storage)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / f"trial-{number:04d}"
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
+def trial_document(records: dict[str, Any], catalog: Any, settings: TrainingSettings,
+                   values: dict[str, Any]) -> tuple[Document, TrainingSettings]:
+    """The project (as records) with the trial's values, and an accuracy metric on
+    classification outputs so every trial's accuracy can be compared."""
+    trial_doc = from_records(records, catalog=catalog)
+    apply_values(trial_doc, values, "Trial values").redo(trial_doc)
+    for node in trial_doc.graph.outputs():
+        if target_kind(node.loss) != "floats" and not any("acc" in m for m in node.metrics):
+            node.metrics = [*node.metrics, "accuracy"]
+    trial_settings = copy.deepcopy(settings)
+    trial_settings.batch_size = trial_doc.training.batch_size \
+        if "batch_size" in values else settings.batch_size
+    return trial_doc, trial_settings
+
+
+class TrialWatcher:
+    """Reports each epoch's metric to Optuna, stops the training when the pruner says so
+    or the user stops the study, and keeps the best epoch's logs."""
+
+    def __init__(self, trial: Any, metric: str, reporter: Any,
+                 stop_event: threading.Event | None, epochs: int) -> None:
+        self.trial, self.metric, self.reporter = trial, metric, reporter
+        self.last_epoch = epochs - 1
+        self.outer = stop_event
+        self.stop = threading.Event()
+        self.pruned = self.interrupted = False
+        self.epochs = 0
+        self.best: float | None = None
+        self.best_logs: dict[str, float] = {}
+        self.sign = -1.0 if metric_direction(metric) == "maximize" else 1.0
+
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
+        if self.outer is not None and self.outer.is_set():
+            self.interrupted = True
+            self.stop.set()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epochs = epoch + 1
+        floats = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+        report(self.reporter, "on_epoch_end", self.trial.number, epoch, floats)
+        value = floats.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best is None or self.sign * value < self.sign * self.best:
+            self.best, self.best_logs = value, floats
+        self.trial.report(value, epoch)
+        # after the last epoch the trial is done: pruning it would only lose its value
+        if epoch < self.last_epoch and self.trial.should_prune():
+            self.pruned = True
+            self.stop.set()
+
+
+def report(reporter: Any, method: str, *args: Any) -> None:
+    """Call ``reporter.<method>(*args)`` when the reporter has that method."""
+    fn = getattr(reporter, method, None)
+    if fn is not None:
+        fn(*args)
