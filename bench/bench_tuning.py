@@ -22,7 +22,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from layerforge.core.document.search_space import Dimension, mark_dimension
+from layerforge.core.document.search_space import Dimension
+from layerforge.core.editing.space_edits import mark_dimension
 from layerforge.core.io import project
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource

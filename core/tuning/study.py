@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
-from ..document.search_space import space_errors
+from ..document.space_checks import space_errors
 from ..schema.settings import TrainingSettings
 from .results import StudySummary, TuningError, metric_direction, summarize
 from .storage import (

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..document.document import Document
 from ..document.records import from_records, to_records
-from ..document.search_space import Dimension, apply_values
+from ..document.search_space import Dimension
+from ..editing.space_edits import apply_values
 from ..schema.settings import TrainingSettings
 from ..training.data import target_kind
 from .results import TuningError, _first_line, metric_direction, trial_result

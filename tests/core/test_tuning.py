@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.core.document.search_space import Dimension, apply_values, mark_dimension
+from layerforge.core.document.search_space import Dimension
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.space_edits import apply_values, mark_dimension
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource
 from layerforge.core.tuning.results import TuningError
