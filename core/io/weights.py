@@ -86,7 +86,7 @@ def sidecar_path(project_path: str | os.PathLike[str]) -> Path:
 
 def save_sidecar(doc: Document, project_path: str | os.PathLike[str]) -> Path | None:
     """Write the weights of the document's current layers atomically (or remove a stale file)."""
-    import numpy as np
+    import numpy as np  # lazy: only weights need NumPy
 
     target = sidecar_path(project_path)
     live = _layer_ids(doc)
@@ -111,7 +111,7 @@ def save_sidecar(doc: Document, project_path: str | os.PathLike[str]) -> Path | 
 def load_sidecar(doc: Document, project_path: str | os.PathLike[str]) -> bool:
     """Read ``<stem>.weights.npz`` into ``doc.weights`` if it exists; ids of removed layers
     are skipped."""
-    import numpy as np
+    import numpy as np  # lazy: only weights need NumPy
 
     target = sidecar_path(project_path)
     if not target.exists():
