@@ -72,7 +72,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_S,
 
 def _creation_race(exc: BaseException) -> bool:
     """A duplicate table or type: another process created the tables at the same moment."""
-    from sqlalchemy import exc as sa
+    from sqlalchemy import exc as sa  # lazy: SQLAlchemy only when a storage fails to open
 
     return isinstance(exc, sa.IntegrityError | sa.ProgrammingError)
 
@@ -91,7 +91,7 @@ def trial_counts(study: Any) -> tuple[int, int, int]:
 def requeue_dead_trials(study: Any) -> list[int]:
     """Queue again the running trials of processes on this machine that no longer exist
     (killed mid-trial); other machines' dead trials are found by their heartbeat."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # lazy: Optuna only when a study is used
 
     host = socket.gethostname()
     found = []
@@ -107,7 +107,7 @@ def requeue_dead_trials(study: Any) -> list[int]:
 def requeue_trial(study: Any, number: int | None, why: str = "the study was stopped") -> bool:
     """Fail the trial (if still running) and queue a copy with the same parameters."""
     import optuna  # lazy: Optuna only when a study is used
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # lazy: Optuna only when a study is used
 
     if number is None:
         return False
