@@ -188,7 +188,7 @@ def _write_cache(path: Path, catalog: Catalog) -> None:
 
 # ------------------------------------------------------------ introspection
 def build_catalog() -> Catalog:
-    import keras
+    import keras  # lazy: only a missing or stale cache pays for the TensorFlow import
 
     excluded = dict(EXCLUDED)
     entries = []

@@ -18,7 +18,7 @@ def make_lambda(expression: str) -> Any:
 
 
 def keras_module() -> Any:
-    import keras
+    import keras  # lazy: start-up and the cached catalog never load TensorFlow
 
     return keras
 
