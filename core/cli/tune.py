@@ -12,7 +12,8 @@ from dataclasses import asdict
 from typing import Any, TextIO
 
 from ..document.document import Document
-from ..document.search_space import SETTINGS, Dimension, SearchSpaceError, mark_dimension
+from ..document.search_space import SETTINGS, Dimension, SearchSpaceError
+from ..editing.space_edits import mark_dimension
 from ..io.templates import open_project
 from ..tuning.results import accuracy_key
 from ..tuning.study import run_study
