@@ -36,12 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.document.search_space import (
-    SETTINGS,
-    apply_values,
-    parameter_name,
-    unmark_dimension,
-)
+from layerforge.core.document.search_space import SETTINGS, parameter_name
+from layerforge.core.editing.space_edits import apply_values, unmark_dimension
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.tuning.storage import default_storage
 from layerforge.core.tuning.study import PRUNERS, SAMPLERS
