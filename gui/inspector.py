@@ -37,10 +37,10 @@ from layerforge.core.schema.records import (
     format_shape,
 )
 
+from .dimension_editor import SearchButton
 from .param_editors import format_value, make_editor
 from .session import EditorSession
 from .theme import ERROR_COLOR
-from .tuning.dimension_editor import SearchButton
 
 LOSSES = ("None", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
           "sparse_categorical_crossentropy", "huber", "kl_divergence", "hinge")

@@ -42,9 +42,9 @@ from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.tuning.storage import default_storage
 from layerforge.core.tuning.study import PRUNERS, SAMPLERS
 
+from ..dimension_editor import SearchButton
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
-from .dimension_editor import SearchButton
 from .plots import HistoryPlot, ImportancePlot
 from .worker import StudyWorker, Task, load_study, project_path_for
 
