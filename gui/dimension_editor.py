@@ -1,5 +1,6 @@
 """Marking a parameter as a search dimension: the editor dialog and the small "search" button
-the inspector (layer parameters) and the tuning panel (training settings) put beside a value.
+the inspector (layer parameters) and the tuning panel (training settings) put beside a value
+(here, below both, so neither reaches into the other).
 
 The dialog edits one :class:`Dimension` (an int range with step or log scale, a float range
 with log scale, or a list of choices), checks it with ``dimension_error`` and pushes
@@ -39,8 +40,8 @@ from layerforge.core.document.space_checks import dimension_error
 from layerforge.core.editing.space_edits import mark_dimension, unmark_dimension
 from layerforge.core.schema.errors import LayerForgeError
 
-from ..session import EditorSession
-from ..theme import ERROR_COLOR
+from .session import EditorSession
+from .theme import ERROR_COLOR
 
 KIND_LABELS = {"int": "Integer range", "float": "Float range", "choice": "List of choices"}
 SEARCH_MARK = "⚙"
