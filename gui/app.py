@@ -12,6 +12,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 SCREENSHOT_SIZE = (1400, 900)
 # Below about this zoom the canvas hides edge shapes and node text: a screenshot zooms in.
@@ -49,7 +53,7 @@ def make_application() -> object:
     return app
 
 
-def open_initial(window: object, project: str | None, template: str | None) -> bool:
+def open_initial(window: MainWindow, project: str | None, template: str | None) -> bool:
     """Open what the command line names: a project file, or a template (by name)."""
     if template:
         return window.open_template(template)
@@ -114,7 +118,7 @@ def wait_until(predicate: object, timeout_s: float) -> bool:
     return True
 
 
-def take_screenshot(window: object, path: Path, selected: str | None = None) -> int:
+def take_screenshot(window: MainWindow, path: Path, selected: str | None = None) -> int:
     """Show the window at a fixed size, wait for Keras and the shapes, write ``path``;
     ``selected`` is the node to select (default: :func:`showcase_node`)."""
     window.remember_layout = False
@@ -158,11 +162,9 @@ def readable_zoom() -> float:
     return max(READABLE_ZOOM, EDGE_LABEL_LOD + 0.02, TEXT_LOD + 0.02)
 
 
-def frame_for_screenshot(window: object, selected: str | None = None) -> None:
+def frame_for_screenshot(window: MainWindow, selected: str | None = None) -> None:
     """Select the showcase node, fit the graph, and zoom in to readable text if needed,
     keeping the outputs in view (the end of a model is where templates differ)."""
-    if not window.has_canvas:
-        return
     view = window.view
     chosen = selected or showcase_node(window.session.doc)
     if chosen is not None:

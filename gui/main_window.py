@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -28,35 +27,27 @@ from layerforge.core.schema.diagnostics import Diagnostic
 
 from . import files as file_ops
 from . import view_memory
+from .canvas.view import CanvasView
+from .docks import add_dock, grow_when_shown
 from .files import EXPORTS, FileController
 from .inspector import Inspector
 from .keras_check import KerasCheck, keras_check_enabled
+from .keras_loader import KerasLoader
 from .palette import Palette
 from .panels.code import CodePanel
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.history import HistoryPanel
 from .panels.summary import SummaryPanel
+from .runs.install import install_runs
 from .session import EditorSession
 from .start_page import StartPage
 from .training.panel import TrainingPanel
+from .tuning.install import install_tuning
 
 APP_NAME = "LayerForge"
 STATE_VERSION = 1
-# Height a plot dock (training, runs, search) gets when it is brought to the front.
-PLOT_DOCK_HEIGHT = 340
 # Room for the Diagnostics heading and about six rows.
 DIAGNOSTICS_HEIGHT = 170
-
-
-def make_canvas(session: EditorSession) -> Any:
-    """The canvas view, or a placeholder label while gui/canvas is not available."""
-    try:
-        from .canvas.view import CanvasView
-    except ImportError as exc:
-        label = QLabel(f"The canvas is not available in this build ({exc}).")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return label
-    return CanvasView(session)
 
 
 class MainWindow(QMainWindow):
@@ -70,7 +61,7 @@ class MainWindow(QMainWindow):
         self.session = session or EditorSession(parent=self)
         self.setObjectName("mainWindow")
         self.files = FileController(self.session, self)
-        self.loader: Any = None
+        self.loader: KerasLoader | None = None
         self.keras_info: dict[str, Any] = {}
         self.keras_failed = ""
         self.keras_check: KerasCheck | None = None
@@ -99,8 +90,7 @@ class MainWindow(QMainWindow):
         self.start_page.empty_requested.connect(self.new_project)
         self.start_page.open_requested.connect(self.open_dialog)
         self.start_page.recent_chosen.connect(self.open_path)
-        self.view = make_canvas(self.session)
-        self.has_canvas = not isinstance(self.view, QLabel)
+        self.view = CanvasView(self.session)
         self.breadcrumb = QLabel()
         self.back_button = QPushButton("◀ Main model")
         self.back_button.setToolTip("Leave the block and show the main model")
@@ -133,46 +123,20 @@ class MainWindow(QMainWindow):
     def show_start_page(self) -> None:
         self.stack.setCurrentWidget(self.start_page)
 
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea,
-              shortcut: str) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        toggle = dock.toggleViewAction()
-        toggle.setShortcut(QKeySequence(shortcut))
-        toggle.setToolTip(f"Show or hide the {title.lower()} panel ({shortcut})")
-        return dock
-
     def _install_panels(self) -> None:
         """Runs history and the search panel add their own docks and menus (after the
         training dock, whose signals they follow; before the saved layout is restored)."""
-        from .runs.install import install_runs
-        from .tuning.install import install_tuning
-
         self.runs_panel = install_runs(self)
         self.tuning_panel = install_tuning(self)
         # Diagnostics stays the front tab: the training plot (and matplotlib) load when shown.
         self.docks["diagnostics"].raise_()
-        # The plot panels share the bottom strip; they grow when raised (start_training,
-        # show_runs...), so their tall minimums must not keep the strip tall for diagnostics.
-        for key in ("training", "runs", "tuning"):
-            dock = self.docks[key]
-            dock.widget().setMinimumHeight(60)
-            dock.visibilityChanged.connect(self._grow_plot_dock)
+        # The plot panels share the bottom strip and grow when raised (start_training,
+        # Show runs...); the training plot is made once it has room.
+        grow_when_shown(self, self.docks["training"],
+                        then=lambda: self.training.on_dock_visibility(True))
+        grow_when_shown(self, self.docks["runs"])
+        grow_when_shown(self, self.docks["tuning"])
         self.resizeDocks([self.docks["diagnostics"]], [DIAGNOSTICS_HEIGHT], Qt.Orientation.Vertical)
-
-    def _grow_plot_dock(self, visible: bool) -> None:
-        """A plot panel brought to the front gets room for its plots (once per showing)."""
-        dock = self.sender()
-        if visible and isinstance(dock, QDockWidget) and not dock.isFloating() \
-                and dock.height() < PLOT_DOCK_HEIGHT * 3 // 4:
-            QTimer.singleShot(0, self, lambda: self._grow_dock(dock))
-
-    def _grow_dock(self, dock: QDockWidget) -> None:
-        self.resizeDocks([dock], [PLOT_DOCK_HEIGHT], Qt.Orientation.Vertical)
-        if dock is self.docks["training"]:
-            self.training.on_dock_visibility(True)  # the plot is made once it has room
 
     def _build_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -189,16 +153,18 @@ class MainWindow(QMainWindow):
         self.history = HistoryPanel(self.session)
         self.training = TrainingPanel(self.session)
         self.docks = {
-            "palette": self._dock("Layers", "paletteDock", self.palette, left, "Ctrl+Alt+1"),
-            "inspector": self._dock("Inspector", "inspectorDock", self.inspector, right,
-                                    "Ctrl+Alt+2"),
-            "summary": self._dock("Summary", "summaryDock", self.summary, right, "Ctrl+Alt+3"),
-            "code": self._dock("Code", "codeDock", self.code, right, "Ctrl+Alt+4"),
-            "diagnostics": self._dock("Diagnostics", "diagnosticsDock", self.diagnostics,
-                                      bottom, "Ctrl+Alt+5"),
-            "history": self._dock("History", "historyDock", self.history, left, "Ctrl+Alt+6"),
-            "training": self._dock("Training", "trainingDock", self.training, bottom,
-                                   "Ctrl+Alt+7"),
+            "palette": add_dock(self, "Layers", "paletteDock", self.palette, left, "Ctrl+Alt+1"),
+            "inspector": add_dock(self, "Inspector", "inspectorDock", self.inspector, right,
+                                  "Ctrl+Alt+2"),
+            "summary": add_dock(self, "Summary", "summaryDock", self.summary, right,
+                                "Ctrl+Alt+3"),
+            "code": add_dock(self, "Code", "codeDock", self.code, right, "Ctrl+Alt+4"),
+            "diagnostics": add_dock(self, "Diagnostics", "diagnosticsDock", self.diagnostics,
+                                    bottom, "Ctrl+Alt+5"),
+            "history": add_dock(self, "History", "historyDock", self.history, left,
+                                "Ctrl+Alt+6"),
+            "training": add_dock(self, "Training", "trainingDock", self.training, bottom,
+                                 "Ctrl+Alt+7"),
         }
         # The side columns run the full height: a tall bottom dock (training plots) then
         # narrows the canvas, not the inspector.
@@ -230,17 +196,17 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
-    def _canvas_action(self, text: str, method: str, shortcut: Any = None,
+    def _canvas_action(self, text: str, slot: Callable[[], Any], shortcut: Any = None,
                        tip: str = "") -> QAction:
-        return self._action(text, lambda: self.canvas_call(method), shortcut, tip)
+        """An action of the canvas: it acts only while the canvas is shown."""
+        return self._action(text, lambda: self._on_canvas(slot), shortcut, tip)
 
-    def canvas_call(self, method: str, *args: Any) -> Any:
-        if not self.has_canvas or self.stack.currentWidget() is not self.editor_page:
-            return None
-        return getattr(self.view, method)(*args)
+    def _on_canvas(self, slot: Callable[[], Any]) -> None:
+        if self.stack.currentWidget() is self.editor_page:
+            slot()
 
     def _build_actions(self) -> None:
-        a, c, ks = self._action, self._canvas_action, QKeySequence.StandardKey
+        a, c, ks, v = self._action, self._canvas_action, QKeySequence.StandardKey, self.view
         self.act_new = a("&New", self.new_project, ks.New, "New empty project (Ctrl+N)")
         self.act_open = a("&Open…", self.open_dialog, ks.Open,
                           "Open a project or a .keras/.h5 model (Ctrl+O)")
@@ -254,32 +220,32 @@ class MainWindow(QMainWindow):
         self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         for action in (self.act_undo, self.act_redo):
             self.addAction(action)
-        self.act_cut = c("Cu&t", "cut_selection", ks.Cut)
-        self.act_copy = c("&Copy", "copy_selection", ks.Copy)
-        self.act_paste = c("&Paste", "paste", ks.Paste)
-        self.act_duplicate = c("&Duplicate", "duplicate_selection", "Ctrl+D")
-        self.act_delete = c("De&lete", "delete_selection", [QKeySequence.StandardKey.Delete,
+        self.act_cut = c("Cu&t", v.cut_selection, ks.Cut)
+        self.act_copy = c("&Copy", v.copy_selection, ks.Copy)
+        self.act_paste = c("&Paste", v.paste, ks.Paste)
+        self.act_duplicate = c("&Duplicate", v.duplicate_selection, "Ctrl+D")
+        self.act_delete = c("De&lete", v.delete_selection, [QKeySequence.StandardKey.Delete,
                                                            "Backspace"])
-        self.act_select_all = c("Select &All", "select_all", ks.SelectAll)
-        self.act_call_again = c("Call &again", "call_again", "Ctrl+R",
+        self.act_select_all = c("Select &All", v.select_all, ks.SelectAll)
+        self.act_call_again = c("Call &again", v.call_again, "Ctrl+R",
                                 "Call the selected layer again: the calls share weights (Ctrl+R)")
-        self.act_make_unique = c("Make &unique", "make_unique", None,
+        self.act_make_unique = c("Make &unique", v.make_unique, None,
                                  "Give the selected call its own copy of the layer")
-        self.act_group = c("&Group into block", "group_selection", "Ctrl+G",
+        self.act_group = c("&Group into block", v.group_selection, "Ctrl+G",
                            "Move the selected layers into a block used as a layer (Ctrl+G)")
-        self.act_ungroup = c("U&ngroup", "ungroup_selection", "Ctrl+Shift+G")
-        self.act_layout = c("Auto &layout", "auto_layout", "Ctrl+L",
+        self.act_ungroup = c("U&ngroup", v.ungroup_selection, "Ctrl+Shift+G")
+        self.act_layout = c("Auto &layout", v.auto_layout, "Ctrl+L",
                             "Arrange the graph in layers, inputs on top (Ctrl+L)")
-        self.act_add_layer = c("Add layer…", "show_layer_search", None,
+        self.act_add_layer = c("Add layer…", v.show_layer_search, None,
                                "Search a layer to add at the cursor (Tab on the canvas)")
-        self.act_add_input = c("Add &Input", "add_input", None,
+        self.act_add_input = c("Add &Input", v.add_input, None,
                                "Add a model input (keras.Input) at the cursor")
-        self.act_add_output = c("Add &Output", "add_output", None,
+        self.act_add_output = c("Add &Output", v.add_output, None,
                                 "Add a model output, fed by the selected node")
-        self.act_zoom_in = c("Zoom &in", "zoom_in", [ks.ZoomIn, "Ctrl+="])
-        self.act_zoom_out = c("Zoom &out", "zoom_out", ks.ZoomOut)
-        self.act_fit = c("&Fit to window", "fit_all", "Home", "Show the whole graph (Home)")
-        self.act_reset_zoom = c("Actual size", "reset_zoom", "Ctrl+0")
+        self.act_zoom_in = c("Zoom &in", v.zoom_in, [ks.ZoomIn, "Ctrl+="])
+        self.act_zoom_out = c("Zoom &out", v.zoom_out, ks.ZoomOut)
+        self.act_fit = c("&Fit to window", v.fit_all, "Home", "Show the whole graph (Home)")
+        self.act_reset_zoom = c("Actual size", v.reset_zoom, "Ctrl+0")
         self.act_main_graph = a("Main model", lambda: self.show_graph(MAIN), "Ctrl+Backspace",
                                 "Leave the block and show the main model")
         self.act_train = a("&Train", self.start_training, "F5",
@@ -399,10 +365,9 @@ class MainWindow(QMainWindow):
         self.training.run_started.connect(lambda _d: self._on_training_running(True))
         self.training.run_finished.connect(lambda _r: self._on_training_running(False))
         self._on_training_running(False)
-        if self.has_canvas:
-            self.view.selection_changed.connect(self._on_selection)
-            self.view.open_block_requested.connect(self.show_graph)
-            self.view.graph_key_changed.connect(self._on_graph_shown)
+        self.view.selection_changed.connect(self._on_selection)
+        self.view.open_block_requested.connect(self.show_graph)
+        self.view.graph_key_changed.connect(self._on_graph_shown)
 
     def update_title(self) -> None:
         star = "*" if self.session.is_modified else ""
@@ -416,8 +381,6 @@ class MainWindow(QMainWindow):
 
     def _show_initial_view(self) -> None:
         """Where the user left this project's view (saved projects), else the whole graph."""
-        if not self.has_canvas:
-            return
         path = self.session.path
         state = view_memory.recall(path) if path is not None else None
         if state is None:
@@ -426,19 +389,18 @@ class MainWindow(QMainWindow):
             self.view.show_view(state.zoom, state.center)
 
     def remember_view(self) -> None:
-        if self.has_canvas and self.session.path is not None \
-                and self.view.graph_key == MAIN:
+        if self.session.path is not None and self.view.graph_key == MAIN:
             view_memory.remember(self.session.path, view_memory.capture(self.view))
 
     def _on_selection(self, ids: list[str]) -> None:
         self.inspector.set_target(self.current_graph_key(), ids[0] if len(ids) == 1 else None)
 
     def current_graph_key(self) -> str:
-        return self.view.graph_key if self.has_canvas else MAIN
+        return self.view.graph_key
 
     def show_graph(self, key: str) -> None:
         """Show the main model or a block's graph (blocks are edited in place)."""
-        if self.has_canvas and self.view.graph_key != key:
+        if self.view.graph_key != key:
             self.view.set_graph_key(key)  # emits graph_key_changed -> _on_graph_shown
         else:
             self._on_graph_shown(key)
@@ -467,7 +429,7 @@ class MainWindow(QMainWindow):
     def insert_layer(self, class_name: str) -> None:
         if self.stack.currentWidget() is not self.editor_page:
             self.show_editor()
-        self.canvas_call("insert_layer", class_name)
+        self.view.insert_layer(class_name)
 
     def start_training(self) -> bool:
         """Show the training dock and train the model on the canvas."""
@@ -492,15 +454,14 @@ class MainWindow(QMainWindow):
         target = diagnostic.target
         if target in graph.edges:
             target = graph.edges[target].dst
-        if target in graph.nodes and self.has_canvas:
+        if target in graph.nodes:
             self.view.select_nodes([target])
             self.view.center_on(target)
             self.inspector.set_target(key, target)
 
     def apply_fix(self, diagnostic: Diagnostic) -> None:
         self.reveal_diagnostic(diagnostic)
-        if self.has_canvas:
-            self.view.apply_fix(diagnostic)
+        self.view.apply_fix(diagnostic)
 
     def show_about(self) -> None:
         from layerforge import __version__
@@ -519,8 +480,6 @@ class MainWindow(QMainWindow):
             self.palette.set_catalog(get_catalog())
 
     def start_keras_loader(self) -> None:
-        from .keras_loader import KerasLoader
-
         self.loader = KerasLoader(self)
         self.loader.loaded.connect(self.on_keras_loaded)
         self.loader.failed.connect(self.on_keras_failed)

@@ -47,9 +47,9 @@ from layerforge.core.training import runs
 from layerforge.core.training.runs import RunInfo
 
 from .. import files as file_ops
+from ..run_folders import runs_folder_for
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
-from ..training.worker import runs_folder_for
 from .activations import ActivationView
 from .curves import CurvesView
 from .tensorboard import TensorBoardLauncher
@@ -135,7 +135,7 @@ class RunsPanel(QWidget):
     message = Signal(str)  # short news for the status bar
     runs_changed = Signal()
 
-    def __init__(self, session: EditorSession, files: Any = None,
+    def __init__(self, session: EditorSession, files: file_ops.FileController | None = None,
                  launcher: TensorBoardLauncher | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu
 
+from ..docks import add_dock, bring_forward
 from ..menus import add_entries, install_menu
+from ..seams import PanelHost
 from .panel import TuningPanel
 
 DOCK_SHORTCUT = "Ctrl+Alt+9"
-DOCK_HEIGHT = 340
 
 
 class _StopOnClose(QObject):
@@ -29,49 +31,28 @@ class _StopOnClose(QObject):
         return False
 
 
-def install_tuning(window: Any) -> TuningPanel:
-    """Create the tuning dock and Search menu on ``window``; returns the panel
-    (also ``window.tuning_panel``; the dock is ``window.docks["tuning"]``)."""
+def install_tuning(window: PanelHost) -> TuningPanel:
+    """Create the tuning dock (``window.docks["tuning"]``) and Search menu on ``window``;
+    returns the panel."""
     panel = TuningPanel(window.session, parent=window)
-    dock = _make_dock(window, panel)
+    dock = add_dock(window, "Search", "tuningDock", panel,
+                    Qt.DockWidgetArea.BottomDockWidgetArea, DOCK_SHORTCUT,
+                    what="hyperparameter search", tab_with=window.docks["training"])
+    dock.toggleViewAction().setText("Search (hyperparameters)")
     window.docks["tuning"] = dock
-    window.tuning_panel = panel
     _add_menu(window, panel, dock)
     panel.message.connect(lambda text: window.statusBar().showMessage(text, 5000))
     window.installEventFilter(_StopOnClose(panel, window))
     return panel
 
 
-def _make_dock(window: Any, panel: TuningPanel) -> QDockWidget:
-    dock = QDockWidget("Search", window)
-    dock.setObjectName("tuningDock")
-    dock.setWidget(panel)
-    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    neighbour = window.docks.get("training") or window.docks.get("diagnostics")
-    if neighbour is not None:
-        window.tabifyDockWidget(neighbour, dock)
-        neighbour.raise_()
-    toggle = dock.toggleViewAction()
-    toggle.setText("Search (hyperparameters)")
-    toggle.setShortcut(QKeySequence(DOCK_SHORTCUT))
-    toggle.setToolTip(f"Show or hide the hyperparameter search panel ({DOCK_SHORTCUT})")
-    return dock
-
-
-def show_tuning(window: Any, dock: QDockWidget) -> None:
-    dock.show()
-    dock.raise_()
-    if not dock.isFloating() and dock.height() < DOCK_HEIGHT * 3 // 4:
-        window.resizeDocks([dock], [DOCK_HEIGHT], Qt.Orientation.Vertical)
-
-
-def _add_menu(window: Any, panel: TuningPanel, dock: QDockWidget) -> QMenu:
+def _add_menu(window: PanelHost, panel: TuningPanel, dock: QDockWidget) -> QMenu:
     menu = QMenu("&Search", window)
     menu.setObjectName("searchMenu")
 
-    def showing(slot: Any) -> Any:
+    def showing(slot: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
-            show_tuning(window, dock)
+            bring_forward(window, dock)
             return slot()
         return run
 
@@ -85,13 +66,13 @@ def _add_menu(window: Any, panel: TuningPanel, dock: QDockWidget) -> QMenu:
         ("Build ensemble…", panel.open_ensemble_dialog,
          "Combine two or more trained runs or trials into one model"),
     ]
-    window.tuning_actions = add_entries(window, menu, entries)
-    stop, apply_ = window.tuning_actions["Stop study"], window.tuning_actions["Apply best trial"]
+    actions: dict[str, QAction] = add_entries(window, menu, entries)
+    stop, apply_ = actions["Stop study"], actions["Apply best trial"]
     stop.setEnabled(False)
     apply_.setEnabled(False)
     panel.running_changed.connect(stop.setEnabled)
     panel.can_apply_changed.connect(apply_.setEnabled)
     menu.addSeparator()
     menu.addAction(dock.toggleViewAction())
-    install_menu(window, menu, dock)
+    install_menu(window.menuBar(), menu, dock)
     return menu

@@ -14,6 +14,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
+from user_steps import action_in
 
 from layerforge.core.document.records import to_records
 from layerforge.core.document.search_space import Dimension
@@ -22,18 +23,20 @@ from layerforge.core.editing.space_edits import mark_dimension
 from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.gui import files
 from layerforge.gui.tuning import ensemble_dialog
-from layerforge.gui.tuning.install import install_tuning
 from layerforge.gui.tuning.worker import StudyWorker, _Reporter
-
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
 
 STUDY_TIMEOUT_MS = 240_000  # three trials trace their step functions on a shared, busy machine
 TASK_TIMEOUT_MS = 120_000
 
 
 def panel_of(window: Any) -> Any:
-    """The tuning panel (installed by MainWindow once the coordinator wires it)."""
-    return getattr(window, "tuning_panel", None) or install_tuning(window)
+    return window.tuning_panel
+
+
+def search_entry(window: Any, text: str) -> Any:
+    """An entry of the Search menu, as the user finds it."""
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Search")
+    return action_in(menu, text)
 
 
 def dense_node(window: Any, name: str = "dense") -> tuple[str, str]:
@@ -155,7 +158,7 @@ def test_running_without_a_search_space_shows_the_error(window: Any, qtbot: Any)
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Search")
     assert [a.text() for a in menu.actions() if a.text()][:4] == [
         "Run study", "Stop study", "Apply best trial", "Build ensemble…"]
-    assert not window.tuning_actions["Apply best trial"].isEnabled()
+    assert not search_entry(window, "Apply best trial").isEnabled()
 
 
 def test_epoch_reports_are_throttled_and_the_last_one_arrives(window: Any) -> None:
@@ -284,5 +287,5 @@ def test_study_apply_best_and_ensemble(searched_mlp: Any, isolated: SimpleNamesp
     with qtbot.waitSignal(panel.study_finished, timeout=STUDY_TIMEOUT_MS) as resumed:
         click(panel.run_button)
     assert [t.number for t in resumed.args[0].trials] == [0, 1, 2, 3]
-    assert window.tuning_actions["Apply best trial"].isEnabled()
+    assert search_entry(window, "Apply best trial").isEnabled()
     assert panel.trials.rowCount() == 4 and panel.error_text() == ""
