@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ..codegen.data_plan import is_synthetic
 from ..document.document import Document
 from ..io.templates import open_project
 from ..schema.settings import DataSource, TrainingSettings
@@ -80,7 +81,7 @@ def settings_for(doc: Document, args: argparse.Namespace) -> TrainingSettings:
     if args.samples is not None:
         for t in [*_names(doc)[0], *_names(doc)[1]]:
             src = s.data.setdefault(t, DataSource())
-            if src.kind == "synthetic":
+            if is_synthetic(src):
                 src.params["samples"] = args.samples
     return s
 

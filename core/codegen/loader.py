@@ -1,10 +1,13 @@
 """Build and compile a Keras model by running the generated source.
 
-The model LayerForge trains is built from exactly the code the user exports.
+The model LayerForge trains is built from exactly the code the user exports. The
+source is registered in :mod:`linecache` under its module's file name, so a
+traceback through generated code shows the generated lines.
 """
 
 from __future__ import annotations
 
+import linecache
 from types import ModuleType
 from typing import Any
 
@@ -15,8 +18,11 @@ from .model_code import PythonCode, generate
 def load_generated(code: PythonCode, module_name: str = "layerforge_generated") -> ModuleType:
     """Execute generated source as a fresh module (never shared between calls)."""
     module = ModuleType(module_name)
-    module.__dict__["__file__"] = f"<{module_name}>"
-    exec(compile(code.source, f"<{module_name}>", "exec"), module.__dict__)
+    filename = f"<{module_name}>"
+    module.__dict__["__file__"] = filename
+    # No mtime: checkcache() keeps entries without one, as there is no file to compare.
+    linecache.cache[filename] = (len(code.source), None, code.source.splitlines(True), filename)
+    exec(compile(code.source, filename, "exec"), module.__dict__)
     return module
 
 

@@ -8,78 +8,19 @@ through :class:`Namespace` (a legal, unique identifier), never raw.
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import re
 import textwrap
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog.catalog import APPLICATION_PREFIX, LayerEntry
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
-from ..schema.errors import LayerForgeError
 from ..schema.lambdas import lambda_source
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode
 from ..schema.settings import OPTIMIZERS
-
-RESERVED = {"keras", "layers", "ops", "build_model", "compile_model", "model", "inputs",
-            "outputs", "np", "name"}
-MAX_IDENTIFIER = 40
-LINE_WIDTH = 100
-INDENT = "    "
-
-
-
-
-class CodegenError(LayerForgeError):
-    """The graph cannot be written as code (e.g. it has no inputs or outputs)."""
-
-
-class Namespace:
-    """Turns any user name into a unique, legal Python identifier (torch.fx style)."""
-
-    def __init__(self, reserved: set[str] | None = None) -> None:
-        self._used: set[str] = set(reserved or ())
-
-    def create(self, name: str) -> str:
-        base = self.sanitize(name)
-        candidate, i = base, 1
-        while candidate in self._used:
-            candidate, i = f"{base}_{i}", i + 1
-        self._used.add(candidate)
-        return candidate
-
-    @staticmethod
-    def sanitize(name: str) -> str:
-        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-        ident = re.sub(r"\W+", "_", ascii_name).strip("_").lower()[:MAX_IDENTIFIER].rstrip("_")
-        if not ident:
-            ident = "x"
-        if ident[0].isdigit():
-            ident = f"_{ident}"
-        if keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or hasattr(builtins, ident) \
-                or ident in RESERVED:
-            ident = f"{ident}_"
-        return ident
-
-
-def literal(value: Any, as_tuple: bool = False) -> str:
-    """A Python literal for a JSON value (lists as tuples where Keras stores tuples)."""
-    if value is None or isinstance(value, bool | int | str):
-        return repr(value)
-    if isinstance(value, float):
-        finite = value == value and abs(value) != float("inf")
-        return repr(value) if finite else f"float({str(value)!r})"
-    if isinstance(value, list | tuple):
-        items = [literal(v) for v in value]
-        if as_tuple:
-            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-        return f"[{', '.join(items)}]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(str(k))}: {literal(v)}" for k, v in value.items()) + "}"
-    raise CodegenError(f"expected a JSON value in the project; received {type(value).__name__}")
+from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
+from .training_code import training_code
 
 
 @dataclass
@@ -108,7 +49,8 @@ class _ModuleWriter:
     def module(self) -> PythonCode:
         self.add_part(self.header())
         imported = "layers, ops" if self.uses_lambda() else "layers"
-        self.add_part(f"import keras\nfrom keras import {imported}\n")
+        training = training_code(self.doc)
+        self.add_part(module_imports(training.imports, imported))
         order = self.block_order()
         # Every function name is known before any body is written, so no variable shadows one.
         for block_id in order:
@@ -120,9 +62,8 @@ class _ModuleWriter:
                           is_block=True)
         self.function("build_model", self.doc.graph, MAIN, self.model_name())
         self.add_part(self.compile_function())
-        from .training_code import main_block  # it uses this module's literal()
-
-        self.add_part(main_block(self.doc))
+        for part in training.parts:
+            self.add_part(part)
         return PythonCode("\n\n".join(self.parts), self.variables, self.line_nodes)
 
     def add_part(self, text: str, owners: dict[int, tuple[str, str]] | None = None) -> None:
@@ -218,6 +159,14 @@ class _ModuleWriter:
         return f"keras.optimizers.{cls}(learning_rate={literal(float(settings.learning_rate))})"
 
 
+def module_imports(imports: list[str], from_keras: str) -> str:
+    """The import block: the standard library's, then numpy's and Keras' (isort order)."""
+    standard = sorted(line for line in imports if "numpy" not in line)
+    third = ["import keras", *(line for line in imports if "numpy" in line),
+             f"from keras import {from_keras}"]
+    return "\n".join([*standard, *([""] if standard else []), *third]) + "\n"
+
+
 def _by_output(outputs: list[OutputNode], value: Any, multi: bool) -> str:
     if not multi:
         return literal(value(outputs[0]))
@@ -231,30 +180,6 @@ def _list_or_single(items: list[str]) -> str:
 def _comment_text(text: str) -> str:
     """Text for a ``#`` comment: line breaks and unprintable characters become spaces."""
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
-
-
-def call_text(callee: str, args: list[str], then: list[str] | None = None) -> str:
-    """``callee(args)`` on one line when it fits a function body, else one argument a line.
-
-    ``then`` are the arguments of a second call on the result (a layer constructed, then
-    called on tensors): the constructor's arguments are spread first, the tensors only if
-    the line still does not fit.
-    """
-    one = f"{callee}({', '.join(args)})"
-    if then is not None:
-        fits = _fits(f"{one}({', '.join(then)})")
-        return call_text(one if fits else _spread(callee, args), then)
-    return one if not args or _fits(one) else _spread(callee, args)
-
-
-def _fits(text: str) -> bool:
-    return all(len(INDENT + line) <= LINE_WIDTH for line in text.splitlines())
-
-
-def _spread(callee: str, args: list[str]) -> str:
-    if not args:
-        return f"{callee}()"
-    return f"{callee}(\n" + "".join(f"{INDENT}{arg},\n" for arg in args) + ")"
 
 
 @dataclass
@@ -364,13 +289,13 @@ class _GraphWriter:
         if spec.kind == "named":
             order = {name: i for i, name in enumerate(spec.names)}
             edges.sort(key=lambda e: order.get(str(e.dst_slot), 99))
-            parts = [f"{_identifier(str(e.dst_slot))}={self.tensor(e)}" for e in edges]
+            parts = [f"{identifier(str(e.dst_slot))}={self.tensor(e)}" for e in edges]
         elif spec.kind == "list":
             edges.sort(key=lambda e: int(e.dst_slot))
             parts = ["[" + ", ".join(self.tensor(e) for e in edges) + "]"]
         else:
             parts = [self.tensor(e) for e in edges[:1]]
-        parts += [f"{_identifier(k)}={literal(v)}" for k, v in node.call_kwargs.items()]
+        parts += [f"{identifier(k)}={literal(v)}" for k, v in node.call_kwargs.items()]
         return parts
 
     def constructor(self, layer: LayerSpec, node: CallNode) -> tuple[str, list[str]]:
@@ -420,10 +345,3 @@ def _constructor_arguments(entry: LayerEntry, layer: LayerSpec) -> list[str]:
         raise CodegenError(f"{entry.class_name} '{layer.name}' has no parameter "
                            f"{', '.join(sorted(unknown))}")
     return args
-
-
-def _identifier(name: str) -> str:
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise CodegenError(f"expected a Python argument name; received {name!r}")
-    return name
-

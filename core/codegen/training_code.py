@@ -1,52 +1,107 @@
-"""The exported module's ``if __name__ == "__main__":`` block: data, callbacks and ``fit``.
+"""The exported module's training part: data helpers, ``def main(run_dir="run")`` and the guard.
 
-It reproduces ``core.training``: the data functions it uses are the exact
-source of the portable functions in :mod:`core.data` (and the activation
-logger of :mod:`core.training`), called in the same order with the same seed.
+It reproduces ``core.training``: the helpers it needs are the exact source of the
+portable functions (:mod:`.portable`, the loaders of :mod:`core.schema.data_sources`,
+:mod:`.activation_logger`), called in the same order with the same seed; synthetic
+data is written as the numpy expressions :func:`.portable.synthetic_array` evaluates.
 User strings (names, paths) reach the source only through ``literal``/``repr``.
-The block is static: it never builds the model (``codegen.generate`` calls it).
+The part is static: it never builds the model (``model_code.generate`` calls it).
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import keyword
 import re
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
+from ..schema.data_sources import DATA_SOURCES
 from ..schema.records import InputNode, OutputNode
 from ..schema.settings import CallbackSpec, DataSource, TrainingSettings, monitored_params
-from ..training import data as data_module
-from ..training.data import (
-    DEFAULT_SAMPLES,
-    DIRECTORY_KINDS,
-    SEQUENCE_LENGTHS,
+from . import portable
+from .data_plan import (
+    embedding_vocab,
+    input_kind,
+    is_synthetic,
     label_mode,
+    open_lengths,
+    synthetic_samples,
     target_kind,
+    uses_classes,
+    whole_model_sources,
 )
-from .model_code import CodegenError, literal
+from .python import INDENT, CodegenError, literal, wrapped
 
-INDENT = "    "
-# Lines of the block sit one indent deep in the module, whose lines keep within 100 columns.
-WIDTH = 100 - len(INDENT)
+GUARD = 'if __name__ == "__main__":\n    main()\n'
+ACTIVATION_LOGGER = Path(__file__).with_name("activation_logger.py")
+# Module-level names the helpers may use; the exported module imports them at its top.
+MODULE_IMPORTS = {"os": "import os", "csv": "import csv", "np": "import numpy as np"}
+LOCAL_IMPORT = re.compile(r"^ *import (keras|os|csv|numpy as np)\b.*\n(\n(?= ))?", re.MULTILINE)
 
 
-def wrapped(head: str, args: list[str], tail: str = ")", indent: str = "") -> str:
-    """``head(arg, ...)`` on one line when it fits, else one argument per line."""
-    line = f"{indent}{head}{', '.join(args)}{tail}"
-    if len(line) < WIDTH:  # room for a trailing comma in a list
-        return line
-    inner = indent + INDENT
-    return f"{indent}{head}\n" + "".join(f"{inner}{a},\n" for a in args) + f"{indent}{tail}"
+@dataclass
+class _Call:
+    """A call whose text is wrapped once the statement it starts is known."""
+
+    callee: str
+    args: list[str]
+
+    def text(self, head: str) -> str:
+        return wrapped(f"{head}{self.callee}(", self.args)
+
+
+Value = str | _Call
+
+
+@dataclass
+class TrainingCode:
+    parts: list[str]  # helper definitions, main, the guard
+    imports: list[str]  # the standard-library and numpy imports they need
+
+
+def training_code(doc: Document, settings: TrainingSettings | None = None) -> TrainingCode:
+    s = settings or getattr(doc, "training", None) or TrainingSettings()
+    parts = _MainWriter(doc, s).parts()
+    used = {n.id for part in parts for n in ast.walk(ast.parse(part)) if isinstance(n, ast.Name)}
+    return TrainingCode(parts, [line for name, line in MODULE_IMPORTS.items() if name in used])
 
 
 def main_block(doc: Document, settings: TrainingSettings | None = None) -> str:
-    s = settings or getattr(doc, "training", None) or TrainingSettings()
-    writer = _MainWriter(doc, s)
-    return writer.block()
+    """The training part as text, from the first helper to the guard."""
+    return "\n\n".join(training_code(doc, settings).parts)
+
+
+def helper_source(name: str) -> str:
+    """A portable function's or the activation logger's source, as the exported module holds
+    it: no type-checker comments, no imports the module makes at its top."""
+    if name == "ActivationLogger":
+        source = _class_source(ACTIVATION_LOGGER, name)
+    else:
+        source = textwrap.dedent(inspect.getsource(_portable_functions()[name]))
+    source = re.sub(r"  # (type: ignore\[[^\]]*\]|noqa: \w+)", "", source)
+    return LOCAL_IMPORT.sub("", source)
+
+
+def _class_source(path: Path, name: str) -> str:
+    """A class's source read from its file: the module itself (Keras at its top) is never
+    imported while exporting."""
+    text = path.read_text(encoding="utf-8")
+    node = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name)
+    return "\n".join(text.splitlines()[node.lineno - 1:node.end_lineno]) + "\n"
+
+
+def _portable_functions() -> dict[str, Callable[..., Any]]:
+    found = {name: fn for name, fn in vars(portable).items()
+             if inspect.isfunction(fn) and fn.__module__ == portable.__name__}
+    found.update({kind.loader.__name__: kind.loader for kind in DATA_SOURCES.values()
+                  if kind.loader is not None})
+    return found
 
 
 class _MainWriter:
@@ -54,33 +109,34 @@ class _MainWriter:
         self.doc, self.s = doc, settings
         self.inputs: list[InputNode] = doc.graph.inputs()
         self.outputs: list[OutputNode] = doc.graph.outputs()
+        self.names_in = [n.name for n in self.inputs]
+        self.names_out = [n.name for n in self.outputs]
         self.helpers: list[str] = []
         self.lines: list[str] = []
-        self.vocab = data_module._embedding_vocab(doc)
+        self.vocab = embedding_vocab(doc)
 
-    def helper(self, fn: Callable[..., Any] | type) -> None:
-        if fn.__name__ not in self.helpers:
-            self.helpers.append(fn.__name__)
+    def helper(self, name: str) -> None:
+        if name in self.helpers:
+            return
+        self.helpers.append(name)
+        called = {n.func.id for n in ast.walk(ast.parse(helper_source(name)))
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        for other in sorted(called & set(_portable_functions())):
+            self.helper(other)
 
-    def add(self, line: str = "") -> None:
-        self.lines.append(line)
+    def add(self, line: str) -> None:
+        self.lines.extend(line.split("\n"))
 
-    def block(self) -> str:
+    def parts(self) -> list[str]:
         self.body()
-        head = ["import os", "import sys", "", "import numpy as np", ""]
-        for name in self.helpers:
-            obj = getattr(data_module, name, None) or _portable_class(name)
-            source = textwrap.dedent(inspect.getsource(obj))
-            head += [*_without_checker_comments(source).splitlines(), ""]
-        lines = [part for line in head + self.lines for part in line.split("\n")]
-        text = "\n".join(INDENT + line if line else "" for line in lines)
-        return 'if __name__ == "__main__":\n' + text.rstrip() + "\n"
+        doc = '"""Train the model; the best one is kept as run_dir/best.keras."""'
+        body = "\n".join(INDENT + line if line else "" for line in [doc, *self.lines])
+        main = f'def main(run_dir="run"):\n{body}\n'
+        return [*(helper_source(name) for name in self.helpers), main, GUARD]
 
     # ------------------------------------------------------------ the statements
     def body(self) -> None:
         s = self.s
-        self.add("# The run folder: the first command-line argument, else ./run")
-        self.add('run_dir = sys.argv[1] if len(sys.argv) > 1 else "run"')
         self.add("os.makedirs(run_dir, exist_ok=True)")
         if s.seed is not None:
             self.add(f"keras.utils.set_random_seed({literal(s.seed)})")
@@ -89,181 +145,252 @@ class _MainWriter:
         if directory is not None:
             self.directory_data(directory)
             fit_args = ["train_ds", "validation_data=val_ds"]
+            sample = "np.asarray(next(iter(val_ds or train_ds))[0])"
+            has_validation = s.validation_split > 0
         else:
-            self.arrays("x", "y", s.data)
-            self.validation()
-            names_in = [n.name for n in self.inputs]
-            names_out = [n.name for n in self.outputs]
-            fit_args = [_feed("x", names_in, s.feed), _feed("y", names_out, s.feed),
-                        f"batch_size={literal(s.batch_size)}", f"shuffle={literal(s.shuffle)}",
-                        f"validation_data=({_feed('val_x', names_in, s.feed)}, "
-                        f"{_feed('val_y', names_out, s.feed)}) if val_x else None"]
-        self.callbacks(directory is not None)
-        self.add(wrapped("model.fit(", [*fit_args, f"epochs={literal(s.epochs)}",
-                                        "callbacks=callbacks"]))
+            static = self.arrays("x", "y", s.data)
+            train, validation, sample = self.validation(static)
+            fit_args = [*train, f"batch_size={literal(s.batch_size)}",
+                        f"shuffle={literal(s.shuffle)}", *validation]
+            has_validation = bool(validation)
+        self.callbacks(has_validation, sample)
+        named = zip(fit_args, ["inputs", "targets", "", "", "validation"], strict=False)
+        self.add(wrapped("model.fit(", [self.hoisted(arg, name) for arg, name in named]
+                         + [f"epochs={literal(s.epochs)}", "callbacks=callbacks"]))
+
+    def hoisted(self, arg: str, name: str) -> str:
+        """A fit argument too long for its line becomes a variable set just before."""
+        if not name or len(2 * INDENT + arg) < 100:
+            return arg
+        keyword_, is_keyword, value = arg.partition("=")
+        self.add(f"{name} = {value if is_keyword else arg}")
+        return f"{keyword_}={name}" if is_keyword else name
 
     def directory_source(self) -> DataSource | None:
-        for node in self.inputs:
-            src = self.s.data.get(node.name)
-            if src is not None and src.kind in DIRECTORY_KINDS:
-                return src
-        return None
+        found = whole_model_sources(self.names_in, self.s.data)
+        return found[0] if found else None
 
     def directory_data(self, src: DataSource) -> None:
-        self.helper(data_module.load_directory)
+        loader = DATA_SOURCES[src.kind].loader
+        assert loader is not None  # a whole-model kind always has one
+        self.helper(loader.__name__)
         shape = list(self.inputs[0].shape)
         mode = label_mode(self.outputs[0].loss)
-        self.add(wrapped("train_ds, val_ds = load_directory(", [
+        self.add(wrapped(f"train_ds, val_ds = {loader.__name__}(", [
             literal(src.kind), literal(src.params["path"]), literal(shape), literal(mode),
             literal(self.s.batch_size), literal(self.s.validation_split),
             literal(self.s.seed or 0), literal(self.s.shuffle)]))
 
-    def arrays(self, x: str, y: str, bindings: dict[str, DataSource]) -> None:
-        """Mirror ``data._load_bindings``: inputs then outputs, one generator per binding set."""
-        self.helper(data_module.input_shapes)
-        self.helper(data_module.output_shapes)
-        lengths = self.lengths(bindings)
-        self.add(f"rng = np.random.default_rng({literal(self.s.seed)})")
-        self.add(f"shapes = input_shapes(model, {literal(lengths)})")
-        self.add(f"{x} = {{}}")
-        samples = self.samples(bindings)
-        for node in self.inputs:
-            self.tensor(x, node.name, "input", bindings.get(node.name), samples,
-                        f"shapes[{node.name!r}]", node.dtype, None,
-                        literal(list(node.shape), as_tuple=True))
-        first = self.inputs[0].name
-        self.add(f"out_shapes = output_shapes(model, {x})")
-        self.add(f"{y} = {{}}")
-        if any(bindings.get(n.name, DataSource()).kind != "synthetic" for n in self.outputs):
-            self.add("out_spec = {n: tuple(t.shape[1:])\n"
-                     "            for n, t in zip(model.output_names, model.outputs, strict=True)}")
-        for node in self.outputs:
-            self.tensor(y, node.name, "output", bindings.get(node.name), f"len({x}[{first!r}])",
-                        f"out_shapes[{node.name!r}]", "float32", node.loss,
-                        f"out_spec[{node.name!r}]")
+    # ------------------------------------------------------------ arrays
+    def arrays(self, x: str, y: str, bindings: dict[str, DataSource]) -> int | None:
+        """Mirror ``data._load_bindings``: inputs then outputs, one generator per binding
+        set. Returns the sample count when the code fixes it (all inputs synthetic)."""
+        open_dims = any(None in node.shape for node in self.inputs)
+        synthetic = [n for n in self.inputs + self.outputs if is_synthetic(bindings.get(n.name))]
+        if synthetic:
+            self.add(f"rng = np.random.default_rng({literal(self.s.seed)})")
+        if open_dims and any(is_synthetic(bindings.get(n)) for n in self.names_in):
+            self.helper("input_shapes")
+            lengths = open_lengths(self.names_in, bindings)
+            self.add(f"shapes = input_shapes(model, {literal(lengths)})")
+        samples = synthetic_samples(self.names_in + self.names_out, bindings)
+        static = all(is_synthetic(bindings.get(n)) for n in self.names_in)
+        values = [self.input_array(node, bindings.get(node.name), samples, open_dims)
+                  for node in self.inputs]
+        self.assign(x, self.names_in, [([], v) for v in values])
+        count = literal(samples)
+        if not static and any(is_synthetic(bindings.get(n)) for n in self.names_out):
+            self.add(f"count = len({x}[{literal(self.names_in[0])}])")
+            count = "count"
+        if open_dims:
+            self.helper("output_shapes")
+            self.add(f"out_shapes = output_shapes(model, {x})")
+        elif len(self.outputs) > 1:
+            self.add("out_shapes = {n: t.shape[1:] for n, t in "
+                     "zip(model.output_names, model.outputs, strict=True)}")
+        if len(self.outputs) > 1 and open_dims and \
+                not all(is_synthetic(bindings.get(n)) for n in self.names_out):
+            self.add("out_spec = {n: t.shape[1:] for n, t in "
+                     "zip(model.output_names, model.outputs, strict=True)}")
+        entries = [self.output_array(node, bindings.get(node.name), count, open_dims)
+                   for node in self.outputs]
+        self.assign(y, self.names_out, entries)
+        return samples if static else None
 
-    def tensor(self, var: str, name: str, role: str, src: DataSource | None, samples: Any,
-               shape: str, dtype: str, loss: str | None, static_shape: str) -> None:
-        """One array; ``shape`` is the concrete per-sample shape (synthetic data), while
-        loaded data is checked against ``static_shape``, open dimensions included."""
-        src = src or DataSource()
-        key = f"{var}[{literal(name)}]"
-        if src.kind == "synthetic":
-            self.helper(data_module.synthetic_array)
-            kind, high = self.synthetic_kind(name, role, dtype, loss, shape)
-            self.add(wrapped(f"{key} = synthetic_array(",
-                             ["rng", str(samples), shape, literal(dtype), literal(kind), high]))
+    def assign(self, var: str, names: list[str], entries: list[tuple[list[str], Value]]
+               ) -> None:
+        """``var = {name: value}``; one key a statement when values need statements first
+        or are calls (written over several lines when long)."""
+        items = [f"{literal(n)}: {value}" for n, (_, value) in zip(names, entries, strict=True)]
+        one_each = len(entries) > 1 and any(pre for pre, _ in entries)
+        if not one_each and all(isinstance(value, str) for _, value in entries) \
+                and all(len(3 * INDENT + item) < 100 for item in items):
+            for pre, _ in entries:
+                for line in pre:
+                    self.add(line)
+            self.add(wrapped(f"{var} = {{", items, "}"))
             return
-        self.helper(data_module.conform)
-        label = f"{role} '{name}'"
-        vocab = self.vocab.get(name) if role == "input" else None
-        self.add(wrapped(f"{key} = conform(", [
-            self.loader(src, vocab), static_shape, literal(dtype), literal(label), literal(loss),
-            literal(vocab), literal(src.params.get("scale"))]))
+        self.add(f"{var} = {{}}")
+        for name, (pre, value) in zip(names, entries, strict=True):
+            for line in pre:
+                self.add(line)
+            head = f"{var}[{literal(name)}] = "
+            self.add(value.text(head) if isinstance(value, _Call) else head + value)
 
-    def synthetic_kind(self, name: str, role: str, dtype: str, loss: str | None, shape: str
-                       ) -> tuple[str, str]:
-        if role == "input":
-            if name in self.vocab:
-                return "ids", literal(self.vocab[name])
-            return ("ids", "2") if "int" in dtype else ("floats", "0")
-        kind = target_kind(loss)
-        return kind, (f"{shape}[-1]" if kind in ("onehot", "sparse") else "1")
+    def input_array(self, node: InputNode, src: DataSource | None, samples: int,
+                    open_dims: bool) -> Value:
+        if is_synthetic(src):
+            kind, high = input_kind(node.dtype, self.vocab.get(node.name))
+            shape = f"shapes[{literal(node.name)}]" if open_dims else list(node.shape)
+            return synthetic_text(kind, samples, shape, node.dtype, str(high))
+        assert src is not None
+        vocab = self.vocab.get(node.name)
+        return self.loaded(src, literal(list(node.shape), as_tuple=True), node.dtype,
+                           f"input '{node.name}'", None, vocab)
 
-    def loader(self, src: DataSource, vocab: int | None) -> str:
-        p = src.params
-        calls = {
-            "npz": lambda: f"load_npz({literal(p['path'])}, {literal(p['key'])})",
-            "npy": lambda: f"load_npy({literal(p['path'])})",
-            "csv": lambda: f"load_csv({literal(p['path'])}, {literal(list(p['columns']))})",
-            "sklearn": lambda: f"load_sklearn({literal(p['name'])}, {literal(p['part'])})",
-            "keras_dataset": lambda: (
-                f"load_keras_dataset({literal(p['name'])}, {literal(p['part'])}, "
-                f"{literal(p.get('split', 'train'))}, {literal(p.get('num_words', vocab))})"),
-        }
-        fn = {"npz": "load_npz", "npy": "load_npy", "csv": "load_csv", "sklearn": "load_sklearn",
-              "keras_dataset": "load_keras_dataset"}[src.kind]
-        self.helper(getattr(data_module, fn))
-        return calls[src.kind]()
+    def output_array(self, node: OutputNode, src: DataSource | None, count: str,
+                     open_dims: bool) -> tuple[list[str], Value]:
+        single = len(self.outputs) == 1
+        spec = "model.outputs[0].shape[1:]" if single else f"out_shapes[{literal(node.name)}]"
+        if is_synthetic(src):
+            kind = target_kind(node.loss)
+            shape = f"out_shapes[{literal(node.name)}]" if open_dims else spec
+            pre = [] if shape != spec or not single else [f"shape = {spec}"]
+            shape = "shape" if pre else shape
+            high = f"{shape}[-1]" if uses_classes(kind) else "1"
+            return synthetic_statements(kind, count, shape, "float32", high, pre)
+        assert src is not None
+        static = f"out_spec[{literal(node.name)}]" if open_dims and not single else spec
+        return [], self.loaded(src, static, "float32", f"output '{node.name}'", node.loss, None)
 
-    def lengths(self, bindings: dict[str, DataSource]) -> list[int]:
-        chosen = [bindings[n.name].params.get("length") for n in self.inputs
-                  if n.name in bindings]
-        return [int(c) for c in chosen if c] or list(SEQUENCE_LENGTHS)
+    def loaded(self, src: DataSource, shape: str, dtype: str, label: str, loss: str | None,
+               vocab: int | None) -> _Call:
+        """``conform(load_...(...), ...)``: the source's loader with the app's arguments."""
+        self.helper("conform")
+        kind = DATA_SOURCES[src.kind]
+        if kind.loader is None or kind.whole_model:
+            raise CodegenError(f"{label}: a {src.kind} source feeds a whole model; bind it to "
+                               "the model's one input")
+        self.helper(kind.loader.__name__)
+        args = ", ".join(literal(a) for a in kind.arguments(src.params, vocab))
+        return _Call("conform", [f"{kind.loader.__name__}({args})", shape, literal(dtype),
+                                 literal(label), literal(loss), literal(vocab),
+                                 literal(src.params.get("scale"))])
 
-    def samples(self, bindings: dict[str, DataSource]) -> str:
-        for node in [*self.inputs, *self.outputs]:
-            src = bindings.get(node.name)
-            if src is not None and src.kind == "synthetic" and "samples" in src.params:
-                return literal(int(src.params["samples"]))
-        return literal(DEFAULT_SAMPLES)
-
-    def validation(self) -> None:
+    def validation(self, samples: int | None) -> tuple[list[str], list[str], str]:
+        """fit's data arguments, its validation_data and the activation logger's sample."""
+        names_in, names_out, how = self.names_in, self.names_out, self.s.feed
         if self.s.validation_data:
             self.arrays("val_x", "val_y", self.s.validation_data)
-        elif self.s.validation_split > 0:
-            self.helper(data_module.split_validation)
+            return ([_fed("x", names_in, how), _fed("y", names_out, how)],
+                    [f"validation_data=({_fed('val_x', names_in, how)}, "
+                     f"{_fed('val_y', names_out, how)})"], _fed("val_x", names_in, "dict"))
+        if self.s.validation_split > 0 and samples is not None:
+            cut = portable.validation_cut(samples, self.s.validation_split)
+            if cut is None:
+                return self.without_validation()
+            if len(names_in) == 1 and len(names_out) == 1:
+                head, tail = f"[:{cut}]", f"[{cut}:]"
+                return ([_fed("x", names_in, how, head), _fed("y", names_out, how, head)],
+                        [f"validation_data=({_fed('x', names_in, how, tail)}, "
+                         f"{_fed('y', names_out, how, tail)})"], _fed("x", names_in, "dict", tail))
+            for var, part in (("val_x", f"[{cut}:]"), ("val_y", f"[{cut}:]"), ("x", f"[:{cut}]"),
+                              ("y", f"[:{cut}]")):
+                self.add(f"{var} = {{k: v{part} for k, v in {var[-1]}.items()}}")
+            return ([_fed("x", names_in, how), _fed("y", names_out, how)],
+                    [f"validation_data=({_fed('val_x', names_in, how)}, "
+                     f"{_fed('val_y', names_out, how)})"], _fed("val_x", names_in, "dict"))
+        if self.s.validation_split > 0:
+            self.helper("split_validation")
             self.add(wrapped("x, y, val_x, val_y = split_validation(",
                              ["x", "y", literal(self.s.validation_split)]))
-        else:
-            self.add("val_x, val_y = {}, {}")
+            return ([_fed("x", names_in, how), _fed("y", names_out, how)],
+                    [f"validation_data=({_fed('val_x', names_in, how)}, "
+                     f"{_fed('val_y', names_out, how)}) if val_x else None"],
+                    f"{_fed('val_x', names_in, 'dict')} if val_x else "
+                    f"{_fed('x', names_in, 'dict')}")
+        return self.without_validation()
+
+    def without_validation(self) -> tuple[list[str], list[str], str]:
+        how = self.s.feed
+        return ([_fed("x", self.names_in, how), _fed("y", self.names_out, how)], [],
+                _fed("x", self.names_in, "dict"))
 
     # ------------------------------------------------------------ callbacks
-    def callbacks(self, directory: bool) -> None:
-        has_validation = bool(self.s.validation_data) or self.s.validation_split > 0
+    def callbacks(self, has_validation: bool, sample: str) -> None:
         specs = list(self.s.callbacks)
         if not any(c.kind == "ModelCheckpoint" for c in specs):
             specs.append(CallbackSpec("ModelCheckpoint"))
+        self.add("best = os.path.join(run_dir, 'best.keras')")
+        items = [self.callback(spec, has_validation, sample, "") for spec in specs]
+        one_line = wrapped("callbacks = [", items, "]")
+        if "\n" not in one_line:
+            self.add(one_line)
+            return
         self.add("callbacks = [")
         for spec in specs:
-            self.add(self.callback(spec, has_validation, directory) + ",")
+            self.add(self.callback(spec, has_validation, sample, INDENT) + ",")
         self.add("]")
 
-    def callback(self, spec: CallbackSpec, has_validation: bool, directory: bool) -> str:
+    def callback(self, spec: CallbackSpec, has_validation: bool, sample: str,
+                 indent: str) -> str:
         params = monitored_params(spec, has_validation)
         if spec.kind == "ModelCheckpoint":
             params["save_best_only"] = True
-            return _call("keras.callbacks.ModelCheckpoint(",
-                         ["os.path.join(run_dir, 'best.keras')"], params)
+            return _call("keras.callbacks.ModelCheckpoint(", ["best"], params, indent)
         if spec.kind == "TensorBoard":
             return _call("keras.callbacks.TensorBoard(",
-                         ["log_dir=os.path.join(run_dir, 'tensorboard')"], params)
+                         ["log_dir=os.path.join(run_dir, 'tensorboard')"], params, indent)
         if spec.kind == "CSVLogger":
             return _call("keras.callbacks.CSVLogger(", ["os.path.join(run_dir, 'log.csv')"],
-                         params)
+                         params, indent)
         if spec.kind == "ActivationLogger":
-            self.helper(_portable_class("ActivationLogger"))
-            names = [n.name for n in self.inputs]
-            sample = "np.asarray(next(iter(val_ds or train_ds))[0])" if directory else \
-                f"{_feed('val_x', names, 'dict')} if val_x else {_feed('x', names, 'dict')}"
-            return _call("ActivationLogger(",
-                         [sample, "os.path.join(run_dir, 'activations')"], params)
-        return _call(f"keras.callbacks.{spec.kind}(", [], params)
+            self.helper("ActivationLogger")
+            return _call("ActivationLogger(", [sample, "os.path.join(run_dir, 'activations')"],
+                         params, indent)
+        return _call(f"keras.callbacks.{spec.kind}(", [], params, indent)
 
 
-def _call(fn: str, args: list[str], params: dict[str, Any]) -> str:
+def synthetic_text(kind: str, samples: int | str, shape: str | list[Any], dtype: str,
+                   high: str) -> str:
+    """The numpy expression :func:`.portable.synthetic_array` evaluates for these arguments;
+    ``shape`` is a literal list or the name of a shape known when the code runs."""
+    pre, value = synthetic_statements(kind, samples, shape, dtype, high, [])
+    assert not pre
+    return value
+
+
+def synthetic_statements(kind: str, samples: int | str, shape: str | list[Any], dtype: str,
+                         high: str, pre: list[str]) -> tuple[list[str], str]:
+    if isinstance(shape, list):
+        size, head = literal([int(samples), *shape], as_tuple=True), \
+            literal([int(samples), *shape[:-1]], as_tuple=True)
+    else:
+        size, head = f"({samples}, *{shape})", f"({samples}, *{shape}[:-1])"
+    if kind == "ids":
+        return pre, f"rng.integers(0, {high}, {size}).astype({literal(dtype)})"
+    if kind == "binary":
+        return pre, f"rng.integers(0, 2, {size}).astype({literal(dtype)})"
+    if kind == "sparse":
+        return pre, f"rng.integers(0, {high}, {head}).astype('int32')"
+    if kind == "onehot":
+        return [*pre, f"ids = rng.integers(0, {high}, {head})"], \
+            f"np.eye({high}, dtype={literal(dtype)})[ids]"
+    return pre, f"rng.random({size}).astype({literal(dtype)})"
+
+
+def _call(fn: str, args: list[str], params: dict[str, Any], indent: str) -> str:
     for name in params:
         if not name.isidentifier() or keyword.iskeyword(name):
             raise CodegenError(f"expected a callback parameter name; received {name!r}")
     keywords = [f"{name}={literal(value)}" for name, value in params.items()]
-    return wrapped(fn, args + keywords, indent=INDENT)
+    return wrapped(fn, args + keywords, indent=indent)
 
 
-def _feed(var: str, names: list[str], feed: str) -> str:
-    """The expression ``data.TrainData._feed`` computes: a dict, a list or the bare array."""
-    if len(names) == 1:
-        return f"{var}[{literal(names[0])}]"
-    if feed == "dict":
-        return var
-    return "[" + ", ".join(f"{var}[{literal(n)}]" for n in names) + "]"
-
-
-def _without_checker_comments(source: str) -> str:
-    """Exported helpers read as plain code: drop type-checker and linter directives."""
-    return re.sub(r"  # (type: ignore\[[^\]]*\]|noqa: \w+)", "", source)
-
-
-def _portable_class(name: str) -> Any:
-    from ..training import fit as training
-
-    return getattr(training, name)
+def _fed(var: str, names: list[str], how: str, part: str = "") -> str:
+    """The text of :func:`.portable.feed` applied to ``var`` (sliced by ``part``)."""
+    fed = portable.feed({n: f"{var}[{literal(n)}]{part}" for n in names}, names, how)
+    if isinstance(fed, dict):
+        return var if not part else "{" + ", ".join(f"{literal(k)}: {v}"
+                                                    for k, v in fed.items()) + "}"
+    return "[" + ", ".join(fed) + "]" if isinstance(fed, list) else fed

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data_sources import DATA_KINDS, DATA_SOURCES
 from .errors import EditError, ProjectFileError
 from .reading import TYPE_NAMES, RecordReader, is_kind, kind_name, show
 
@@ -24,19 +25,6 @@ RUN_FOLDER_PARAMS = {"ModelCheckpoint": "filepath", "TensorBoard": "log_dir",
                      "CSVLogger": "filename"}
 ACTIVATION_LOGGER_PARAMS = {"every": 1, "sample_index": 0}
 
-DATA_KINDS = ("synthetic", "npz", "npy", "csv", "image_dir", "text_dir", "sklearn",
-              "keras_dataset")
-# Required parameters of each data source kind, with the type each must have.
-DATA_REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "synthetic": {},
-    "npz": {"path": str, "key": str},
-    "npy": {"path": str},
-    "csv": {"path": str, "columns": list},
-    "image_dir": {"path": str},
-    "text_dir": {"path": str},
-    "sklearn": {"name": str, "part": str},
-    "keras_dataset": {"name": str, "part": str},
-}
 FEEDS = ("dict", "list")
 
 
@@ -64,7 +52,8 @@ class CallbackSpec:
 
 @dataclass
 class DataSource:
-    """Where one named input or output gets its arrays (``kind`` is one of DATA_KINDS)."""
+    """Where one named input or output gets its arrays (``kind`` names an entry of
+    ``data_sources.DATA_SOURCES``)."""
 
     kind: str = "synthetic"
     params: dict[str, Any] = field(default_factory=dict)
@@ -176,7 +165,7 @@ class _Reader(RecordReader):
         kind = raw.get("kind")
         self.expect(kind in DATA_KINDS, f"{where}.kind", "one of " + ", ".join(DATA_KINDS), kind)
         params = self.typed(raw, "params", dict, {}, where)
-        for key, kinds in DATA_REQUIRED[kind].items():
+        for key, kinds in DATA_SOURCES[kind].required.items():
             self.typed(params, key, kinds, None, f"{where}.params")
         return DataSource(kind, dict(params))
 

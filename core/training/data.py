@@ -1,14 +1,12 @@
 """Data for training: each named input and output bound to a source, checked against the graph.
 
-Sources: synthetic arrays shaped from the model, ``.npz``/``.npy`` files, CSV
-columns, image and text directories, scikit-learn's bundled datasets and
-``keras.datasets``. Every loaded array goes through :func:`conform` (pad word-id
-sequences, add a channel axis, one-hot class ids, cast), which raises a message
-naming the input or output with what was expected and what was received.
-
-The functions marked *portable* import what they need themselves and use
-nothing else from LayerForge: the exported module (``train_codegen``) contains
-their exact source, so exported training loads the same data the same way.
+The kinds of source (synthetic arrays shaped from the model, ``.npz``/``.npy``
+files, CSV columns, image and text directories, scikit-learn's bundled datasets,
+``keras.datasets``) and their loaders are listed in :mod:`core.schema.data_sources`.
+Every loaded array goes through :func:`conform` (pad word-id sequences, add a
+channel axis, one-hot class ids, cast), which raises a message naming the input
+or output with what was expected and what was received. The helpers the exported
+module shares with this one are in :mod:`core.codegen.portable`.
 """
 
 from __future__ import annotations
@@ -16,23 +14,32 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..codegen.data_plan import (
+    embedding_vocab,
+    input_kind,
+    label_mode,
+    open_lengths,
+    synthetic_samples,
+    target_kind,
+    whole_model_sources,
+)
+from ..codegen.portable import (
+    conform,
+    feed,
+    input_shapes,
+    output_shapes,
+    split_validation,
+    synthetic_array,
+)
 from ..document.document import Document
+from ..schema.data_sources import DATA_SOURCES, load_directory
 from ..schema.errors import LayerForgeError
-from ..schema.records import CallNode, format_shape
+from ..schema.records import format_shape
 from ..schema.settings import DataSource, TrainingSettings
-
-SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
-KERAS_DATASETS = ("imdb", "mnist", "fashion_mnist", "cifar10", "reuters")
-DIRECTORY_KINDS = ("image_dir", "text_dir")
-DEFAULT_SAMPLES = 256
-# Lengths tried, in order, for sequence dimensions left open (None) in the graph: the
-# first one the whole model accepts (pooling can need long sequences) is used.
-SEQUENCE_LENGTHS = (100, 500, 2000)
 
 
 class DataError(LayerForgeError):
@@ -82,29 +89,29 @@ class TrainData:
     def has_validation(self) -> bool:
         return bool(self.val_x) or self.val_dataset is not None
 
-    def fit_arguments(self, feed: str, batch_size: int, shuffle: bool) -> dict[str, Any]:
+    def fit_arguments(self, how: str, batch_size: int, shuffle: bool) -> dict[str, Any]:
         if self.dataset is not None:
             return {"x": self.dataset, "validation_data": self.val_dataset}
-        args: dict[str, Any] = {"x": self._feed(self.x, self.inputs, feed),
-                                "y": self._feed(self.y, self.outputs, feed),
+        args: dict[str, Any] = {"x": feed(self.x, self.inputs, how),
+                                "y": feed(self.y, self.outputs, how),
                                 "batch_size": batch_size, "shuffle": shuffle}
         if self.val_x:
-            args["validation_data"] = (self._feed(self.val_x, self.inputs, feed),
-                                       self._feed(self.val_y, self.outputs, feed))
+            args["validation_data"] = (feed(self.val_x, self.inputs, how),
+                                       feed(self.val_y, self.outputs, how))
         return args
 
-    def as_datasets(self, feed: str, batch_size: int, shuffle: bool, seed: int | None
+    def as_datasets(self, how: str, batch_size: int, shuffle: bool, seed: int | None
                     ) -> tuple[Any, Any]:
         """tf.data datasets (sharded by data across workers) for distributed training."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: only distributed runs need tf.data here
 
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = \
             tf.data.experimental.AutoShardPolicy.DATA
 
         def make(x: dict[str, np.ndarray], y: dict[str, np.ndarray], mix: bool) -> Any:
-            ds = tf.data.Dataset.from_tensor_slices((self._feed(x, self.inputs, feed),
-                                                     self._feed(y, self.outputs, feed)))
+            ds = tf.data.Dataset.from_tensor_slices((feed(x, self.inputs, how),
+                                                     feed(y, self.outputs, how)))
             if mix:
                 ds = ds.shuffle(len(next(iter(x.values()))), seed=seed)
             return ds.batch(batch_size).with_options(options)
@@ -112,58 +119,24 @@ class TrainData:
         return make(self.x, self.y, shuffle), \
             (make(self.val_x, self.val_y, False) if self.val_x else None)
 
-    @staticmethod
-    def _feed(arrays: dict[str, np.ndarray], names: list[str], feed: str) -> Any:
-        """A dict of names or a list in graph order; a model's only input or output is passed
-        as the bare array (Keras reads a one-key dict for a single tensor as a structure)."""
-        if feed == "dict" and len(names) > 1:
-            return {name: arrays[name] for name in names}
-        return arrays[names[0]] if len(names) == 1 else [arrays[n] for n in names]
-
     def activation_inputs(self) -> Any:
         """Inputs to take the activation logger's sample from: the validation inputs (else
         the training inputs), as fed to the model; for a dataset its first batch."""
         if self.dataset is not None:
             batch = next(iter(self.val_dataset if self.val_dataset is not None else self.dataset))
             return np.asarray(batch[0])
-        return self._feed(self.val_x or self.x, self.inputs, "dict")
+        return feed(self.val_x or self.x, self.inputs, "dict")
 
 
 # ------------------------------------------------------------ the model's I/O
 def model_io(doc: Document, model: Any) -> ModelIO:
     losses = {o.name: o.loss for o in doc.graph.outputs()}
-    vocab = _embedding_vocab(doc)
+    vocab = embedding_vocab(doc)
     inputs = [TensorInfo(t.name, "input", tuple(t.shape[1:]), str(t.dtype), vocab=vocab.get(t.name))
               for t in model.inputs]
     outputs = [TensorInfo(name, "output", tuple(t.shape[1:]), str(t.dtype), losses.get(name))
                for name, t in zip(model.output_names, model.outputs, strict=True)]
     return ModelIO(inputs, outputs)
-
-
-def _embedding_vocab(doc: Document) -> dict[str, int]:
-    """Input name -> the input_dim of an Embedding it feeds directly."""
-    graph = doc.graph
-    found: dict[str, int] = {}
-    for node in graph.inputs():
-        for edge in graph.out_edges(node.id):
-            dst = graph.nodes[edge.dst]
-            if isinstance(dst, CallNode):
-                layer = graph.layer(dst.layer_id)
-                if layer.class_name == "Embedding" and "input_dim" in layer.params:
-                    found[node.name] = int(layer.params["input_dim"])
-    return found
-
-
-def target_kind(loss: str | None) -> str:
-    """What synthetic targets suit a loss: class ids, one-hot rows, 0/1 or floats."""
-    key = (loss or "").lower().replace("_", "")
-    if key == "sparsecategoricalcrossentropy":
-        return "sparse"
-    if key in ("categoricalcrossentropy", "categoricalfocalcrossentropy"):
-        return "onehot"
-    if key in ("binarycrossentropy", "binaryfocalcrossentropy", "hinge", "squaredhinge"):
-        return "binary"
-    return "floats"
 
 
 # ------------------------------------------------------------ loading
@@ -188,7 +161,7 @@ def load_training_data(doc: Document, model: Any, settings: TrainingSettings) ->
 def _load_bindings(io: ModelIO, model: Any, bindings: dict[str, DataSource], seed: int | None
                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    samples = _synthetic_samples(io, bindings)
+    samples = synthetic_samples([t.name for t in io.inputs + io.outputs], bindings)
     shapes = _input_shapes(io, model, bindings)
     x = {t.name: _load_one(t, bindings.get(t.name), rng, samples, shapes[t.name])
          for t in io.inputs}
@@ -200,25 +173,10 @@ def _load_bindings(io: ModelIO, model: Any, bindings: dict[str, DataSource], see
     return x, y
 
 
-def _synthetic_samples(io: ModelIO, bindings: dict[str, DataSource]) -> int:
-    for t in io.inputs + io.outputs:
-        src = bindings.get(t.name)
-        if src is not None and src.kind == "synthetic" and "samples" in src.params:
-            return int(src.params["samples"])
-    return DEFAULT_SAMPLES
-
-
-def open_lengths(io: ModelIO, bindings: dict[str, DataSource]) -> list[int]:
-    """Lengths to try for open (None) dimensions: the synthetic sources' 'length', else
-    SEQUENCE_LENGTHS."""
-    chosen = [bindings[t.name].params.get("length") for t in io.inputs if t.name in bindings]
-    return [int(c) for c in chosen if c] or list(SEQUENCE_LENGTHS)
-
-
 def _input_shapes(io: ModelIO, model: Any, bindings: dict[str, DataSource]
                   ) -> dict[str, tuple[int, ...]]:
     try:
-        return input_shapes(model, open_lengths(io, bindings))
+        return input_shapes(model, open_lengths([t.name for t in io.inputs], bindings))
     except ValueError as exc:
         raise DataError(str(exc)) from None
 
@@ -243,29 +201,18 @@ def _load_one(t: TensorInfo, src: DataSource | None, rng: np.random.Generator, s
 
 def _synthetic_kind(t: TensorInfo, shape: tuple[int | None, ...]) -> tuple[str, int]:
     if t.role == "input":
-        if t.vocab is not None:
-            return "ids", t.vocab
-        return ("ids", 2) if "int" in t.dtype else ("floats", 0)
+        return input_kind(t.dtype, t.vocab)
     kind = target_kind(t.loss)
     classes = int(shape[-1] or 1) if shape else 1
     return kind, classes
 
 
 def load_source(src: DataSource, t: TensorInfo) -> np.ndarray:
-    p = src.params
-    if src.kind == "npz":
-        return load_npz(p["path"], p["key"])
-    if src.kind == "npy":
-        return load_npy(p["path"])
-    if src.kind == "csv":
-        return load_csv(p["path"], p["columns"])
-    if src.kind == "sklearn":
-        return load_sklearn(p["name"], p["part"])
-    if src.kind == "keras_dataset":
-        return load_keras_dataset(p["name"], p["part"], p.get("split", "train"),
-                                  p.get("num_words", t.vocab))
-    raise DataError(f"{t.label}: a {src.kind} source feeds a whole model (images or texts "
-                    "with their labels); bind it to the model's one input")
+    kind = DATA_SOURCES[src.kind]
+    if kind.whole_model:
+        raise DataError(f"{t.label}: a {src.kind} source feeds a whole model (images or texts "
+                        "with their labels); bind it to the model's one input")
+    return kind.load(src.params, t.vocab)
 
 
 def _check_counts(arrays: dict[str, np.ndarray]) -> None:
@@ -278,8 +225,7 @@ def _check_counts(arrays: dict[str, np.ndarray]) -> None:
 
 # ------------------------------------------------------------ directories
 def _directory_binding(io: ModelIO, bindings: dict[str, DataSource]) -> DataSource | None:
-    found = [bindings[t.name] for t in io.inputs if t.name in bindings
-             and bindings[t.name].kind in DIRECTORY_KINDS]
+    found = whole_model_sources([t.name for t in io.inputs], bindings)
     if not found:
         return None
     if len(io.inputs) != 1 or len(io.outputs) != 1:
@@ -301,10 +247,6 @@ def load_directory_binding(io: ModelIO, src: DataSource, settings: TrainingSetti
         raise DataError(f"{t_in.label} ({src.kind} {src.params['path']!r}): {exc}") from None
     _check_element_spec(train_ds, t_in, t_out)
     return train_ds, val_ds
-
-
-def label_mode(loss: str | None) -> str:
-    return {"onehot": "categorical", "binary": "binary"}.get(target_kind(loss), "int")
 
 
 def _check_element_spec(ds: Any, t_in: TensorInfo, t_out: TensorInfo) -> None:
@@ -329,201 +271,3 @@ def preview(path: str | os.PathLike[str], n: int = 5) -> tuple[list[str], list[l
         header = next(reader, [])
         rows = [row for _, row in zip(range(n), reader, strict=False)]
     return header, rows
-
-
-def keras_cache_dir() -> Path:
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets"
-
-
-# ------------------------------------------------------------ portable functions
-def synthetic_array(rng, samples, shape, dtype, kind, high):  # type: ignore[no-untyped-def]
-    """Random data for one input or output (portable: exported as is).
-
-    kind: ids (integers below ``high``), floats, sparse (class ids), onehot, binary.
-    """
-    import numpy as np
-
-    shape = tuple(shape)
-    if kind == "ids":
-        return rng.integers(0, high, size=(samples, *shape)).astype(dtype)
-    if kind == "sparse":
-        return rng.integers(0, high, size=(samples, *shape[:-1])).astype("int32")
-    if kind == "onehot":
-        return np.eye(high, dtype=dtype)[rng.integers(0, high, size=(samples, *shape[:-1]))]
-    if kind == "binary":
-        return rng.integers(0, 2, size=(samples, *shape)).astype(dtype)
-    return rng.random(size=(samples, *shape)).astype(dtype)
-
-
-def input_shapes(model, lengths=(100, 500, 2000)):  # type: ignore[no-untyped-def]
-    """Per-sample shape of each model input by name; open (None) dimensions get the first
-    of ``lengths`` that the whole model accepts (portable)."""
-    import numpy as np
-
-    specs = [(t.name, tuple(t.shape[1:]), t.dtype) for t in model.inputs]
-    if all(None not in shape for _, shape, _ in specs):
-        return {name: shape for name, shape, _ in specs}
-    for length in lengths:
-        shapes = {n: tuple(length if d is None else d for d in s) for n, s, _ in specs}
-        batch = [np.zeros((1, *shapes[n]), dtype) for n, _, dtype in specs]
-        try:
-            model(batch[0] if len(batch) == 1 else batch, training=False)
-        except Exception:  # Keras raises many kinds for a too-short input
-            continue
-        return shapes
-    names = ", ".join(f"input '{n}'" for n, s, _ in specs if None in s)
-    raise ValueError(f"{names}: the graph leaves the length open and the model accepts none "
-                     f"of the lengths {list(lengths)}; set 'length' in the synthetic source")
-
-
-def output_shapes(model, x):  # type: ignore[no-untyped-def]
-    """Per-sample shape of each model output by name, run on one sample of ``x`` (a dict of
-    input arrays) when the graph leaves a dimension open (portable)."""
-    shapes = [tuple(t.shape[1:]) for t in model.outputs]
-    if any(None in shape for shape in shapes):
-        first = [x[t.name][:1] for t in model.inputs]
-        out = model(first[0] if len(first) == 1 else first, training=False)
-        out = out if isinstance(out, list | tuple) else [out]
-        shapes = [tuple(o.shape[1:]) for o in out]
-    return dict(zip(model.output_names, shapes, strict=True))
-
-
-def split_validation(x, y, fraction):  # type: ignore[no-untyped-def]
-    """(x, y, val_x, val_y): the last ``fraction`` of the samples held out, as Keras'
-    validation_split does; no validation when that leaves no sample on a side (portable)."""
-    count = len(next(iter(x.values())))
-    cut = int(count * (1 - fraction))
-    if cut < 1 or cut == count:
-        return x, y, {}, {}
-    return ({k: v[:cut] for k, v in x.items()}, {k: v[:cut] for k, v in y.items()},
-            {k: v[cut:] for k, v in x.items()}, {k: v[cut:] for k, v in y.items()})
-
-
-def load_npz(path, key):  # type: ignore[no-untyped-def]
-    """One array of a .npz file (portable)."""
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as archive:
-        if key not in archive.files:
-            raise KeyError(f"expected a key among {', '.join(archive.files)} in {path}; "
-                           f"received {key!r}")
-        return archive[key]
-
-
-def load_npy(path):  # type: ignore[no-untyped-def]
-    """A .npy file (portable)."""
-    import numpy as np
-
-    return np.load(path, allow_pickle=False)
-
-
-def load_csv(path, columns):  # type: ignore[no-untyped-def]
-    """Columns of a CSV file with a header row, by name or index, as floats (portable)."""
-    import csv
-
-    import numpy as np
-
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        index = [c if isinstance(c, int) else header.index(c) if c in header else -1
-                 for c in columns]
-        missing = [c for c, i in zip(columns, index, strict=True) if i == -1]
-        if missing:
-            raise KeyError(f"expected columns among {', '.join(header)} in {path}; "
-                           f"received {', '.join(map(str, missing))}")
-        rows = [[float(row[i]) for i in index] for row in reader if row]
-    return np.asarray(rows, dtype="float32").reshape(len(rows), len(index))
-
-
-def load_sklearn(name, part):  # type: ignore[no-untyped-def]
-    """A scikit-learn bundled dataset (offline): part 'x' (features) or 'y' (targets)."""
-    import sklearn.datasets
-
-    loader = getattr(sklearn.datasets, f"load_{name}", None)
-    if loader is None:
-        raise ValueError(f"expected a scikit-learn bundled dataset (digits, iris, wine, "
-                         f"breast_cancer, diabetes); received {name!r}")
-    bunch = loader()
-    return bunch.data if part in ("x", "data") else bunch.target
-
-
-def load_keras_dataset(name, part, split="train", num_words=None):  # type: ignore[no-untyped-def]
-    """A keras.datasets dataset: part 'x' or 'y' of split 'train' or 'test' (portable)."""
-    import os
-
-    import keras
-
-    module = getattr(keras.datasets, name, None)
-    if module is None:
-        raise ValueError(f"expected a keras.datasets name (imdb, mnist, fashion_mnist, cifar10, "
-                         f"reuters); received {name!r}")
-    kwargs = {"num_words": num_words} if name in ("imdb", "reuters") and num_words else {}
-    try:
-        train, test = module.load_data(**kwargs)
-    except Exception as exc:
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-        raise RuntimeError(
-            f"keras.datasets.{name} is not in Keras' cache ({os.path.join(home, 'datasets')}) "
-            f"and downloading it failed ({exc}); run once while online, or copy the dataset "
-            f"file into that folder") from None
-    x, y = train if split == "train" else test
-    return x if part in ("x", "data") else y
-
-
-def conform(array, shape, dtype, name, loss=None, vocab=None, scale=None):  # type: ignore[no-untyped-def]
-    """Fit loaded data to a model input or output of per-sample ``shape`` (portable).
-
-    Pads word-id sequences, adds a trailing channel axis, one-hot encodes class ids for
-    categorical losses and casts; anything else that does not fit raises ValueError.
-    """
-    import keras
-    import numpy as np
-
-    if array.dtype == object:  # lists of word ids (imdb, reuters)
-        array = keras.utils.pad_sequences(list(array), maxlen=shape[0] if shape else None)
-    if scale is not None:
-        array = array * scale
-    key = (loss or "").lower().replace("_", "")
-    if key == "sparsecategoricalcrossentropy":  # class ids: one value per sample
-        shape, dtype = tuple(shape[:-1]), "int32"
-        if array.ndim == 2 and array.shape[1] == 1 and not shape:
-            array = array.reshape(-1)
-    if key == "categoricalcrossentropy" and shape and array.ndim in (1, 2) \
-            and array.shape[1:] in ((), (1,)) and shape[-1] not in (None, 1):
-        array = keras.utils.to_categorical(array.reshape(-1), shape[-1])
-    got = tuple(array.shape[1:])
-    if len(got) + 1 == len(shape) and shape[-1] == 1:  # grayscale images, scalar targets
-        array, got = array[..., None], (*got, 1)
-    if len(got) != len(shape) or any(w is not None and w != g
-                                     for w, g in zip(shape, got, strict=True)):
-        raise ValueError(f"{name}: expected samples of shape {tuple(shape)}; received "
-                         f"{got} ({len(array)} samples of shape {got})")
-    if "int" in str(dtype) and np.issubdtype(array.dtype, np.floating) \
-            and not np.all(np.mod(array, 1) == 0):
-        raise ValueError(f"{name}: expected whole numbers ({dtype}); received fractions "
-                         f"({array.dtype})")
-    if vocab is not None and array.size and array.max() >= vocab:
-        raise ValueError(f"{name}: expected word ids below {vocab} (the Embedding's "
-                         f"input_dim); received ids up to {int(array.max())}")
-    return array.astype(dtype)
-
-
-def load_directory(kind, path, shape, label_mode, batch_size, validation_split, seed,
-                   shuffle=True):  # type: ignore[no-untyped-def]
-    """(train, validation) tf.data datasets from a folder of class sub-folders (portable)."""
-    import keras
-
-    split = {"validation_split": validation_split, "subset": "both"} if validation_split \
-        else {}
-    if kind == "image_dir":
-        modes = {1: "grayscale", 3: "rgb", 4: "rgba"}
-        made = keras.utils.image_dataset_from_directory(
-            path, label_mode=label_mode, color_mode=modes.get(shape[-1], "rgb"),
-            batch_size=batch_size, image_size=tuple(shape[:2]), shuffle=shuffle, seed=seed,
-            verbose=False, **split)
-    else:
-        made = keras.utils.text_dataset_from_directory(
-            path, label_mode=label_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
-            verbose=False, **split)
-    return tuple(made) if validation_split else (made, None)

@@ -25,8 +25,9 @@ import keras
 from ..codegen.loader import build_and_compile
 from ..document.document import Document
 from ..document.records import from_records, to_records
-from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks, monitored_params
+from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks
 from . import runs
+from .callbacks import BestKeeper, make_callback
 from .data import TrainData, load_training_data
 
 FALLBACK_LOSS = "mse"
@@ -107,7 +108,7 @@ def _saved_history(folder: Path) -> dict[str, list[float]]:
 
 
 def describe_error(exc: BaseException) -> str:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: fit imports Keras only; tf is needed for its errors
 
     if isinstance(exc, tf.errors.ResourceExhaustedError) or "out of memory" in str(exc).lower():
         return f"out of memory: lower the batch size or the model size ({_first_line(exc)})"
@@ -193,7 +194,7 @@ def _fit_distributed(model: Any, strategy: Any, data: TrainData, s: TrainingSett
                      callbacks: list[Any]) -> None:
     """``fit`` for MultiWorkerMirroredStrategy, whose Keras 3 ``fit`` fails reducing its
     logs (keras-team/keras#20585): the same callbacks around Keras' own ``train_step``."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: only multi-worker runs use it directly
 
     train_ds, val_ds = data.as_datasets(s.feed, s.batch_size, s.shuffle, s.seed)
     workers = _worker_count(strategy)
@@ -250,53 +251,6 @@ def _build_compiled_state(model: Any, strategy: Any, train_ds: Any) -> None:
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in logs.items()}
-
-
-def make_callback(spec: CallbackSpec, folder: Path, data: TrainData) -> Any:
-    params = monitored_params(spec, data.has_validation)
-    if spec.kind == "ModelCheckpoint":
-        return BestKeeper(params.get("monitor", "val_loss"), params.get("mode", "auto"),
-                          params.get("initial_value_threshold"))
-    if spec.kind == "TensorBoard":
-        return keras.callbacks.TensorBoard(log_dir=str(folder / runs.TENSORBOARD), **params)
-    if spec.kind == "CSVLogger":
-        return keras.callbacks.CSVLogger(str(folder / "log.csv"), **params)
-    if spec.kind == "ActivationLogger":
-        return ActivationLogger(data.activation_inputs(), str(folder / runs.ACTIVATIONS), **params)
-    return getattr(keras.callbacks, spec.kind)(**params)
-
-
-class BestKeeper(keras.callbacks.Callback):
-    """ModelCheckpoint with save_best_only, as the app runs it: the best weights are kept
-    in memory per epoch (a copy, ~1 ms) and written as ``best.keras`` when training ends,
-    so a run does not pay a model save per epoch. The exported module uses Keras'
-    ModelCheckpoint with the same monitor and mode."""
-
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto",
-                 initial_value_threshold: float | None = None) -> None:
-        super().__init__()
-        self.monitor = monitor
-        if mode == "auto":
-            mode = "max" if monitor.endswith(("acc", "accuracy", "auc")) else "min"
-        self.sign = 1.0 if mode == "min" else -1.0
-        self.best = math.inf if initial_value_threshold is None \
-            else self.sign * initial_value_threshold
-        self.weights: list[Any] | None = None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None or not math.isfinite(value):
-            return
-        if self.sign * value < self.best:
-            self.best = self.sign * value
-            self.weights = self.model.get_weights()
-
-    def write(self, model: Any, path: Path, current_if_none: bool) -> None:
-        if self.weights is None and not current_if_none:
-            return
-        if self.weights is not None:
-            model.set_weights(self.weights)
-        model.save(path)
 
 
 # ------------------------------------------------------------------ reporting callback
@@ -364,7 +318,7 @@ def choose_strategy() -> tuple[Any, str]:
 
     TF_CONFIG set: MultiWorkerMirroredStrategy; several GPUs: MirroredStrategy.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: fit imports Keras only; tf is needed for devices
 
     gpus = tf.config.list_physical_devices("GPU")
     names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
@@ -398,54 +352,3 @@ def _mixed_precision(enabled: bool) -> Iterator[None]:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-# ------------------------------------------------------------------ activation logger
-class ActivationLogger(keras.callbacks.Callback):
-    """Every layer's activations for one sample, saved per epoch as .npz (book 7.2).
-
-    Portable: the exported module contains this class's source.
-    """
-
-    def __init__(self, x, folder, every=1, sample_index=0):  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.x, self.folder, self.every, self.index = x, folder, every, sample_index
-        self.probe = None
-        self.names = []
-
-    def sample(self):  # type: ignore[no-untyped-def]
-        i = self.index
-        if isinstance(self.x, dict):
-            return {k: v[i:i + 1] for k, v in self.x.items()}
-        if isinstance(self.x, list | tuple):
-            return [v[i:i + 1] for v in self.x]
-        return self.x[i:i + 1]
-
-    def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
-        import keras
-
-        outputs = []
-        for layer in self.model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            tensors = layer.output if isinstance(layer.output, list | tuple) else [layer.output]
-            for i, tensor in enumerate(tensors):
-                self.names.append(layer.name if len(tensors) == 1 else f"{layer.name}:{i}")
-                outputs.append(tensor)
-        inputs = self.model.inputs
-        self.probe = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs)
-
-    def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
-        import os
-
-        import keras
-        import numpy as np
-
-        if (epoch + 1) % self.every:
-            return
-        values = self.probe(self.sample(), training=False)
-        values = values if isinstance(values, list | tuple) else [values]
-        os.makedirs(self.folder, exist_ok=True)
-        arrays = {n: keras.ops.convert_to_numpy(v)
-                  for n, v in zip(self.names, values, strict=True)}
-        np.savez(os.path.join(self.folder, f"epoch_{epoch + 1:03d}.npz"), **arrays)

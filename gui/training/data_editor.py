@@ -33,28 +33,24 @@ from PySide6.QtWidgets import (
 )
 
 from layerforge.core.editing.settings_commands import SetTrainingSettings
-from layerforge.core.schema.settings import DATA_KINDS, DATA_REQUIRED, DataSource
-from layerforge.core.training.data import KERAS_DATASETS, SKLEARN_DATASETS, preview
+from layerforge.core.schema.data_sources import DATA_SOURCES, DataKind, Field
+from layerforge.core.schema.settings import DataSource
+from layerforge.core.training.data import preview
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
 from .settings_editor import checked_training, while_alive
 
-KIND_TITLES = {"synthetic": "synthetic (random, shaped from the graph)", "npz": ".npz array",
-               "npy": ".npy file", "csv": "CSV columns", "image_dir": "image folder",
-               "text_dir": "text folder", "sklearn": "scikit-learn dataset",
-               "keras_dataset": "keras.datasets"}
-FILE_KINDS = {"npz": "NumPy archives (*.npz)", "npy": "NumPy arrays (*.npy)",
-              "csv": "CSV files (*.csv)"}
 PREVIEW_ROWS = 5
 TRAINING, VALIDATION = "data", "validation_data"
 
 
 def choose_path(parent: QWidget | None, kind: str, current: str) -> str | None:
     """A file or folder for a data source (module level so tests can answer it)."""
-    if kind in FILE_KINDS:
+    file_types = DATA_SOURCES[kind].file_types
+    if file_types:
         path, _ = QFileDialog.getOpenFileName(parent, "Choose the data file", current,
-                                              FILE_KINDS[kind] + ";;All files (*)")
+                                              file_types + ";;All files (*)")
     else:
         path = QFileDialog.getExistingDirectory(parent, "Choose the folder of class folders",
                                                 current)
@@ -63,30 +59,19 @@ def choose_path(parent: QWidget | None, kind: str, current: str) -> str | None:
 
 def default_params(kind: str, role: str) -> dict[str, Any]:
     """Parameters a freshly chosen kind starts with (complete where a default exists)."""
-    part = "x" if role == "input" else "y"
-    return {"sklearn": {"name": "digits", "part": part},
-            "keras_dataset": {"name": "mnist", "part": part, "split": "train"},
-            "csv": {"path": "", "columns": []}, "npz": {"path": "", "key": ""},
-            }.get(kind, {"path": ""} if kind in ("npy", "image_dir", "text_dir") else {})
+    return DATA_SOURCES[kind].defaults("x" if role == "input" else "y")
 
 
 def missing_params(src: DataSource) -> list[str]:
     """Required parameters still empty (an empty path or key counts as missing)."""
-    return [key for key in DATA_REQUIRED[src.kind]
+    return [key for key in DATA_SOURCES[src.kind].required
             if src.params.get(key) in (None, "", [])]
 
 
 def source_summary(src: DataSource | None) -> str:
     if src is None:
         return "synthetic (default)"
-    p = src.params
-    details = {"npz": f"{Path(str(p.get('path', ''))).name} [{p.get('key', '')}]",
-               "csv": f"{Path(str(p.get('path', ''))).name}: "
-                      f"{', '.join(map(str, p.get('columns', [])))}",
-               "sklearn": f"{p.get('name')} {p.get('part')}",
-               "keras_dataset": f"{p.get('name')} {p.get('part')} ({p.get('split', 'train')})",
-               "synthetic": ", ".join(f"{k} {v}" for k, v in p.items())}
-    text = details.get(src.kind, Path(str(p.get("path", ""))).name)
+    text = DATA_SOURCES[src.kind].summary(src.params)
     return f"{src.kind}: {text}" if text else src.kind
 
 
@@ -134,8 +119,8 @@ class DataEditor(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
         self.kind_combo = QComboBox()
-        for kind in DATA_KINDS:
-            self.kind_combo.addItem(KIND_TITLES[kind], kind)
+        for kind in DATA_SOURCES.values():
+            self.kind_combo.addItem(kind.title, kind.name)
         self.kind_combo.activated.connect(self._on_kind_chosen)
         self.clear_button = QPushButton("Use synthetic")
         self.clear_button.setToolTip("Remove the binding: random data shaped from the graph")
@@ -249,32 +234,29 @@ class DataEditor(QWidget):
         self.preview_table.hide()
 
     def _build_form(self, src: DataSource, role: str) -> None:
+        """One row per field of the kind (data_sources.DATA_SOURCES) that applies to role."""
         self._clear_form()
-        p = src.params
-        if src.kind == "synthetic":
-            self._spin("samples", p.get("samples", 0), "default (256)")
-            if role == "input":
-                self._spin("length", p.get("length", 0), "auto",
-                           "Length for dimensions the graph leaves open (None)")
-        if "path" in DATA_REQUIRED[src.kind]:
-            self._path_field(src.kind, str(p.get("path", "")))
-        if src.kind == "npz":
-            self._choice("key", self._npz_keys(str(p.get("path", ""))), str(p.get("key", "")),
+        kind = DATA_SOURCES[src.kind]
+        for spec in kind.fields:
+            if not spec.role or spec.role == role:
+                self._field(kind, spec, src.params)
+
+    def _field(self, kind: DataKind, spec: Field, p: dict[str, Any]) -> None:
+        value = p.get(spec.key)
+        if spec.widget == "spin":
+            self._spin(spec.key, value or 0, spec.hint, spec.tip)
+        elif spec.widget == "path":
+            self._path_field(kind, str(value or ""), spec.hint)
+        elif spec.widget == "choice":
+            self._choice(spec.key, list(spec.choices), str(value or spec.choices[0]))
+        elif spec.widget == "archive_key":
+            self._choice(spec.key, self._npz_keys(str(p.get("path", ""))), str(value or ""),
                          editable=True)
-        if src.kind == "csv":
-            edit = self._line("columns", ", ".join(map(str, p.get("columns", []))),
+        elif spec.widget == "columns":
+            edit = self._line(spec.key, ", ".join(map(str, value or [])),
                               "names or indices, e.g. age, income or 0, 1")
             edit.setToolTip("The CSV columns this input or output reads, in order")
             self._show_preview(str(p.get("path", "")))
-        if src.kind == "sklearn":
-            self._choice("name", list(SKLEARN_DATASETS), str(p.get("name", "")))
-        if src.kind == "keras_dataset":
-            self._choice("name", list(KERAS_DATASETS), str(p.get("name", "")))
-            self._choice("split", ["train", "test"], str(p.get("split", "train")))
-            self._spin("num_words", p.get("num_words", 0), "vocabulary of the Embedding",
-                       "imdb/reuters: keep the most frequent words")
-        if src.kind in ("sklearn", "keras_dataset"):
-            self._choice("part", ["x", "y"], str(p.get("part", "x")))
 
     def _spin(self, key: str, value: int, special: str, tip: str = "") -> None:
         spin = QSpinBox()
@@ -296,13 +278,12 @@ class DataEditor(QWidget):
     def _commit_line(self, key: str, text: str) -> None:
         self.set_param(key, parse_columns(text) if key == "columns" else text.strip())
 
-    def _path_field(self, kind: str, path: str) -> None:
+    def _path_field(self, kind: DataKind, path: str, hint: str) -> None:
         edit = QLineEdit(path)
-        edit.setPlaceholderText("a folder of class folders" if kind.endswith("_dir")
-                                else "a file path")
+        edit.setPlaceholderText(hint)
         edit.editingFinished.connect(lambda: self.set_param("path", edit.text().strip()))
         browse = QPushButton("Browse…")
-        browse.clicked.connect(lambda: self._browse(kind, edit))
+        browse.clicked.connect(lambda: self._browse(kind.name, edit))
         self.browse_button = browse
         row = QHBoxLayout()
         row.addWidget(edit, 1)

@@ -13,7 +13,8 @@ import pytest
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.codegen.loader import build_model, load_generated
-from layerforge.core.codegen.model_code import LINE_WIDTH, Namespace, generate
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.codegen.python import LINE_WIDTH, Namespace
 from layerforge.core.document import records
 from layerforge.core.editing import edits
 from layerforge.core.editing.graph_commands import SetParam
@@ -89,17 +90,20 @@ def hostile_doc(doc, stack, name: str) -> None:
 
 
 def assert_only_definitions(source: str) -> ast.Module:
-    """The module imports, defines functions and has the __main__ guard: nothing else; nothing
-    outside the guard opens files, imports or evaluates, and nothing anywhere evaluates text."""
+    """The module imports, defines functions and ends with the two-line __main__ guard calling
+    main(); nothing but main (run only by the guard) opens files, imports or evaluates, and
+    nothing anywhere evaluates text."""
     tree = ast.parse(source)
     kinds = {type(stmt).__name__ for stmt in tree.body}
-    assert kinds <= {"Import", "ImportFrom", "FunctionDef", "If"}
-    definitions = [stmt for stmt in tree.body if not isinstance(stmt, ast.If)]
+    assert kinds <= {"Import", "ImportFrom", "FunctionDef", "ClassDef", "If"}
+    assert source.endswith('\n\n\nif __name__ == "__main__":\n    main()\n')
+    definitions = [stmt for stmt in tree.body if not isinstance(stmt, ast.If)
+                   and getattr(stmt, "name", "") != "main"]
     assert not _called(definitions) & {"open", "system", "__import__", "__setattr__", "eval",
                                        "exec"}
     names = {n.id for stmt in definitions for n in ast.walk(stmt) if isinstance(n, ast.Name)}
     assert not names & {"os", "open", "__import__", "builtins"}
-    # The training script under the guard makes its run folder (os), and nothing more.
+    # The training script in main makes its run folder (os), and nothing more.
     assert not _called(tree.body) & {"system", "__import__", "__setattr__", "eval", "exec"}
     return tree
 
@@ -241,7 +245,7 @@ def test_same_graph_gives_byte_identical_code():
 
 def test_generated_module_is_clean_keras():
     source = generate(load_template("siamese-lstm")).source
-    assert "import keras\nfrom keras import layers" in source
+    assert "import os\n\nimport keras\nimport numpy as np\nfrom keras import layers\n" in source
     assert "lstm_layer = layers.LSTM(32, name='lstm')" in source
     assert "lstm_1 = lstm_layer(left)" in source and "lstm_2 = lstm_layer(right)" in source
     assert "def build_model():" in source and "def compile_model(model):" in source
@@ -382,3 +386,33 @@ def test_an_output_straight_from_an_input_needs_no_identity(doc, stack):
     assert model.output_names == ["x", "dense"]
     batch = np.ones((2, 4), dtype="float32")
     model.train_on_batch(batch, {"x": batch, "dense": np.ones((2, 2), dtype="float32")})
+
+
+def test_sequential_mlp_exports_a_short_module_with_a_main():
+    source = generate(load_template("sequential-mlp")).source
+    lines = source.splitlines()
+    assert len(lines) <= 60
+    assert 'def main(run_dir="run"):' in lines
+    assert lines[-2:] == ['if __name__ == "__main__":', "    main()"]
+    assert not any(line.startswith("    ") and "import" in line for line in lines)
+
+
+def test_traceback_through_generated_code_shows_its_lines(doc, stack):
+    """load_generated registers the source, so a failure inside it reads like any module's."""
+    import traceback
+
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    lam = stack.push(edits.add_layer(doc, "Lambda", {"expression": "x / undefined_name"}))
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, lam.node.id))
+    stack.push(edits.connect(doc, lam.node.id, out))
+    code = generate(doc)
+    module = load_generated(code)
+    with pytest.raises(Exception) as caught:  # Keras wraps the NameError in its own errors
+        module.build_model()
+    frames = [f for f in traceback.extract_tb(caught.value.__traceback__)
+              if f.filename == "<layerforge_generated>"]
+    lines = code.source.splitlines()
+    assert frames and all(f.line == lines[f.lineno - 1].strip() for f in frames)
+    assert any("lambda x: x / undefined_name" in f.line for f in frames)
+    assert "lambda x: x / undefined_name" in "".join(traceback.format_exception(caught.value))

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from layerforge.core.codegen.loader import build_and_compile
+from layerforge.core.codegen.portable import synthetic_array
+from layerforge.core.codegen.training_code import helper_source, synthetic_statements
 from layerforge.core.document.document import Document
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource, TrainingSettings
-from layerforge.core.training import data as data_module
 from layerforge.core.training.data import DataError, conform, load_training_data, preview
 
 
@@ -213,20 +214,35 @@ def test_image_directory_checks_classes_against_the_output(tmp_path):
 
 
 def test_portable_functions_run_outside_layerforge(tmp_path):
-    """The exported module contains their source: defined alone, they work the same."""
-    import inspect
-    import textwrap
-
+    """The exported module contains their source: defined alone, after the module's own
+    imports, they work the same."""
     namespace: dict[str, object] = {}
-    for name in ("synthetic_array", "load_csv", "conform", "split_validation"):
-        source = textwrap.dedent(inspect.getsource(getattr(data_module, name)))
+    exec("import csv\nimport os\n\nimport keras\nimport numpy as np\n", namespace)
+    for name in ("synthetic_array", "load_csv", "conform", "split_validation", "validation_cut"):
+        source = helper_source(name)
+        assert "import" not in source
         exec(compile(source, name, "exec"), namespace)
     rng = np.random.default_rng(3)
     ids = namespace["synthetic_array"](rng, 4, (5,), "int32", "ids", 7)
-    assert np.array_equal(ids, data_module.synthetic_array(np.random.default_rng(3), 4, (5,),
-                                                           "int32", "ids", 7))
+    assert np.array_equal(ids, synthetic_array(np.random.default_rng(3), 4, (5,), "int32",
+                                               "ids", 7))
     (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
     table = namespace["load_csv"](str(tmp_path / "t.csv"), ["b"])
     assert namespace["conform"](table, (1,), "float32", "output 'b'").tolist() == [[2.0], [4.0]]
     x, _, _, vy = namespace["split_validation"]({"a": np.arange(10)}, {"b": np.arange(10)}, 0.2)
     assert len(x["a"]) == 8 and vy["b"].tolist() == [8, 9]
+
+
+@pytest.mark.parametrize("kind, high", [("floats", "0"), ("ids", "7"), ("binary", "1"),
+                                        ("sparse", "shape[-1]"), ("onehot", "shape[-1]")])
+@pytest.mark.parametrize("shape", ["shape", [3, 4]])
+def test_exported_synthetic_data_is_what_the_app_draws(kind, high, shape):
+    """Exported code writes synthetic_array's draws as plain numpy: same numbers, same dtype."""
+    pre, value = synthetic_statements(kind, 5, shape, "float32", high, [])
+    namespace = {"np": np, "rng": np.random.default_rng(1), "shape": (3, 4)}
+    for line in pre:
+        exec(line, namespace)
+    got = eval(value, namespace)
+    want = synthetic_array(np.random.default_rng(1), 5, (3, 4), "float32", kind,
+                           eval(high, {"shape": (3, 4)}))
+    assert got.dtype == want.dtype and np.array_equal(got, want)

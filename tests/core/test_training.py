@@ -209,7 +209,7 @@ def test_two_inputs_train_fed_by_list_or_by_dict(tmp_path, catalog, feed):
 def test_the_checkpoint_holds_the_best_epoch_weights(tmp_path, monitor, values, best):
     import keras
 
-    from layerforge.core.training.fit import BestKeeper
+    from layerforge.core.training.callbacks import BestKeeper
 
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))

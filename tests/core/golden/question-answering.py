@@ -5,7 +5,10 @@
 # concatenated, then a softmax over 500 possible answers.
 
 
+import os
+
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -36,104 +39,66 @@ def compile_model(model):
     return model
 
 
-if __name__ == "__main__":
-    import os
-    import sys
+def input_shapes(model, lengths=(100, 500, 2000)):
+    """Per-sample shape of each model input by name; open (None) dimensions get the first
+    of ``lengths`` that the whole model accepts."""
+    specs = [(t.name, tuple(t.shape[1:]), t.dtype) for t in model.inputs]
+    if all(None not in shape for _, shape, _ in specs):
+        return {name: shape for name, shape, _ in specs}
+    for length in lengths:
+        shapes = {n: tuple(length if d is None else d for d in s) for n, s, _ in specs}
+        batch = [np.zeros((1, *shapes[n]), dtype) for n, _, dtype in specs]
+        try:
+            model(batch[0] if len(batch) == 1 else batch, training=False)
+        except Exception:  # Keras raises many kinds for a too-short input
+            continue
+        return shapes
+    names = ", ".join(f"input '{n}'" for n, s, _ in specs if None in s)
+    raise ValueError(f"{names}: the graph leaves the length open and the model accepts none "
+                     f"of the lengths {list(lengths)}; set 'length' in the synthetic source")
 
-    import numpy as np
 
-    def input_shapes(model, lengths=(100, 500, 2000)):
-        """Per-sample shape of each model input by name; open (None) dimensions get the first
-        of ``lengths`` that the whole model accepts (portable)."""
-        import numpy as np
+def output_shapes(model, x):
+    """Per-sample shape of each model output by name, run on one sample of ``x`` (a dict of
+    input arrays) when the graph leaves a dimension open."""
+    shapes = [tuple(t.shape[1:]) for t in model.outputs]
+    if any(None in shape for shape in shapes):
+        first = [x[t.name][:1] for t in model.inputs]
+        out = model(first[0] if len(first) == 1 else first, training=False)
+        out = out if isinstance(out, list | tuple) else [out]
+        shapes = [tuple(o.shape[1:]) for o in out]
+    return dict(zip(model.output_names, shapes, strict=True))
 
-        specs = [(t.name, tuple(t.shape[1:]), t.dtype) for t in model.inputs]
-        if all(None not in shape for _, shape, _ in specs):
-            return {name: shape for name, shape, _ in specs}
-        for length in lengths:
-            shapes = {n: tuple(length if d is None else d for d in s) for n, s, _ in specs}
-            batch = [np.zeros((1, *shapes[n]), dtype) for n, _, dtype in specs]
-            try:
-                model(batch[0] if len(batch) == 1 else batch, training=False)
-            except Exception:  # Keras raises many kinds for a too-short input
-                continue
-            return shapes
-        names = ", ".join(f"input '{n}'" for n, s, _ in specs if None in s)
-        raise ValueError(f"{names}: the graph leaves the length open and the model accepts none "
-                         f"of the lengths {list(lengths)}; set 'length' in the synthetic source")
 
-    def output_shapes(model, x):
-        """Per-sample shape of each model output by name, run on one sample of ``x`` (a dict of
-        input arrays) when the graph leaves a dimension open (portable)."""
-        shapes = [tuple(t.shape[1:]) for t in model.outputs]
-        if any(None in shape for shape in shapes):
-            first = [x[t.name][:1] for t in model.inputs]
-            out = model(first[0] if len(first) == 1 else first, training=False)
-            out = out if isinstance(out, list | tuple) else [out]
-            shapes = [tuple(o.shape[1:]) for o in out]
-        return dict(zip(model.output_names, shapes, strict=True))
-
-    def synthetic_array(rng, samples, shape, dtype, kind, high):
-        """Random data for one input or output (portable: exported as is).
-
-        kind: ids (integers below ``high``), floats, sparse (class ids), onehot, binary.
-        """
-        import numpy as np
-
-        shape = tuple(shape)
-        if kind == "ids":
-            return rng.integers(0, high, size=(samples, *shape)).astype(dtype)
-        if kind == "sparse":
-            return rng.integers(0, high, size=(samples, *shape[:-1])).astype("int32")
-        if kind == "onehot":
-            return np.eye(high, dtype=dtype)[rng.integers(0, high, size=(samples, *shape[:-1]))]
-        if kind == "binary":
-            return rng.integers(0, 2, size=(samples, *shape)).astype(dtype)
-        return rng.random(size=(samples, *shape)).astype(dtype)
-
-    def split_validation(x, y, fraction):
-        """(x, y, val_x, val_y): the last ``fraction`` of the samples held out, as Keras'
-        validation_split does; no validation when that leaves no sample on a side (portable)."""
-        count = len(next(iter(x.values())))
-        cut = int(count * (1 - fraction))
-        if cut < 1 or cut == count:
-            return x, y, {}, {}
-        return ({k: v[:cut] for k, v in x.items()}, {k: v[:cut] for k, v in y.items()},
-                {k: v[cut:] for k, v in x.items()}, {k: v[cut:] for k, v in y.items()})
-
-    # The run folder: the first command-line argument, else ./run
-    run_dir = sys.argv[1] if len(sys.argv) > 1 else "run"
+def main(run_dir="run"):
+    """Train the model; the best one is kept as run_dir/best.keras."""
     os.makedirs(run_dir, exist_ok=True)
     model = compile_model(build_model())
     rng = np.random.default_rng(None)
     shapes = input_shapes(model, [100, 500, 2000])
-    x = {}
-    x['text'] = synthetic_array(rng, 256, shapes['text'], 'int32', 'ids', 10000)
-    x['question'] = synthetic_array(rng, 256, shapes['question'], 'int32', 'ids', 10000)
+    x = {
+        'text': rng.integers(0, 10000, (256, *shapes['text'])).astype('int32'),
+        'question': rng.integers(0, 10000, (256, *shapes['question'])).astype('int32'),
+    }
     out_shapes = output_shapes(model, x)
-    y = {}
-    y['answer'] = synthetic_array(
-        rng,
-        len(x['text']),
-        out_shapes['answer'],
-        'float32',
-        'onehot',
-        out_shapes['answer'][-1],
-    )
-    x, y, val_x, val_y = split_validation(x, y, 0.2)
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, 'best.keras'),
-            monitor='val_loss',
-            save_best_only=True,
-        ),
-    ]
+    ids = rng.integers(0, out_shapes['answer'][-1], (256, *out_shapes['answer'][:-1]))
+    y = {'answer': np.eye(out_shapes['answer'][-1], dtype='float32')[ids]}
+    val_x = {k: v[204:] for k, v in x.items()}
+    val_y = {k: v[204:] for k, v in y.items()}
+    x = {k: v[:204] for k, v in x.items()}
+    y = {k: v[:204] for k, v in y.items()}
+    best = os.path.join(run_dir, 'best.keras')
+    callbacks = [keras.callbacks.ModelCheckpoint(best, monitor='val_loss', save_best_only=True)]
     model.fit(
         x,
         y['answer'],
         batch_size=32,
         shuffle=True,
-        validation_data=(val_x, val_y['answer']) if val_x else None,
+        validation_data=(val_x, val_y['answer']),
         epochs=10,
         callbacks=callbacks,
     )
+
+
+if __name__ == "__main__":
+    main()
