@@ -16,13 +16,10 @@ from PySide6.QtWidgets import (
 
 from layerforge.core.catalog.catalog import Catalog
 
-LAYER_MIME = "application/x-layerforge-layer"
+from .canvas.clipboard import INPUT_KEY, LAYER_MIME, OUTPUT_KEY, layer_mime
+
 EXPANDED = ("Core", "Convolution", "Merging")
 CLASS_ROLE = Qt.ItemDataRole.UserRole
-#: Keys the canvas' insert path reads as "a model input / output node" (not catalog classes:
-#: a class name never holds a colon).
-INPUT_KEY = "node:input"
-OUTPUT_KEY = "node:output"
 IO_CATEGORY = "Inputs & outputs"
 IO_ENTRIES = (
     (INPUT_KEY, "Input", "A model input: keras.Input(shape=..., dtype=...). Double-click, "
@@ -30,14 +27,6 @@ IO_ENTRIES = (
     (OUTPUT_KEY, "Output", "A model output, with its loss and metrics. Added with a node "
      "selected, it is connected to that node."),
 )
-
-
-def layer_mime(class_name: str) -> QMimeData:
-    """What the palette drags: the catalog class name, understood by the canvas."""
-    mime = QMimeData()
-    mime.setData(LAYER_MIME, class_name.encode("utf-8"))
-    mime.setText(class_name)
-    return mime
 
 
 class LayerTree(QTreeWidget):

@@ -1,4 +1,5 @@
-"""The Qt side of copy/paste: sub-graph records on the system clipboard (works between windows)."""
+"""What the canvas receives: sub-graph records on the system clipboard (copy/paste, works
+between windows) and a layer dragged from the palette."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from PySide6.QtGui import QGuiApplication
 
 SUBGRAPH_MIME = "application/x-layerforge-subgraph"
 LAYER_MIME = "application/x-layerforge-layer"
+#: Keys the canvas' insert path reads as "a model input / output node" (not catalog classes:
+#: a class name never holds a colon).
+INPUT_KEY = "node:input"
+OUTPUT_KEY = "node:output"
 
 
 def put_subgraph(records: dict[str, Any]) -> None:
@@ -32,6 +37,14 @@ def get_subgraph() -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"expected LayerForge sub-graph records (JSON) on the clipboard; "
                          f"received {len(raw)} bytes that are not ({exc})") from None
+
+
+def layer_mime(class_name: str) -> QMimeData:
+    """What the palette drags: a catalog class name (or a node key), read by the canvas."""
+    mime = QMimeData()
+    mime.setData(LAYER_MIME, class_name.encode("utf-8"))
+    mime.setText(class_name)
+    return mime
 
 
 def layer_from_mime(mime: QMimeData) -> str | None:

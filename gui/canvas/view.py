@@ -28,9 +28,8 @@ from layerforge.core.document.document import MAIN
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.records import Position
 
-from ..palette import INPUT_KEY, OUTPUT_KEY
 from ..session import EditorSession
-from .clipboard import get_subgraph, layer_from_mime, put_subgraph
+from .clipboard import INPUT_KEY, OUTPUT_KEY, get_subgraph, layer_from_mime, put_subgraph
 from .context_menu import build_context_menu
 from .controller import Source
 from .items import NODE_HEIGHT, EdgeItem, NodeItem, PortItem

@@ -31,12 +31,13 @@ from PySide6.QtWidgets import (
 
 from layerforge.core.training.process import spares
 
+from ..run_folders import runs_folder_for
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
 from .data_editor import DataEditor
 from .plots import LivePlot, PlotData
 from .settings_editor import SettingsEditor, while_alive
-from .worker import TrainingWorker, runs_folder_for
+from .worker import TrainingWorker
 
 QUIT_WAIT_S = 15.0
 STOPPING = "  — stopping after this batch…"

@@ -10,15 +10,13 @@ microseconds, and hands the UI thread at most one batch signal per ``interval``
 from __future__ import annotations
 
 import copy
-import os
-import re
 import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, Signal
 
 from layerforge.core.document.document import Document
 from layerforge.core.schema.settings import TrainingSettings
@@ -27,23 +25,6 @@ from ..background import BackgroundJob
 
 BATCH_INTERVAL_S = 0.1  # at most 10 batch signals per second
 SMOOTHING = 0.9  # weight of the past in the per-batch moving average
-
-
-def unsaved_runs_folder(title: str) -> Path:
-    """Where runs of a project never saved are kept: the app's data folder."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    base = os.environ.get("LAYERFORGE_UNSAVED_RUNS_DIR") or base or str(Path.home())
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-") or "untitled"
-    return Path(base) / "unsaved-runs" / f"{stem}.runs"
-
-
-def runs_folder_for(project_path: Path | None, title: str) -> Path:
-    """Runs sit beside a saved project (``model.runs``), else in the app's data folder."""
-    from layerforge.core.training.runs import runs_folder
-
-    if project_path is not None:
-        return runs_folder(project_path)
-    return unsaved_runs_folder(title)
 
 
 class _Reporter:

@@ -22,6 +22,7 @@ from layerforge.core.document.document import Document
 from layerforge.core.schema.errors import LayerForgeError
 
 from ..background import BackgroundJob
+from ..run_folders import unsaved_runs_folder
 
 EPOCH_INTERVAL_S = 0.1
 
@@ -158,8 +159,6 @@ def project_path_for(session_path: Path | None, title: str) -> Path:
     app's folder of unsaved runs (as the training dock does)."""
     if session_path is not None:
         return Path(session_path)
-    from ..training.worker import unsaved_runs_folder
-
     folder = unsaved_runs_folder(title)
     folder.parent.mkdir(parents=True, exist_ok=True)
     return folder.with_suffix(".json")

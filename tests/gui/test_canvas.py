@@ -15,10 +15,9 @@ from layerforge.core.editing import edits
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.project import dumps
 from layerforge.core.io.templates import load_template
-from layerforge.gui.canvas.clipboard import LAYER_MIME
+from layerforge.gui.canvas.clipboard import INPUT_KEY, LAYER_MIME, OUTPUT_KEY
 from layerforge.gui.canvas.items import NodeItem
 from layerforge.gui.canvas.view import CanvasView
-from layerforge.gui.palette import INPUT_KEY, OUTPUT_KEY
 from layerforge.gui.session import EditorSession
 
 LEFT = Qt.MouseButton.LeftButton

@@ -10,14 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from layerforge.core.catalog.catalog import get_catalog
-from layerforge.gui.palette import (
-    CLASS_ROLE,
-    INPUT_KEY,
-    IO_CATEGORY,
-    LAYER_MIME,
-    OUTPUT_KEY,
-    Palette,
-)
+from layerforge.gui.canvas.clipboard import INPUT_KEY, LAYER_MIME, OUTPUT_KEY
+from layerforge.gui.palette import CLASS_ROLE, IO_CATEGORY, Palette
 
 
 @pytest.fixture
