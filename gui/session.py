@@ -212,9 +212,6 @@ class EditorSession(QObject):
         except LayerForgeError:
             return None
 
-    def diagnostics_for(self, node_id: str) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.target == node_id]
-
     def total_params(self) -> int | None:
         """The model's parameter count; None until Keras is loaded and every layer is built
         (counting earlier would build the rest at once, on the UI thread)."""

@@ -24,7 +24,6 @@ from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.records import (
     CallNode,
     Edge,
-    InputNode,
     OutputNode,
     Position,
     Shape,
@@ -389,6 +388,3 @@ class CanvasController:
     def node_name(self, node_id: str) -> str:
         node = self.graph.node(node_id)
         return self.graph.layer(node.layer_id).name if isinstance(node, CallNode) else node.name
-
-    def is_input(self, node_id: str) -> bool:
-        return isinstance(self.graph.nodes.get(node_id), InputNode)

@@ -162,12 +162,6 @@ class EnsembleDialog(QDialog):
                 for i in range(self.runs.count())
                 if self.runs.item(i).checkState() == Qt.CheckState.Checked]
 
-    def check_runs(self, count: int) -> None:
-        """Tick the first ``count`` runs (the study's best trials come first)."""
-        for i in range(self.runs.count()):
-            self.runs.item(i).setCheckState(Qt.CheckState.Checked if i < count
-                                            else Qt.CheckState.Unchecked)
-
     def busy(self) -> bool:
         return self.task is not None and self.task.is_running()
 

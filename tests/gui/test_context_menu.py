@@ -15,8 +15,6 @@ from layerforge.core.schema.records import CallNode, InputNode, OutputNode
 from layerforge.gui.canvas import context_menu
 from layerforge.gui.canvas.view import EMPTY_HINT
 
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
-
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
 NONE = Qt.KeyboardModifier.NoModifier
 CTRL = Qt.KeyboardModifier.ControlModifier

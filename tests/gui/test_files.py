@@ -19,7 +19,6 @@ from layerforge.gui import files
 
 DEAD_PID = 99_999_999  # above Linux's pid_max: never a running process
 
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
 
 
 def save_to(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:

@@ -17,9 +17,6 @@ from layerforge.core.schema.records import DTYPES
 from layerforge.gui.inspector import Inspector
 from layerforge.gui.session import EditorSession
 
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
-
-
 
 @pytest.fixture
 def session(keras_loaded: dict[str, Any], qtbot: Any) -> EditorSession:

@@ -39,8 +39,6 @@ from layerforge.gui.runs.panel import RunsPanel
 from layerforge.gui.runs.tensorboard import TensorBoardLauncher
 from layerforge.gui.session import EditorSession
 
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
-
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.KeyboardModifier.NoModifier
 CTRL = Qt.KeyboardModifier.ControlModifier

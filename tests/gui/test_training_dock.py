@@ -27,8 +27,6 @@ from layerforge.gui.training import data_editor
 from layerforge.gui.training.plots import PlotData
 from layerforge.gui.training.worker import TrainingWorker, _Reporter
 
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
-
 RUN_TIMEOUT_MS = 120_000  # TensorFlow traces the step function on a shared, busy machine
 
 

@@ -27,7 +27,6 @@ from layerforge.core.io.templates import list_templates
 
 TEMPLATES = [info.name for info in list_templates()]
 
-pytest_plugins = ["window_support"]  # fixtures: isolated, keras_loaded, window
 
 
 def layers_named(win: Any, class_name: str) -> list[Any]:
