@@ -6,23 +6,23 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-_DARK = {
-    QPalette.ColorRole.Window: "#1f2329", QPalette.ColorRole.WindowText: "#e6e6e6",
-    QPalette.ColorRole.Base: "#181b20", QPalette.ColorRole.AlternateBase: "#22262d",
-    QPalette.ColorRole.ToolTipBase: "#2b3038", QPalette.ColorRole.ToolTipText: "#e6e6e6",
-    QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#2a2f37",
-    QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.BrightText: "#ff6b6b",
-    QPalette.ColorRole.Highlight: "#3b82f6", QPalette.ColorRole.HighlightedText: "#ffffff",
-    QPalette.ColorRole.Link: "#93c5fd", QPalette.ColorRole.PlaceholderText: "#8a919c",
-}
-_LIGHT = {
-    QPalette.ColorRole.Window: "#f4f5f7", QPalette.ColorRole.WindowText: "#1f2329",
-    QPalette.ColorRole.Base: "#ffffff", QPalette.ColorRole.AlternateBase: "#f0f2f5",
-    QPalette.ColorRole.ToolTipBase: "#ffffe8", QPalette.ColorRole.ToolTipText: "#1f2329",
-    QPalette.ColorRole.Text: "#1f2329", QPalette.ColorRole.Button: "#e9ebef",
-    QPalette.ColorRole.ButtonText: "#1f2329", QPalette.ColorRole.BrightText: "#c0392b",
-    QPalette.ColorRole.Highlight: "#2563eb", QPalette.ColorRole.HighlightedText: "#ffffff",
-    QPalette.ColorRole.Link: "#1d4ed8", QPalette.ColorRole.PlaceholderText: "#7a818c",
+_ROLE = QPalette.ColorRole
+# Each role's colour in the dark theme and in the light one.
+_COLOURS = {
+    _ROLE.Window: ("#1f2329", "#f4f5f7"),
+    _ROLE.WindowText: ("#e6e6e6", "#1f2329"),
+    _ROLE.Base: ("#181b20", "#ffffff"),
+    _ROLE.AlternateBase: ("#22262d", "#f0f2f5"),
+    _ROLE.ToolTipBase: ("#2b3038", "#ffffe8"),
+    _ROLE.ToolTipText: ("#e6e6e6", "#1f2329"),
+    _ROLE.Text: ("#e6e6e6", "#1f2329"),
+    _ROLE.Button: ("#2a2f37", "#e9ebef"),
+    _ROLE.ButtonText: ("#e6e6e6", "#1f2329"),
+    _ROLE.BrightText: ("#ff6b6b", "#c0392b"),
+    _ROLE.Highlight: ("#3b82f6", "#2563eb"),
+    _ROLE.HighlightedText: ("#ffffff", "#ffffff"),
+    _ROLE.Link: ("#93c5fd", "#1d4ed8"),
+    _ROLE.PlaceholderText: ("#8a919c", "#7a818c"),
 }
 
 ERROR_COLOR = "#d9534f"
@@ -36,7 +36,8 @@ def is_dark() -> bool:
 
 def make_palette(dark: bool) -> QPalette:
     palette = QPalette()
-    for role, color in (_DARK if dark else _LIGHT).items():
+    for role, (dark_colour, light_colour) in _COLOURS.items():
+        color = dark_colour if dark else light_colour
         palette.setColor(role, QColor(color))
     disabled = QColor("#6b7280")
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,

@@ -129,7 +129,7 @@ class CanvasScene(QGraphicsScene):
         self.overview_item = OverviewItem()
         self.awaiting_analysis = False
         self._diag_state: dict[str, tuple[str, str]] = {}
-        self._attached: tuple[Graph, object] | None = None
+        self._attached: list[tuple[Any, Callable[..., None]]] | None = None
         self.controller = CanvasController(self)
         self.counter = ParamCounter(self)
         self._links_timer = self._single_shot(self._refresh_links)
@@ -201,30 +201,26 @@ class CanvasScene(QGraphicsScene):
             self._rebuild_overview()
 
     def _attach(self) -> None:
-        graph, doc = self.graph, self.session.doc
-        graph.node_added.connect(self._on_node_added)
-        graph.node_removed.connect(self._on_node_removed)
-        graph.node_changed.connect(self._on_node_changed)
-        graph.edge_added.connect(self._on_edge_added)
-        graph.edge_removed.connect(self._on_edge_removed)
-        graph.layer_changed.connect(self._on_layer_changed)
-        doc.block_removed.connect(self._on_block_removed)
-        doc.settings_changed.connect(self._on_settings_changed)
-        self._attached = (graph, doc)
+        self._attached = self._subscriptions()
+        for signal, slot in self._attached:
+            signal.connect(slot)
 
     def _detach(self) -> None:
-        if self._attached is None:
-            return
-        graph, doc = self._attached
-        graph.node_added.disconnect(self._on_node_added)
-        graph.node_removed.disconnect(self._on_node_removed)
-        graph.node_changed.disconnect(self._on_node_changed)
-        graph.edge_added.disconnect(self._on_edge_added)
-        graph.edge_removed.disconnect(self._on_edge_removed)
-        graph.layer_changed.disconnect(self._on_layer_changed)
-        doc.block_removed.disconnect(self._on_block_removed)  # type: ignore[attr-defined]
-        doc.settings_changed.disconnect(self._on_settings_changed)  # type: ignore[attr-defined]
+        for signal, slot in self._attached or []:
+            signal.disconnect(slot)
         self._attached = None
+
+    def _subscriptions(self) -> list[tuple[Any, Callable[..., None]]]:
+        """The document signals the scene follows (those of the shown graph)."""
+        graph, doc = self.graph, self.session.doc
+        return [(graph.node_added, self._on_node_added),
+                (graph.node_removed, self._on_node_removed),
+                (graph.node_changed, self._on_node_changed),
+                (graph.edge_added, self._on_edge_added),
+                (graph.edge_removed, self._on_edge_removed),
+                (graph.layer_changed, self._on_layer_changed),
+                (doc.block_removed, self._on_block_removed),
+                (doc.settings_changed, self._on_settings_changed)]
 
     def _add_node(self, node: Node) -> NodeItem:
         item = NodeItem(node.id, node.kind, self.style)
