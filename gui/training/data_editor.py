@@ -11,7 +11,6 @@ Training data and separate validation data are edited the same way.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -19,13 +18,10 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -33,15 +29,14 @@ from PySide6.QtWidgets import (
 )
 
 from layerforge.core.editing.settings_commands import SetTrainingSettings
-from layerforge.core.schema.data_sources import DATA_SOURCES, DataKind, Field
+from layerforge.core.schema.data_sources import DATA_SOURCES
 from layerforge.core.schema.settings import DataSource
-from layerforge.core.training.data import preview
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
 from .settings_editor import checked_training, while_alive
+from .source_form import SourceForm
 
-PREVIEW_ROWS = 5
 TRAINING, VALIDATION = "data", "validation_data"
 
 
@@ -75,12 +70,6 @@ def source_summary(src: DataSource | None) -> str:
     return f"{src.kind}: {text}" if text else src.kind
 
 
-def parse_columns(text: str) -> list[str | int]:
-    """'a, b, 3' -> ['a', 'b', 3]: names, or indices for bare numbers."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    return [int(p) if p.isdigit() else p for p in parts]
-
-
 class DataEditor(QWidget):
     """Bindings of the main graph's inputs and outputs to data sources."""
 
@@ -90,7 +79,6 @@ class DataEditor(QWidget):
         self.which = TRAINING
         self.selected: str | None = None
         self.draft: DataSource | None = None
-        self.fields: dict[str, QWidget] = {}
         self._build()
         session.undo_stack.indexChanged.connect(self._on_index_changed)
         session.document_replaced.connect(self._on_document_replaced)
@@ -129,8 +117,6 @@ class DataEditor(QWidget):
         kind_row.addWidget(self.kind_combo, 1)
         kind_row.addWidget(self.clear_button)
         self.form_host = QWidget()
-        self.form = QFormLayout(self.form_host)
-        self.form.setContentsMargins(0, 0, 0, 0)
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -140,6 +126,8 @@ class DataEditor(QWidget):
         self.preview_table.setToolTip("Click a column header to add that column")
         self.preview_table.horizontalHeader().sectionClicked.connect(self._add_preview_column)
         self.preview_table.hide()
+        self.form = SourceForm(self.form_host, self.preview_table, self.status, self.set_param,
+                               lambda kind, current: choose_path(self, kind, current))
         editor = QVBoxLayout()
         self.editor_title = QLabel()
         editor.addWidget(self.editor_title)
@@ -207,143 +195,29 @@ class DataEditor(QWidget):
         return copy.deepcopy(saved) if saved is not None else DataSource()
 
     # ------------------------------------------------------------ the form
+    @property
+    def fields(self) -> dict[str, QWidget]:
+        return self.form.fields
+
+    @property
+    def browse_button(self) -> QPushButton | None:
+        return self.form.browse_button
+
     def _show_editor(self) -> None:
         has = self.selected is not None
         for widget in (self.kind_combo, self.clear_button, self.form_host):
             widget.setEnabled(has)
         if not has:
             self.editor_title.setText("The model has no inputs or outputs yet.")
-            self._clear_form()
+            self.form.clear()
             return
         src = self.current_source()
         role = self.role_of(self.selected or "")
         self.editor_title.setText(f"<b>{role} '{self.selected}'</b>")
         self.kind_combo.setCurrentIndex(self.kind_combo.findData(src.kind))
         self.clear_button.setEnabled(self.selected in self.bindings() or self.draft is not None)
-        self._build_form(src, role)
+        self.form.build(src, role)
         self._show_status(src)
-
-    def _clear_form(self) -> None:
-        """Empty the form; widgets are deleted later, as one of them may be the sender of
-        the signal that is being handled."""
-        while self.form.rowCount():
-            taken = self.form.takeRow(0)
-            for item in (taken.labelItem, taken.fieldItem):
-                _delete_later(item)
-        self.fields = {}
-        self.preview_table.hide()
-
-    def _build_form(self, src: DataSource, role: str) -> None:
-        """One row per field of the kind (data_sources.DATA_SOURCES) that applies to role."""
-        self._clear_form()
-        kind = DATA_SOURCES[src.kind]
-        for spec in kind.fields:
-            if not spec.role or spec.role == role:
-                self._field(kind, spec, src.params)
-
-    def _field(self, kind: DataKind, spec: Field, p: dict[str, Any]) -> None:
-        value = p.get(spec.key)
-        if spec.widget == "spin":
-            self._spin(spec.key, value or 0, spec.hint, spec.tip)
-        elif spec.widget == "path":
-            self._path_field(kind, str(value or ""), spec.hint)
-        elif spec.widget == "choice":
-            self._choice(spec.key, list(spec.choices), str(value or spec.choices[0]))
-        elif spec.widget == "archive_key":
-            self._choice(spec.key, self._npz_keys(str(p.get("path", ""))), str(value or ""),
-                         editable=True)
-        elif spec.widget == "columns":
-            edit = self._line(spec.key, ", ".join(map(str, value or [])),
-                              "names or indices, e.g. age, income or 0, 1")
-            edit.setToolTip("The CSV columns this input or output reads, in order")
-            self._show_preview(str(p.get("path", "")))
-
-    def _spin(self, key: str, value: int, special: str, tip: str = "") -> None:
-        spin = QSpinBox()
-        spin.setRange(0, 10**8)
-        spin.setSpecialValueText(special)
-        spin.setKeyboardTracking(False)
-        spin.setValue(int(value or 0))
-        spin.setToolTip(tip)
-        spin.valueChanged.connect(lambda v: self.set_param(key, int(v) or None))
-        self._add_field(key, spin)
-
-    def _line(self, key: str, text: str, placeholder: str) -> QLineEdit:
-        edit = QLineEdit(text)
-        edit.setPlaceholderText(placeholder)
-        edit.editingFinished.connect(lambda: self._commit_line(key, edit.text()))
-        self._add_field(key, edit)
-        return edit
-
-    def _commit_line(self, key: str, text: str) -> None:
-        self.set_param(key, parse_columns(text) if key == "columns" else text.strip())
-
-    def _path_field(self, kind: DataKind, path: str, hint: str) -> None:
-        edit = QLineEdit(path)
-        edit.setPlaceholderText(hint)
-        edit.editingFinished.connect(lambda: self.set_param("path", edit.text().strip()))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(lambda: self._browse(kind.name, edit))
-        self.browse_button = browse
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(browse)
-        self.fields["path"] = edit
-        self.form.addRow("path", row)
-
-    def _browse(self, kind: str, edit: QLineEdit) -> None:
-        chosen = choose_path(self, kind, edit.text())
-        if chosen:
-            edit.setText(chosen)
-            self.set_param("path", chosen)
-
-    def _choice(self, key: str, choices: list[str], current: str, editable: bool = False) -> None:
-        combo = QComboBox()
-        combo.setEditable(editable)
-        combo.addItems(choices)
-        if editable:
-            combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-            combo.lineEdit().editingFinished.connect(
-                lambda: self.set_param(key, combo.currentText().strip()))
-        combo.setCurrentText(current)
-        combo.activated.connect(lambda _i: self.set_param(key, combo.currentText()))
-        self._add_field(key, combo)
-
-    def _add_field(self, key: str, widget: QWidget) -> None:
-        self.fields[key] = widget
-        self.form.addRow(key, widget)
-
-    @staticmethod
-    def _npz_keys(path: str) -> list[str]:
-        if not path or not Path(path).is_file():
-            return []
-        import numpy as np
-
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                return list(archive.files)
-        except (OSError, ValueError):
-            return []
-
-    def _show_preview(self, path: str) -> None:
-        """The CSV's header and first rows, so columns can be picked by name."""
-        table = self.preview_table
-        if not path or not Path(path).is_file():
-            table.hide()
-            return
-        try:
-            header, rows = preview(path, PREVIEW_ROWS)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.status.setText(f"Cannot read {path}: {exc}")
-            table.hide()
-            return
-        table.setColumnCount(len(header))
-        table.setRowCount(len(rows))
-        table.setHorizontalHeaderLabels(header)
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row[:len(header)]):
-                table.setItem(r, c, QTableWidgetItem(value))
-        table.show()
 
     def _add_preview_column(self, index: int) -> None:
         header = self.preview_table.horizontalHeaderItem(index)
@@ -431,18 +305,3 @@ class DataEditor(QWidget):
         self.status.setStyleSheet(f"color: {ERROR_COLOR};")
         self.status.setText(problem or "the binding was refused")
         return False
-
-
-def _delete_later(item: Any) -> None:
-    if item is None:
-        return
-    widget = item.widget()
-    if widget is not None:
-        widget.hide()
-        widget.deleteLater()
-        return
-    layout = item.layout()
-    if layout is not None:
-        while layout.count():
-            _delete_later(layout.takeAt(0))
-        layout.deleteLater()
