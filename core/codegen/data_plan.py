@@ -66,7 +66,7 @@ def synthetic_samples(names: list[str], bindings: dict[str, DataSource]) -> int:
     """The sample count the first synthetic binding sets, else the default."""
     for name in names:
         src = bindings.get(name)
-        if src is not None and src.kind == "synthetic" and "samples" in src.params:
+        if src is not None and is_synthetic(src) and "samples" in src.params:
             return int(src.params["samples"])
     return DEFAULT_SAMPLES
 
@@ -85,4 +85,5 @@ def whole_model_sources(inputs: list[str], bindings: dict[str, DataSource]) -> l
 
 
 def is_synthetic(src: DataSource | None) -> bool:
-    return src is None or src.kind == "synthetic"
+    """Random data shaped from the graph: an unbound tensor or a kind without a loader."""
+    return src is None or DATA_SOURCES[src.kind].loader is None

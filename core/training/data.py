@@ -21,6 +21,7 @@ import numpy as np
 from ..codegen.data_plan import (
     embedding_vocab,
     input_kind,
+    is_synthetic,
     label_mode,
     open_lengths,
     synthetic_samples,
@@ -185,7 +186,7 @@ def _load_one(t: TensorInfo, src: DataSource | None, rng: np.random.Generator, s
               shape: tuple[int | None, ...] | None) -> np.ndarray:
     src = src or DataSource()
     try:
-        if src.kind == "synthetic":
+        if is_synthetic(src):
             concrete = shape or t.shape
             kind, high = _synthetic_kind(t, concrete)
             return synthetic_array(rng, samples, concrete, t.dtype, kind, high)
