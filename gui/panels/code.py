@@ -15,10 +15,11 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextDocument,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QWidget
 
 from ..session import EditorSession
 from ..theme import is_dark
+from .frame import lay_out
 
 REGENERATE_DELAY_MS = 300
 
@@ -97,13 +98,7 @@ class CodePanel(QWidget):
         self.copy_button.setToolTip("Copy the generated code to the clipboard")
         self.copy_button.clicked.connect(self.copy)
         self.status = QLabel()
-        bar = QHBoxLayout()
-        bar.addWidget(self.status, 1)
-        bar.addWidget(self.copy_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(bar)
-        layout.addWidget(self.editor)
+        lay_out(self, self.status, self.copy_button, self.editor)
         self.timer = QTimer(self, singleShot=True, interval=REGENERATE_DELAY_MS)
         self.timer.timeout.connect(self.regenerate)
         session.undo_stack.indexChanged.connect(self._schedule)

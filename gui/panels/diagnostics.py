@@ -5,12 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -20,6 +18,7 @@ from layerforge.core.schema.errors import LayerForgeError
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
+from .frame import lay_out
 
 DIAGNOSTIC_ROLE = Qt.ItemDataRole.UserRole
 
@@ -41,13 +40,7 @@ class DiagnosticsPanel(QWidget):
         self.fix_button = QPushButton("Fix")
         self.fix_button.setToolTip("Apply the suggested fix of the selected diagnostic")
         self.fix_button.setEnabled(False)
-        top = QHBoxLayout()
-        top.addWidget(self.header, 1)
-        top.addWidget(self.fix_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(self.list)
+        lay_out(self, self.header, self.fix_button, self.list)
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
         self.list.currentItemChanged.connect(lambda item, _p: self._update_fix(item))

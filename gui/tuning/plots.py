@@ -49,6 +49,12 @@ class _FigureHost(QWidget):
             self.stack.addWidget(self.canvas)
         return self.figure
 
+    def _new_axes(self) -> Any:
+        """The one axes of the cleared figure."""
+        figure = self._ensure_canvas()
+        figure.clear()
+        return figure.add_subplot(1, 1, 1)
+
     def show_message(self, text: str) -> None:
         self.label.setText(text)
         self.stack.setCurrentWidget(self.label)
@@ -72,9 +78,7 @@ class HistoryPlot(_FigureHost):
             self.show_message("No trial has a value yet: the optimization history appears "
                               "when a trial ends.")
             return
-        figure = self._ensure_canvas()
-        figure.clear()
-        axes = figure.add_subplot(1, 1, 1)
+        axes = self._new_axes()
         for state, colour in STATE_COLOURS.items():
             xs = [n for n, _, s in self.points if s == state]
             ys = [v for _, v, s in self.points if s == state]
@@ -111,9 +115,7 @@ class ImportancePlot(_FigureHost):
             self.show_message("Parameter importances could not be computed: the complete "
                               "trials' values or parameters do not differ.")
             return
-        figure = self._ensure_canvas()
-        figure.clear()
-        axes = figure.add_subplot(1, 1, 1)
+        axes = self._new_axes()
         ordered = sorted(importances.items(), key=lambda kv: kv[1])
         axes.barh([k for k, _ in ordered], [v for _, v in ordered], color="#1f77b4")
         axes.set_xlabel("importance (fANOVA)")
