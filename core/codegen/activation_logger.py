@@ -1,7 +1,7 @@
 """The activation logger callback: every layer's activations for one sample, per epoch.
 
 Training imports it; the code writer copies its source into exported modules by
-reading this file (:func:`~.training_code.helper_source`), never importing it, so
+reading this file (:func:`~.helper_source.helper_source`), never importing it, so
 exporting code does not load Keras.
 """
 

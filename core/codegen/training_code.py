@@ -11,13 +11,8 @@ The part is static: it never builds the model (``model_code.generate`` calls it)
 from __future__ import annotations
 
 import ast
-import inspect
 import keyword
-import re
-import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
@@ -36,13 +31,12 @@ from .data_plan import (
     uses_classes,
     whole_model_sources,
 )
+from .helper_source import helper_names, helper_source
 from .python import INDENT, CodegenError, literal, wrapped
 
 GUARD = 'if __name__ == "__main__":\n    main()\n'
-ACTIVATION_LOGGER = Path(__file__).with_name("activation_logger.py")
 # Module-level names the helpers may use; the exported module imports them at its top.
 MODULE_IMPORTS = {"os": "import os", "csv": "import csv", "np": "import numpy as np"}
-LOCAL_IMPORT = re.compile(r"^ *import (keras|os|csv|numpy as np)\b.*\n(\n(?= ))?", re.MULTILINE)
 
 
 @dataclass
@@ -77,33 +71,6 @@ def main_block(doc: Document, settings: TrainingSettings | None = None) -> str:
     return "\n\n".join(training_code(doc, settings).parts)
 
 
-def helper_source(name: str) -> str:
-    """A portable function's or the activation logger's source, as the exported module holds
-    it: no type-checker comments, no imports the module makes at its top."""
-    if name == "ActivationLogger":
-        source = _class_source(ACTIVATION_LOGGER, name)
-    else:
-        source = textwrap.dedent(inspect.getsource(_portable_functions()[name]))
-    source = re.sub(r"  # (type: ignore\[[^\]]*\]|noqa: \w+)", "", source)
-    return LOCAL_IMPORT.sub("", source)
-
-
-def _class_source(path: Path, name: str) -> str:
-    """A class's source read from its file: the module itself (Keras at its top) is never
-    imported while exporting."""
-    text = path.read_text(encoding="utf-8")
-    node = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name)
-    return "\n".join(text.splitlines()[node.lineno - 1:node.end_lineno]) + "\n"
-
-
-def _portable_functions() -> dict[str, Callable[..., Any]]:
-    found = {name: fn for name, fn in vars(portable).items()
-             if inspect.isfunction(fn) and fn.__module__ == portable.__name__}
-    found.update({kind.loader.__name__: kind.loader for kind in DATA_SOURCES.values()
-                  if kind.loader is not None})
-    return found
-
-
 class _MainWriter:
     def __init__(self, doc: Document, settings: TrainingSettings) -> None:
         self.doc, self.s = doc, settings
@@ -121,7 +88,7 @@ class _MainWriter:
         self.helpers.append(name)
         called = {n.func.id for n in ast.walk(ast.parse(helper_source(name)))
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        for other in sorted(called & set(_portable_functions())):
+        for other in sorted(called & helper_names()):
             self.helper(other)
 
     def add(self, line: str) -> None:
@@ -278,43 +245,46 @@ class _MainWriter:
                                  literal(src.params.get("scale"))])
 
     def validation(self, samples: int | None) -> tuple[list[str], list[str], str]:
-        """fit's data arguments, its validation_data and the activation logger's sample."""
-        names_in, names_out, how = self.names_in, self.names_out, self.s.feed
+        """fit's data arguments, its validation_data and the activation logger's sample.
+        Mirrors ``data.load_training_data``; a split of a count the code fixes is written
+        as slices."""
+        split = self.s.validation_split
         if self.s.validation_data:
             self.arrays("val_x", "val_y", self.s.validation_data)
-            return ([_fed("x", names_in, how), _fed("y", names_out, how)],
-                    [f"validation_data=({_fed('val_x', names_in, how)}, "
-                     f"{_fed('val_y', names_out, how)})"], _fed("val_x", names_in, "dict"))
-        if self.s.validation_split > 0 and samples is not None:
-            cut = portable.validation_cut(samples, self.s.validation_split)
+            return self.feeds(("x", "y", ""), ("val_x", "val_y", ""))
+        if split > 0 and samples is not None:
+            cut = portable.validation_cut(samples, split)
             if cut is None:
-                return self.without_validation()
-            if len(names_in) == 1 and len(names_out) == 1:
-                head, tail = f"[:{cut}]", f"[{cut}:]"
-                return ([_fed("x", names_in, how, head), _fed("y", names_out, how, head)],
-                        [f"validation_data=({_fed('x', names_in, how, tail)}, "
-                         f"{_fed('y', names_out, how, tail)})"], _fed("x", names_in, "dict", tail))
+                return self.feeds(("x", "y", ""), None)
+            if len(self.names_in) == 1 and len(self.names_out) == 1:
+                return self.feeds(("x", "y", f"[:{cut}]"), ("x", "y", f"[{cut}:]"))
             for var, part in (("val_x", f"[{cut}:]"), ("val_y", f"[{cut}:]"), ("x", f"[:{cut}]"),
                               ("y", f"[:{cut}]")):
                 self.add(f"{var} = {{k: v{part} for k, v in {var[-1]}.items()}}")
-            return ([_fed("x", names_in, how), _fed("y", names_out, how)],
-                    [f"validation_data=({_fed('val_x', names_in, how)}, "
-                     f"{_fed('val_y', names_out, how)})"], _fed("val_x", names_in, "dict"))
-        if self.s.validation_split > 0:
+            return self.feeds(("x", "y", ""), ("val_x", "val_y", ""))
+        if split > 0:
             self.helper("split_validation")
-            self.add(wrapped("x, y, val_x, val_y = split_validation(",
-                             ["x", "y", literal(self.s.validation_split)]))
-            return ([_fed("x", names_in, how), _fed("y", names_out, how)],
-                    [f"validation_data=({_fed('val_x', names_in, how)}, "
-                     f"{_fed('val_y', names_out, how)}) if val_x else None"],
-                    f"{_fed('val_x', names_in, 'dict')} if val_x else "
-                    f"{_fed('x', names_in, 'dict')}")
-        return self.without_validation()
+            self.add(wrapped("x, y, val_x, val_y = split_validation(", ["x", "y", literal(split)]))
+            return self.feeds(("x", "y", ""), ("val_x", "val_y", ""), when="val_x")
+        return self.feeds(("x", "y", ""), None)
 
-    def without_validation(self) -> tuple[list[str], list[str], str]:
-        how = self.s.feed
-        return ([_fed("x", self.names_in, how), _fed("y", self.names_out, how)], [],
-                _fed("x", self.names_in, "dict"))
+    def feeds(self, train: tuple[str, str, str], val: tuple[str, str, str] | None,
+              when: str = "") -> tuple[list[str], list[str], str]:
+        """(fit's x and y, its validation_data, the activation sample) as :func:`.portable.feed`
+        gives them; ``(x, y, slice)`` name the arrays; ``when`` guards the validation."""
+        how, names_in, names_out = self.s.feed, self.names_in, self.names_out
+        x, y, part = train
+        fit = [_fed(x, names_in, how, part), _fed(y, names_out, how, part)]
+        sample = _fed(x, names_in, "dict", part)
+        if val is None:
+            return fit, [], sample
+        val_x, val_y, val_part = val
+        pair = f"({_fed(val_x, names_in, how, val_part)}, {_fed(val_y, names_out, how, val_part)})"
+        val_sample = _fed(val_x, names_in, "dict", val_part)
+        if when:
+            return fit, [f"validation_data={pair} if {when} else None"], \
+                f"{val_sample} if {when} else {sample}"
+        return fit, [f"validation_data={pair}"], val_sample
 
     # ------------------------------------------------------------ callbacks
     def callbacks(self, has_validation: bool, sample: str) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layerforge.core.codegen.helper_source import helper_source
 from layerforge.core.codegen.loader import build_and_compile
 from layerforge.core.codegen.portable import synthetic_array
-from layerforge.core.codegen.training_code import helper_source, synthetic_statements
+from layerforge.core.codegen.training_code import synthetic_statements
 from layerforge.core.document.document import Document
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource, TrainingSettings
