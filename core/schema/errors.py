@@ -61,3 +61,9 @@ class UnsupportedOperationError(ModelImportError):
 
 class WeightsError(LayerForgeError):
     """Stored weights that do not fit the model (shapes or layers differ)."""
+
+
+def first_line(exc: BaseException, width: int = 300) -> str:
+    """The first line of an error, for a message that quotes it (its class when it is blank)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:width] if text else type(exc).__name__

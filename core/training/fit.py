@@ -25,6 +25,7 @@ import keras
 from ..codegen.loader import build_and_compile
 from ..document.document import Document
 from ..document.records import from_records, to_records
+from ..schema.errors import first_line
 from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks
 from . import runs
 from .callbacks import BestKeeper, make_callback
@@ -111,15 +112,10 @@ def describe_error(exc: BaseException) -> str:
     import tensorflow as tf  # lazy: fit imports Keras only; tf is needed for its errors
 
     if isinstance(exc, tf.errors.ResourceExhaustedError) or "out of memory" in str(exc).lower():
-        return f"out of memory: lower the batch size or the model size ({_first_line(exc)})"
+        return f"out of memory: lower the batch size or the model size ({first_line(exc, 500)})"
     if isinstance(exc, _Failure):
         return str(exc)
-    return f"{type(exc).__name__}: {_first_line(exc)}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:500] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line(exc, 500)}"
 
 
 def _report(reporter: Any, method: str, *args: Any) -> None:

@@ -91,9 +91,3 @@ def accuracy_key(metrics: dict[str, float]) -> str | None:
     """The validation accuracy logged by a trial (``val_accuracy``, ``val_<out>_accuracy``)."""
     return next((k for k in metrics if k.startswith("val_") and k.endswith(("acc", "accuracy"))),
                 None)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an error, for a message that quotes it."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

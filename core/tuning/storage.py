@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io.liveness import process_alive
+from ..schema.errors import first_line
 from ..training import runs
-from .results import StudySummary, TuningError, _first_line, summarize
+from .results import StudySummary, TuningError, summarize
 
 HEARTBEAT_S = 10
 GRACE_S = 30
@@ -57,7 +58,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_S,
                     .RetryHeartbeatStaleTrialCallback())
             except ImportError as exc:
                 raise TuningError(f"the storage {url!r} needs a database driver that is not "
-                                  f"installed ({_first_line(exc)}); for PostgreSQL: pip install "
+                                  f"installed ({first_line(exc)}); for PostgreSQL: pip install "
                                   "'psycopg[binary]'") from None
             except Exception as exc:  # SQLAlchemy reports bad URLs and dead servers many ways
                 # processes opening a new database together race to create its tables
@@ -66,7 +67,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_S,
                     continue
                 raise TuningError(f"expected a storage URL that SQLAlchemy can open (e.g. "
                                   f"sqlite:///study.db or postgresql://user@host/db); received "
-                                  f"{url!r} ({type(exc).__name__}: {_first_line(exc)})") from None
+                                  f"{url!r} ({type(exc).__name__}: {first_line(exc)})") from None
     raise AssertionError("unreachable")
 
 

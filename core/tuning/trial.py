@@ -21,9 +21,10 @@ from ..document.document import Document
 from ..document.records import from_records, to_records
 from ..document.search_space import Dimension
 from ..editing.space_edits import apply_values
+from ..schema.errors import first_line
 from ..schema.settings import TrainingSettings
 from ..training.data import target_kind
-from .results import TuningError, _first_line, metric_direction, trial_result
+from .results import TuningError, metric_direction, trial_result
 
 
 class TrialFailed(Exception):
@@ -56,7 +57,7 @@ class Objective:
             values = {name: suggest(trial, name, dim) for name, dim in self.names.items()}
         except ValueError as exc:  # Optuna refuses another range for a name it has seen
             raise TuningError(f"study '{trial.study.study_name}' searched these parameters "
-                              f"differently before ({_first_line(exc)}); expected the same "
+                              f"differently before ({first_line(exc)}); expected the same "
                               "search space: choose another --study name") from None
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())

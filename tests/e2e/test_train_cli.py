@@ -95,9 +95,9 @@ def test_every_template_trains_one_tiny_epoch(tmp_path, capsys):
 
 # ------------------------------------------------------------------ exported code
 def test_exported_module_trains_like_the_app(tmp_path):
-    """codegen's module with train_codegen's main block runs end to end, offline."""
+    """The exported module, with the project's training settings, trains end to end offline:
+    ``python model.py`` writes the run folder its ``main(run_dir="run")`` names."""
     from layerforge.core.codegen.model_code import generate
-    from layerforge.core.codegen.training_code import main_block
     from layerforge.core.io.templates import load_template
     from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
 
@@ -106,11 +106,10 @@ def test_exported_module_trains_like_the_app(tmp_path):
         CallbackSpec("ActivationLogger"), CallbackSpec("CSVLogger"),
         CallbackSpec("EarlyStopping", {"patience": 3})],
         data={"features": DataSource("synthetic", {"samples": 24})})
-    source = generate(doc).source
-    source = source[:source.index('if __name__ == "__main__":')] + main_block(doc, settings)
+    doc.training = settings
     script = tmp_path / "model.py"
-    script.write_text(source)
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], cwd=tmp_path,
+    script.write_text(generate(doc).source)
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     run = tmp_path / "run"
