@@ -1,7 +1,7 @@
 """The full Keras check in a pre-started worker process.
 
 The live pass (``core.shapes``) answers within milliseconds but asks Keras one
-layer at a time; only building the whole model (``core.check.full_check``)
+layer at a time; only building the whole model (``analysis.check.full_check``)
 is the final word. That build needs TensorFlow, whose import and graph work
 would stall a window, so it runs in a child process that imports TensorFlow
 once when it starts and then serves requests: the project as records (no
@@ -80,8 +80,9 @@ def newest_request(requests: Any) -> tuple[int, dict[str, Any]] | None:
 def check_records(generation: int, records: dict[str, Any]) -> CheckReply:
     start = time.perf_counter()
     try:
-        result = full_check(from_records(records, "<check request>"))
-        found = tuple(result.diagnostics)
+        doc = from_records(records, "<check request>")
+        # An empty canvas has nothing wrong yet (validation agrees): it shows how to start.
+        found = tuple(full_check(doc).diagnostics) if doc.graph.nodes else ()
     except Exception as exc:  # the worker must outlive any one document
         return CheckReply(generation, (), time.perf_counter() - start,
                           f"{type(exc).__name__}: {exc}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from layerforge.core.analysis.check_worker import STOP, CheckWorker, check_records, newest_request
 from layerforge.core.document.document import Document
 from layerforge.core.document.records import to_records
+from layerforge.core.editing import edits
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.templates import load_template
 
@@ -72,3 +73,13 @@ def test_records_round_trip_keeps_the_document_checkable():
     doc, concat = inception(1)
     reply = check_records(1, to_records(doc))
     assert [d.target for d in reply.errors] == [concat]
+
+
+def test_an_empty_project_gets_no_error_from_the_check_but_one_input_alone_does():
+    """The empty canvas shows how to start, not an error (validation says nothing either);
+    once a node is placed, the check says what the model still lacks."""
+    assert check_records(1, to_records(Document())).diagnostics == ()
+    doc = Document()
+    edits.add_input(doc, (None, 4)).redo(doc)
+    reply = check_records(2, to_records(doc))
+    assert [d.message for d in reply.errors] == ["the model has no output: connect an output node"]
