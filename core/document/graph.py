@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 from psygnal import Signal
@@ -42,6 +42,16 @@ def _insert_at(mapping: dict[str, Any], key: str, value: Any, index: int | None)
     mapping.update(items)
 
 
+T = TypeVar("T")
+
+
+def _lookup(table: dict[str, T], key: str, what: str) -> T:
+    try:
+        return table[key]
+    except KeyError:
+        raise UnknownIdError(f"expected {what} id of this graph; received {key!r}") from None
+
+
 class Graph:
     """Layers, nodes and edges of one model (the main model or a block)."""
 
@@ -71,28 +81,13 @@ class Graph:
 
     # ----------------------------------------------------------------- queries
     def node(self, node_id: str) -> Node:
-        try:
-            return self.nodes[node_id]
-        except KeyError:
-            raise UnknownIdError(
-                f"expected a node id of this graph; received {node_id!r}"
-            ) from None
+        return _lookup(self.nodes, node_id, "a node")
 
     def layer(self, layer_id: str) -> LayerSpec:
-        try:
-            return self.layers[layer_id]
-        except KeyError:
-            raise UnknownIdError(
-                f"expected a layer id of this graph; received {layer_id!r}"
-            ) from None
+        return _lookup(self.layers, layer_id, "a layer")
 
     def edge(self, edge_id: str) -> Edge:
-        try:
-            return self.edges[edge_id]
-        except KeyError:
-            raise UnknownIdError(
-                f"expected an edge id of this graph; received {edge_id!r}"
-            ) from None
+        return _lookup(self.edges, edge_id, "an edge")
 
     def layer_of(self, node_id: str) -> LayerSpec:
         node = self.node(node_id)

@@ -10,18 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog.catalog import Catalog
+from ..schema import records as rec
 from ..schema.errors import EditError, ProjectFileError
 from ..schema.reading import RecordReader
-from ..schema.records import (
-    BLOCK_CLASS,
-    DTYPES,
-    CallNode,
-    Edge,
-    InputNode,
-    LayerSpec,
-    Node,
-    OutputNode,
-)
 from ..schema.settings import CompileSettings, settings_from_records, settings_to_records
 from .document import Block, Document, ProjectMeta
 from .graph import Graph
@@ -77,7 +68,7 @@ def _graph_records(graph: Graph) -> dict[str, Any]:
     }
 
 
-def _layer_record(layer: LayerSpec) -> dict[str, Any]:
+def _layer_record(layer: rec.LayerSpec) -> dict[str, Any]:
     record: dict[str, Any] = {"id": layer.id, "class_name": layer.class_name,
                               "name": layer.name, "params": layer.params}
     if layer.block_id is not None:
@@ -85,11 +76,11 @@ def _layer_record(layer: LayerSpec) -> dict[str, Any]:
     return record
 
 
-def _node_record(node: Node) -> dict[str, Any]:
+def _node_record(node: rec.Node) -> dict[str, Any]:
     base: dict[str, Any] = {"id": node.id, "kind": node.kind, "position": list(node.position)}
-    if isinstance(node, InputNode):
+    if isinstance(node, rec.InputNode):
         base.update(name=node.name, shape=list(node.shape), dtype=node.dtype)
-    elif isinstance(node, CallNode):
+    elif isinstance(node, rec.CallNode):
         base.update(layer=node.layer_id)
         if node.call_kwargs:
             base["call_kwargs"] = node.call_kwargs
@@ -169,18 +160,18 @@ class _Reader(RecordReader):
             raise self.fail(f"{where}.layers", "every layer called by a node",
                             f"layers never called: {', '.join(orphans)}")
 
-    def layer(self, doc: Document, record: Any, where: str) -> LayerSpec:
+    def layer(self, doc: Document, record: Any, where: str) -> rec.LayerSpec:
         class_name = self.get(record, "class_name", str, where)
         block_id = self.get(record, "block", (str, type(None)), where, None)
         if block_id is not None:
-            if class_name != BLOCK_CLASS or block_id not in doc.blocks:
+            if class_name != rec.BLOCK_CLASS or block_id not in doc.blocks:
                 raise self.fail(f"{where}.block", "the id of a block in this file", block_id)
         else:
             doc.catalog.get(class_name)
         params = self.get(record, "params", dict, where, {})
         if block_id is None:
             self.params(doc, class_name, params, where)
-        return LayerSpec(self.get(record, "id", str, where), class_name,
+        return rec.LayerSpec(self.get(record, "id", str, where), class_name,
                          self.name(record, where), params, block_id)
 
     def name(self, record: dict[str, Any], where: str) -> str:
@@ -198,7 +189,7 @@ class _Reader(RecordReader):
             if problem is not None:
                 raise ProjectFileError(f"{self.source}: at {where}.params: {problem}")
 
-    def node(self, graph: Graph, record: Any, where: str) -> Node:
+    def node(self, graph: Graph, record: Any, where: str) -> rec.Node:
         kind = self.get(record, "kind", str, where)
         node_id = self.get(record, "id", str, where)
         position = self.position(record, where)
@@ -208,20 +199,20 @@ class _Reader(RecordReader):
                        for d in shape):
                 raise self.fail(f"{where}.shape", "positive integers or null", shape)
             dtype = self.get(record, "dtype", str, where, "float32")
-            if dtype not in DTYPES:
-                raise self.fail(f"{where}.dtype", "one of " + ", ".join(DTYPES), dtype)
-            return InputNode(node_id, self.name(record, where), tuple(shape), dtype, position)
+            if dtype not in rec.DTYPES:
+                raise self.fail(f"{where}.dtype", "one of " + ", ".join(rec.DTYPES), dtype)
+            return rec.InputNode(node_id, self.name(record, where), tuple(shape), dtype, position)
         if kind == "call":
             layer_id = self.get(record, "layer", str, where)
             if layer_id not in graph.layers:
                 raise self.fail(f"{where}.layer", "the id of a layer in this graph", layer_id)
-            return CallNode(node_id, layer_id, self.get(record, "call_kwargs", dict, where, {}),
+            return rec.CallNode(node_id, layer_id, self.get(record, "call_kwargs", dict, where, {}),
                             position)
         if kind == "output":
             metrics = self.get(record, "metrics", list, where, [])
             if not all(isinstance(m, str) for m in metrics):
                 raise self.fail(f"{where}.metrics", "a list of metric names", metrics)
-            return OutputNode(node_id, self.name(record, where),
+            return rec.OutputNode(node_id, self.name(record, where),
                               self.get(record, "loss", (str, type(None)), where, None),
                               float(self.get(record, "loss_weight", (int, float), where, 1.0)),
                               metrics, position)
@@ -234,12 +225,12 @@ class _Reader(RecordReader):
             raise self.fail(f"{where}.position", "[x, y]", pos)
         return (float(pos[0]), float(pos[1]))
 
-    def edge(self, graph: Graph, record: Any, where: str) -> Edge:
+    def edge(self, graph: Graph, record: Any, where: str) -> rec.Edge:
         src = self.get(record, "src", str, where)
         dst = self.get(record, "dst", str, where)
         for key, node_id in (("src", src), ("dst", dst)):
             if node_id not in graph.nodes:
                 raise self.fail(f"{where}.{key}", "the id of a node in this graph", node_id)
-        return Edge(self.get(record, "id", str, where), src,
+        return rec.Edge(self.get(record, "id", str, where), src,
                     self.get(record, "src_index", int, where, 0), dst,
                     self.get(record, "dst_slot", (int, str), where, 0))

@@ -26,17 +26,8 @@ from typing import Any
 from ..document.document import MAIN, Block, Document
 from ..document.graph import Graph
 from ..document.records import from_records, to_records
+from ..schema import records as rec
 from ..schema.errors import EditError, ProjectFileError, UnknownIdError
-from ..schema.records import (
-    CallNode,
-    Edge,
-    InputNode,
-    LayerSpec,
-    Node,
-    OutputNode,
-    Position,
-    new_id,
-)
 from .commands import Command, Macro
 from .graph_commands import AddBlock, AddNode, Connect, GraphRecords
 
@@ -73,7 +64,7 @@ def copy_subgraph(doc: Document, graph_key: str, node_ids: list[str]) -> dict[st
 
 def _selection_records(graph: Graph, wanted: set[str]) -> GraphRecords:
     nodes = [node for node in graph.nodes.values() if node.id in wanted]
-    layer_ids = dict.fromkeys(n.layer_id for n in nodes if isinstance(n, CallNode))
+    layer_ids = dict.fromkeys(n.layer_id for n in nodes if isinstance(n, rec.CallNode))
     edges = [e for e in graph.edges.values() if e.src in wanted and e.dst in wanted]
     return GraphRecords([graph.layer(lid) for lid in layer_ids], nodes, edges)
 
@@ -92,21 +83,21 @@ def _blocks_needed(doc: Document, graph: Graph, wanted: set[str]) -> list[str]:
 
     for node_id in wanted:
         node = graph.node(node_id)
-        if isinstance(node, CallNode) and graph.layer(node.layer_id).block_id is not None:
+        if isinstance(node, rec.CallNode) and graph.layer(node.layer_id).block_id is not None:
             visit(graph.layer(node.layer_id).block_id or "")
     return ordered
 
 
 # ------------------------------------------------------------------ pasting
 def paste_subgraph(doc: Document, records: Any, graph_key: str = MAIN,
-                   offset: Position = (40.0, 40.0)) -> PasteCommand:
+                   offset: rec.Position = (40.0, 40.0)) -> PasteCommand:
     """A command that adds a copy of ``records`` to a graph, moved by ``offset``."""
     source = parse_subgraph(records, doc)
     graph = doc.graph_of(graph_key)
     children: list[Command] = _missing_blocks(doc, source)
     _refuse_self_use(doc, source, graph_key)
     layers = _new_layers(source.graph, _taken_names(graph))
-    ids = {nid: new_id() for nid in source.graph.nodes}
+    ids = {nid: rec.new_id() for nid in source.graph.nodes}
     named = _renamed_nodes(source.graph, _taken_names(graph) | {lay.name for lay in
                                                                 layers.values()})
     added: set[str] = set()
@@ -114,13 +105,13 @@ def paste_subgraph(doc: Document, records: Any, graph_key: str = MAIN,
         moved = replace(named.get(node.id, node), id=ids[node.id],
                         position=(node.position[0] + offset[0], node.position[1] + offset[1]))
         layer = None
-        if isinstance(node, CallNode):
+        if isinstance(node, rec.CallNode):
             layer = layers[node.layer_id] if node.layer_id not in added else None
             added.add(node.layer_id)
             moved = replace(moved, layer_id=layers[node.layer_id].id)
         children.append(AddNode(moved, layer, graph_key))
     for edge in source.graph.edges.values():
-        children.append(Connect(Edge(new_id(), ids[edge.src], edge.src_index, ids[edge.dst],
+        children.append(Connect(rec.Edge(rec.new_id(), ids[edge.src], edge.src_index, ids[edge.dst],
                                      edge.dst_slot), graph_key))
     count = len(ids)
     return PasteCommand(f"Paste {count} node{'s' if count != 1 else ''}", children,
@@ -170,20 +161,20 @@ def _taken_names(graph: Graph) -> set[str]:
     return set(graph.names_in_use()) | {o.name for o in graph.outputs()}
 
 
-def _new_layers(source: Graph, taken: set[str]) -> dict[str, LayerSpec]:
+def _new_layers(source: Graph, taken: set[str]) -> dict[str, rec.LayerSpec]:
     """One new instance per copied layer, so calls sharing a layer keep sharing the copy."""
     result = {}
     for layer in source.layers.values():
         name = _free_name(layer.name, taken)
         taken.add(name)
-        result[layer.id] = replace(layer, id=new_id(), name=name, params=dict(layer.params))
+        result[layer.id] = replace(layer, id=rec.new_id(), name=name, params=dict(layer.params))
     return result
 
 
-def _renamed_nodes(source: Graph, taken: set[str]) -> dict[str, Node]:
-    renamed: dict[str, Node] = {}
+def _renamed_nodes(source: Graph, taken: set[str]) -> dict[str, rec.Node]:
+    renamed: dict[str, rec.Node] = {}
     for node in source.nodes.values():
-        if isinstance(node, InputNode | OutputNode):
+        if isinstance(node, rec.InputNode | rec.OutputNode):
             name = _free_name(node.name, taken)
             taken.add(name)
             renamed[node.id] = replace(node, name=name)

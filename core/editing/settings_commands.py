@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+from abc import abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ..document.document import Document
 from ..schema.settings import (
@@ -18,48 +19,54 @@ from .commands import Command
 
 
 @dataclass
-class SetTrainingSettings(Command):
+class _SwapSettings(Command):
+    """Replace one part of the document's settings (``part``) by a checked value; undo puts
+    back the very object that was there."""
+
+    part: ClassVar[str]
+    _old: Any = field(default=None, repr=False, kw_only=True)
+
+    @abstractmethod
+    def checked(self) -> Any:
+        """The new value, checked (raises with a message naming what was expected)."""
+
+    def redo(self, doc: Document) -> None:
+        new = self.checked()
+        self._old = getattr(doc, self.part)
+        _swap(doc, self.part, new)
+
+    def undo(self, doc: Document) -> None:
+        assert self._old is not None, "undo before redo"
+        _swap(doc, self.part, self._old)
+
+
+@dataclass
+class SetTrainingSettings(_SwapSettings):
     """Replace ``doc.training`` (fit arguments, callbacks, data bindings) as one edit.
 
     The settings are checked as a project file would check them, so a document never
-    holds settings that it could not save and reopen; undo puts back the very object
-    that was there.
+    holds settings that it could not save and reopen.
     """
 
     settings: TrainingSettings
     text: str = "Change training settings"
-    _old: TrainingSettings | None = field(default=None, repr=False)
+    part: ClassVar[str] = "training"
 
-    def redo(self, doc: Document) -> None:
-        checked = settings_from_records(settings_to_records(self.settings), "training settings")
-        self._old = doc.training
-        doc.training = checked
-        doc.settings_changed.emit("training")
-
-    def undo(self, doc: Document) -> None:
-        assert self._old is not None, "undo before redo"
-        doc.training = self._old
-        doc.settings_changed.emit("training")
+    def checked(self) -> TrainingSettings:
+        return settings_from_records(settings_to_records(self.settings), "training settings")
 
 
 @dataclass
-class SetCompileSettings(Command):
+class SetCompileSettings(_SwapSettings):
     """Replace ``doc.compile`` (optimizer and learning rate) as one edit."""
 
     settings: CompileSettings
     text: str = "Change optimizer"
-    _old: CompileSettings | None = field(default=None, repr=False)
+    part: ClassVar[str] = "compile"
 
-    def redo(self, doc: Document) -> None:
+    def checked(self) -> CompileSettings:
         check_compile_settings(self.settings)
-        self._old = doc.compile
-        doc.compile = copy.deepcopy(self.settings)
-        doc.settings_changed.emit("compile")
-
-    def undo(self, doc: Document) -> None:
-        assert self._old is not None, "undo before redo"
-        doc.compile = self._old
-        doc.settings_changed.emit("compile")
+        return copy.deepcopy(self.settings)
 
 
 @dataclass
@@ -84,11 +91,14 @@ class SetSetting(Command):
 
 def _set(doc: Document, param: str, value: Any, check: bool) -> None:
     if param == "batch_size":
-        doc.training = replace(doc.training, batch_size=value)
-        doc.settings_changed.emit("training")
+        _swap(doc, "training", replace(doc.training, batch_size=value))
         return
     settings = replace(doc.compile, **{param: value})
     if check:
         check_compile_settings(settings)
-    doc.compile = settings
-    doc.settings_changed.emit("compile")
+    _swap(doc, "compile", settings)
+
+
+def _swap(doc: Document, part: str, value: Any) -> None:
+    setattr(doc, part, value)
+    doc.settings_changed.emit(part)

@@ -18,16 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..codegen.data_plan import (
-    embedding_vocab,
-    input_kind,
-    is_synthetic,
-    label_mode,
-    open_lengths,
-    synthetic_samples,
-    target_kind,
-    whole_model_sources,
-)
+from ..codegen import data_plan
 from ..codegen.portable import (
     conform,
     feed,
@@ -132,7 +123,7 @@ class TrainData:
 # ------------------------------------------------------------ the model's I/O
 def model_io(doc: Document, model: Any) -> ModelIO:
     losses = {o.name: o.loss for o in doc.graph.outputs()}
-    vocab = embedding_vocab(doc)
+    vocab = data_plan.embedding_vocab(doc)
     inputs = [TensorInfo(t.name, "input", tuple(t.shape[1:]), str(t.dtype), vocab=vocab.get(t.name))
               for t in model.inputs]
     outputs = [TensorInfo(name, "output", tuple(t.shape[1:]), str(t.dtype), losses.get(name))
@@ -162,7 +153,7 @@ def load_training_data(doc: Document, model: Any, settings: TrainingSettings) ->
 def _load_bindings(io: ModelIO, model: Any, bindings: dict[str, DataSource], seed: int | None
                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    samples = synthetic_samples([t.name for t in io.inputs + io.outputs], bindings)
+    samples = data_plan.synthetic_samples([t.name for t in io.inputs + io.outputs], bindings)
     shapes = _input_shapes(io, model, bindings)
     x = {t.name: _load_one(t, bindings.get(t.name), rng, samples, shapes[t.name])
          for t in io.inputs}
@@ -177,7 +168,7 @@ def _load_bindings(io: ModelIO, model: Any, bindings: dict[str, DataSource], see
 def _input_shapes(io: ModelIO, model: Any, bindings: dict[str, DataSource]
                   ) -> dict[str, tuple[int, ...]]:
     try:
-        return input_shapes(model, open_lengths([t.name for t in io.inputs], bindings))
+        return input_shapes(model, data_plan.open_lengths([t.name for t in io.inputs], bindings))
     except ValueError as exc:
         raise DataError(str(exc)) from None
 
@@ -186,7 +177,7 @@ def _load_one(t: TensorInfo, src: DataSource | None, rng: np.random.Generator, s
               shape: tuple[int | None, ...] | None) -> np.ndarray:
     src = src or DataSource()
     try:
-        if is_synthetic(src):
+        if data_plan.is_synthetic(src):
             concrete = shape or t.shape
             kind, high = _synthetic_kind(t, concrete)
             return synthetic_array(rng, samples, concrete, t.dtype, kind, high)
@@ -202,8 +193,8 @@ def _load_one(t: TensorInfo, src: DataSource | None, rng: np.random.Generator, s
 
 def _synthetic_kind(t: TensorInfo, shape: tuple[int | None, ...]) -> tuple[str, int]:
     if t.role == "input":
-        return input_kind(t.dtype, t.vocab)
-    kind = target_kind(t.loss)
+        return data_plan.input_kind(t.dtype, t.vocab)
+    kind = data_plan.target_kind(t.loss)
     classes = int(shape[-1] or 1) if shape else 1
     return kind, classes
 
@@ -226,7 +217,7 @@ def _check_counts(arrays: dict[str, np.ndarray]) -> None:
 
 # ------------------------------------------------------------ directories
 def _directory_binding(io: ModelIO, bindings: dict[str, DataSource]) -> DataSource | None:
-    found = whole_model_sources([t.name for t in io.inputs], bindings)
+    found = data_plan.whole_model_sources([t.name for t in io.inputs], bindings)
     if not found:
         return None
     if len(io.inputs) != 1 or len(io.outputs) != 1:
@@ -241,7 +232,7 @@ def load_directory_binding(io: ModelIO, src: DataSource, settings: TrainingSetti
     t_in, t_out = io.inputs[0], io.outputs[0]
     try:
         train_ds, val_ds = load_directory(src.kind, src.params["path"], t_in.shape,
-                                          label_mode(t_out.loss), settings.batch_size,
+                                          data_plan.label_mode(t_out.loss), settings.batch_size,
                                           settings.validation_split, settings.seed or 0,
                                           settings.shuffle)
     except (OSError, ValueError) as exc:
@@ -259,7 +250,7 @@ def _check_element_spec(ds: Any, t_in: TensorInfo, t_out: TensorInfo) -> None:
                         f"directory gives {format_shape(got)}")
     want_classes = t_out.shape[-1] if t_out.shape else None
     got_y = tuple(y_spec.shape[1:])
-    if label_mode(t_out.loss) == "categorical" and got_y and got_y[-1] != want_classes:
+    if data_plan.label_mode(t_out.loss) == "categorical" and got_y and got_y[-1] != want_classes:
         raise DataError(f"{t_out.label}: expected {want_classes} classes; the directory has "
                         f"{got_y[-1]} class folders")
 

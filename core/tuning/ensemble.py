@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codegen.data_plan import target_kind
 from ..codegen.model_code import generate
 from ..document.document import Document
 from ..document.records import from_records
@@ -34,7 +35,7 @@ from ..io.project import save
 from ..schema.errors import LayerForgeError
 from ..schema.settings import TrainingSettings
 from ..training import runs
-from ..training.data import load_training_data, target_kind
+from ..training.data import load_training_data
 
 METHODS = ("mean", "weighted")
 FALLBACK_LOSS = "mse"

@@ -17,13 +17,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..codegen.data_plan import target_kind
 from ..document.document import Document
 from ..document.records import from_records, to_records
 from ..document.search_space import Dimension
 from ..editing.space_edits import apply_values
 from ..schema.errors import first_line
 from ..schema.settings import TrainingSettings
-from ..training.data import target_kind
 from .results import TuningError, metric_direction, trial_result
 
 

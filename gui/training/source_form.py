@@ -12,18 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QWidget,
-)
+from PySide6 import QtWidgets
 
 from layerforge.core.schema.data_sources import DATA_SOURCES, DataKind, Field
 from layerforge.core.schema.settings import DataSource
@@ -41,15 +30,16 @@ def parse_columns(text: str) -> list[str | int]:
 class SourceForm:
     """Rows of a data source's parameters in ``host``; the CSV preview fills ``preview``."""
 
-    def __init__(self, host: QWidget, preview: QTableWidget, status: QLabel,
+    def __init__(self, host: QtWidgets.QWidget, preview: QtWidgets.QTableWidget,
+                 status: QtWidgets.QLabel,
                  set_param: Callable[[str, Any], object],
                  choose_path: Callable[[str, str], str | None]) -> None:
-        self.form = QFormLayout(host)
+        self.form = QtWidgets.QFormLayout(host)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.preview, self.status = preview, status
         self.set_param, self.choose_path = set_param, choose_path
-        self.fields: dict[str, QWidget] = {}
-        self.browse_button: QPushButton | None = None
+        self.fields: dict[str, QtWidgets.QWidget] = {}
+        self.browse_button: QtWidgets.QPushButton | None = None
 
     def clear(self) -> None:
         """Empty the form; widgets are deleted later, as one of them may be the sender of
@@ -87,7 +77,7 @@ class SourceForm:
             self.show_preview(str(p.get("path", "")))
 
     def _spin(self, key: str, value: int, special: str, tip: str = "") -> None:
-        spin = QSpinBox()
+        spin = QtWidgets.QSpinBox()
         spin.setRange(0, 10**8)
         spin.setSpecialValueText(special)
         spin.setKeyboardTracking(False)
@@ -96,8 +86,8 @@ class SourceForm:
         spin.valueChanged.connect(lambda v: self.set_param(key, int(v) or None))
         self._add_field(key, spin)
 
-    def _line(self, key: str, text: str, placeholder: str) -> QLineEdit:
-        edit = QLineEdit(text)
+    def _line(self, key: str, text: str, placeholder: str) -> QtWidgets.QLineEdit:
+        edit = QtWidgets.QLineEdit(text)
         edit.setPlaceholderText(placeholder)
         edit.editingFinished.connect(lambda: self._commit_line(key, edit.text()))
         self._add_field(key, edit)
@@ -107,37 +97,37 @@ class SourceForm:
         self.set_param(key, parse_columns(text) if key == "columns" else text.strip())
 
     def _path_field(self, kind: DataKind, path: str, hint: str) -> None:
-        edit = QLineEdit(path)
+        edit = QtWidgets.QLineEdit(path)
         edit.setPlaceholderText(hint)
         edit.editingFinished.connect(lambda: self.set_param("path", edit.text().strip()))
-        browse = QPushButton("Browse…")
+        browse = QtWidgets.QPushButton("Browse…")
         browse.clicked.connect(lambda: self._browse(kind.name, edit))
         self.browse_button = browse
-        row = QHBoxLayout()
+        row = QtWidgets.QHBoxLayout()
         row.addWidget(edit, 1)
         row.addWidget(browse)
         self.fields["path"] = edit
         self.form.addRow("path", row)
 
-    def _browse(self, kind: str, edit: QLineEdit) -> None:
+    def _browse(self, kind: str, edit: QtWidgets.QLineEdit) -> None:
         chosen = self.choose_path(kind, edit.text())
         if chosen:
             edit.setText(chosen)
             self.set_param("path", chosen)
 
     def _choice(self, key: str, choices: list[str], current: str, editable: bool = False) -> None:
-        combo = QComboBox()
+        combo = QtWidgets.QComboBox()
         combo.setEditable(editable)
         combo.addItems(choices)
         if editable:
-            combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            combo.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
             combo.lineEdit().editingFinished.connect(
                 lambda: self.set_param(key, combo.currentText().strip()))
         combo.setCurrentText(current)
         combo.activated.connect(lambda _i: self.set_param(key, combo.currentText()))
         self._add_field(key, combo)
 
-    def _add_field(self, key: str, widget: QWidget) -> None:
+    def _add_field(self, key: str, widget: QtWidgets.QWidget) -> None:
         self.fields[key] = widget
         self.form.addRow(key, widget)
 
@@ -168,7 +158,7 @@ class SourceForm:
         table.setHorizontalHeaderLabels(header)
         for r, row in enumerate(rows):
             for c, value in enumerate(row[:len(header)]):
-                table.setItem(r, c, QTableWidgetItem(value))
+                table.setItem(r, c, QtWidgets.QTableWidgetItem(value))
         table.show()
 
 

@@ -15,26 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
+from PySide6 import QtWidgets
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
 
 from layerforge.core.document.search_space import SETTINGS, parameter_name
 from layerforge.core.editing.space_edits import apply_values, unmark_dimension
@@ -67,7 +50,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
-class TuningPanel(QWidget):
+class TuningPanel(QtWidgets.QWidget):
     """Search space, study settings, trials, plots. ``running_changed(bool)`` follows the
     study; ``can_apply_changed(bool)`` follows Apply best trial; ``study_finished(summary)``
     when a study ends; ``message(str)`` for the status bar."""
@@ -77,7 +60,7 @@ class TuningPanel(QWidget):
     study_finished = Signal(object)
     message = Signal(str)
 
-    def __init__(self, session: EditorSession, parent: QWidget | None = None) -> None:
+    def __init__(self, session: EditorSession, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.worker: StudyWorker | None = None
@@ -93,66 +76,67 @@ class TuningPanel(QWidget):
 
     # ------------------------------------------------------------ building
     def _build(self) -> None:
-        left = QWidget()
-        column = QVBoxLayout(left)
+        left = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self._build_study_group())
         column.addWidget(self._build_space_group())
         column.addStretch(1)
-        self.status = QLabel(wordWrap=True)
+        self.status = QtWidgets.QLabel(wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error = QLabel(wordWrap=True)
+        self.error = QtWidgets.QLabel(wordWrap=True)
         self.error.setObjectName("tuningError")
         self.error.setStyleSheet(f"color: {ERROR_COLOR}; font-weight: bold;")
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error.hide()
-        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll = QtWidgets.QScrollArea(widgetResizable=True,
+                                       frameShape=QtWidgets.QScrollArea.Shape.NoFrame)
         scroll.setWidget(left)
-        self.tabs = QTabWidget()
-        self.trials = QTableWidget(0, len(TRIAL_COLUMNS))
+        self.tabs = QtWidgets.QTabWidget()
+        self.trials = QtWidgets.QTableWidget(0, len(TRIAL_COLUMNS))
         self.trials.setObjectName("trialsTable")
         self.trials.setHorizontalHeaderLabels(TRIAL_COLUMNS)
         self.trials.verticalHeader().hide()
-        self.trials.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.trials.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.trials.setEditTriggers(QtWidgets.QTableWidget.EditTrigger.NoEditTriggers)
+        self.trials.setSelectionBehavior(QtWidgets.QTableWidget.SelectionBehavior.SelectRows)
         header = self.trials.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.history_plot = HistoryPlot()
         self.importance_plot = ImportancePlot()
         self.tabs.addTab(self.trials, "Trials")
         self.tabs.addTab(self.history_plot, "History")
         self.tabs.addTab(self.importance_plot, "Importance")
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([360, 640])
-        layout = QVBoxLayout(self)
+        layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_buttons())
         layout.addWidget(self.status)
         layout.addWidget(self.error)
         layout.addWidget(splitter, 1)
 
-    def _build_space_group(self) -> QGroupBox:
-        group = QGroupBox("Search space")
-        layout = QVBoxLayout(group)
-        self.space_table = QTableWidget(0, 2)
+    def _build_space_group(self) -> QtWidgets.QGroupBox:
+        group = QtWidgets.QGroupBox("Search space")
+        layout = QtWidgets.QVBoxLayout(group)
+        self.space_table = QtWidgets.QTableWidget(0, 2)
         self.space_table.setObjectName("searchSpaceTable")
         self.space_table.setHorizontalHeaderLabels(("parameter", "searched over"))
         self.space_table.verticalHeader().hide()
-        self.space_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.space_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.space_table.setEditTriggers(QtWidgets.QTableWidget.EditTrigger.NoEditTriggers)
+        self.space_table.setSelectionBehavior(QtWidgets.QTableWidget.SelectionBehavior.SelectRows)
         self.space_table.horizontalHeader().setStretchLastSection(True)
         self.space_table.setMaximumHeight(130)
         self.space_table.setToolTip("Mark layer parameters with ⚙ in the inspector")
         layout.addWidget(self.space_table)
-        self.unmark_button = QPushButton("Don't search selected")
+        self.unmark_button = QtWidgets.QPushButton("Don't search selected")
         self.unmark_button.clicked.connect(self.unmark_selected)
         layout.addWidget(self.unmark_button)
-        layout.addWidget(QLabel("Training dimensions:"))
-        settings = QHBoxLayout()
+        layout.addWidget(QtWidgets.QLabel("Training dimensions:"))
+        settings = QtWidgets.QHBoxLayout()
         self.setting_buttons: dict[str, SearchButton] = {}
         for name in SETTINGS:
             button = SearchButton(self.session, name)
@@ -165,27 +149,27 @@ class TuningPanel(QWidget):
         layout.addLayout(settings)
         return group
 
-    def _build_study_group(self) -> QGroupBox:
-        group = QGroupBox("Study")
-        form = QFormLayout(group)
-        self.study_name = QLineEdit()
+    def _build_study_group(self) -> QtWidgets.QGroupBox:
+        group = QtWidgets.QGroupBox("Study")
+        form = QtWidgets.QFormLayout(group)
+        self.study_name = QtWidgets.QLineEdit()
         self.study_name.setObjectName("studyName")
         self.study_name.setToolTip("Runs with the same name resume (or join) that study")
-        self.n_trials = QSpinBox(minimum=0, maximum=100_000, value=10)
+        self.n_trials = QtWidgets.QSpinBox(minimum=0, maximum=100_000, value=10)
         self.n_trials.setSpecialValueText("no limit")
         self.n_trials.setToolTip("The study's trial budget, shared by every process")
-        self.timeout = QSpinBox(minimum=0, maximum=7 * 24 * 3600, value=0, suffix=" s")
+        self.timeout = QtWidgets.QSpinBox(minimum=0, maximum=7 * 24 * 3600, value=0, suffix=" s")
         self.timeout.setSpecialValueText("none")
         self.timeout.setToolTip("Stop starting trials after this many seconds")
-        self.sampler = QComboBox()
+        self.sampler = QtWidgets.QComboBox()
         self.sampler.addItems(SAMPLERS)
-        self.pruner = QComboBox()
+        self.pruner = QtWidgets.QComboBox()
         self.pruner.addItems(PRUNERS)
-        self.metric = QComboBox(editable=True)
+        self.metric = QtWidgets.QComboBox(editable=True)
         self.metric.addItems(METRICS)
         self.metric.setToolTip("The validation metric trials are compared on (accuracy-like "
                                "metrics are maximised)")
-        self.storage = QLineEdit()
+        self.storage = QtWidgets.QLineEdit()
         self.storage.setObjectName("studyStorage")
         self.storage.setToolTip("Empty: an SQLite file beside the project. Any SQLAlchemy URL "
                                 "(e.g. postgresql://user@host/db) lets many processes share "
@@ -197,22 +181,22 @@ class TuningPanel(QWidget):
             form.addRow(label, widget)
         return group
 
-    def _build_buttons(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.run_button = QPushButton("Run study")
+    def _build_buttons(self) -> QtWidgets.QHBoxLayout:
+        row = QtWidgets.QHBoxLayout()
+        self.run_button = QtWidgets.QPushButton("Run study")
         self.run_button.clicked.connect(self.run_study)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop_study)
-        self.load_button = QPushButton("Show study")
+        self.load_button = QtWidgets.QPushButton("Show study")
         self.load_button.setToolTip("Read the named study from its storage")
         self.load_button.clicked.connect(self.load_study)
-        self.apply_button = QPushButton("Apply best trial")
+        self.apply_button = QtWidgets.QPushButton("Apply best trial")
         self.apply_button.setToolTip("Write the best trial's values into the model (one "
                                      "undoable edit)")
         self.apply_button.setEnabled(False)
         self.apply_button.clicked.connect(self.apply_best)
-        self.ensemble_button = QPushButton("Ensemble…")
+        self.ensemble_button = QtWidgets.QPushButton("Ensemble…")
         self.ensemble_button.setToolTip("Combine trained runs or trials into one model")
         self.ensemble_button.clicked.connect(self.open_ensemble_dialog)
         for button in (self.run_button, self.stop_button, self.load_button, self.apply_button,
@@ -242,7 +226,7 @@ class TuningPanel(QWidget):
             except LayerForgeError:
                 name = f"{dim.param} (layer removed)"
             for col, text in enumerate((name, dim.describe())):
-                item = QTableWidgetItem(text)
+                item = QtWidgets.QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, dim.slot)
                 self.space_table.setItem(row, col, item)
         self.space_table.resizeColumnToContents(0)
@@ -417,7 +401,7 @@ class TuningPanel(QWidget):
         shown = "" if value is None or not math.isfinite(value) else f"{value:.4g}"
         cells = (str(number), state, shown, format_duration(duration), format_params(params))
         for col, text in enumerate(cells):
-            item = QTableWidgetItem(text)
+            item = QtWidgets.QTableWidgetItem(text)
             if col == 1 and state.startswith("fail"):
                 item.setForeground(QColor(ERROR_COLOR))
             item.setToolTip(text)
