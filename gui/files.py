@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from layerforge.core.document.document import Document
 from layerforge.core.io.liveness import process_alive
+from layerforge.core.io.weights_file import remove_project
 from layerforge.core.schema.errors import LayerForgeError
 
 from .session import EditorSession
@@ -116,9 +117,9 @@ def orphan_recovery_files() -> list[Path]:
 
 
 def remove_recovery(path: Path) -> None:
-    for target in (path, path.with_suffix(".origin")):
-        with contextlib.suppress(OSError):
-            target.unlink()
+    remove_project(path)  # with its weights file, if the autosave had weights
+    with contextlib.suppress(OSError):
+        path.with_suffix(".origin").unlink()
 
 
 # ------------------------------------------------------------ recent files

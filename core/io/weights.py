@@ -1,5 +1,5 @@
-"""Weights of a document: captured from a Keras model, set onto a rebuilt one, saved beside
-the project file.
+"""Weights of a document: captured from a Keras model and set onto a rebuilt one (the file
+beside the project: ``weights_file``).
 
 ``doc.weights`` maps a layer id to the layer's arrays in Keras' ``get_weights``
 order. Keras layers are matched to document layers by name, walking into blocks
@@ -8,18 +8,13 @@ order. Keras layers are matched to document layers by name, walking into blocks
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
 from ..document.graph import Graph
-from ..schema.errors import ProjectFileError, WeightsError
+from ..schema.errors import WeightsError
 from ..schema.records import LayerSpec
-
-SIDECAR_SUFFIX = ".weights.npz"
 
 
 def _pairs(graph: Graph, model: Any, doc: Document) -> Iterator[tuple[LayerSpec, Any]]:
@@ -75,61 +70,3 @@ def _check_shapes(layer: LayerSpec, keras_layer: Any, arrays: list[Any]) -> None
                            f"shapes {expected}; received stored weights of shapes {received}. "
                            "The layer changed since its weights were stored: clear them or "
                            "change it back")
-
-
-# ------------------------------------------------------------------ sidecar file
-def sidecar_path(project_path: str | os.PathLike[str]) -> Path:
-    """``model.json`` -> ``model.weights.npz`` in the same folder."""
-    target = Path(project_path)
-    return target.with_name(target.stem + SIDECAR_SUFFIX)
-
-
-def save_sidecar(doc: Document, project_path: str | os.PathLike[str]) -> Path | None:
-    """Write the weights of the document's current layers atomically (or remove a stale file)."""
-    import numpy as np  # lazy: only weights need NumPy
-
-    target = sidecar_path(project_path)
-    live = _layer_ids(doc)
-    arrays = {f"{layer_id}/{i}": np.asarray(a) for layer_id, values in doc.weights.items()
-              if layer_id in live for i, a in enumerate(values)}
-    if not arrays:
-        target.unlink(missing_ok=True)
-        return None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def load_sidecar(doc: Document, project_path: str | os.PathLike[str]) -> bool:
-    """Read ``<stem>.weights.npz`` into ``doc.weights`` if it exists; ids of removed layers
-    are skipped."""
-    import numpy as np  # lazy: only weights need NumPy
-
-    target = sidecar_path(project_path)
-    if not target.exists():
-        return False
-    live = _layer_ids(doc)
-    weights: dict[str, dict[int, Any]] = {}
-    try:
-        with np.load(target, allow_pickle=False) as data:
-            for key in data.files:
-                layer_id, _, index = key.rpartition("/")
-                if layer_id in live:
-                    weights.setdefault(layer_id, {})[int(index)] = data[key]
-    except (OSError, ValueError) as exc:
-        raise ProjectFileError(f"{target}: expected the project's weights (.npz); it cannot "
-                               f"be read ({exc})") from None
-    doc.weights = {k: [v[i] for i in sorted(v)] for k, v in weights.items()}
-    return True
-
-
-def _layer_ids(doc: Document) -> set[str]:
-    return {layer_id for _, graph in doc.graphs() for layer_id in graph.layers}

@@ -18,7 +18,7 @@ from layerforge.core.document.graph import Graph
 from layerforge.core.io import project
 from layerforge.core.io.keras_import.files import import_file
 from layerforge.core.io.keras_import.graph import import_model
-from layerforge.core.io.weights import apply_weights, capture_weights, sidecar_path
+from layerforge.core.io.weights import apply_weights, capture_weights
 from layerforge.core.schema.errors import (
     CustomLayerError,
     ModelImportError,
@@ -304,14 +304,13 @@ def test_a_shape_mismatch_names_the_layer_and_both_shapes(features: Any) -> None
         apply_weights(build(doc), doc)
 
 
-def test_weights_sidecar_is_written_beside_the_project_and_read_back(
+def test_weights_file_is_written_beside_the_project_and_read_back(
         features: Any, tmp_path: Path, catalog: Catalog) -> None:
     doc = import_model(features, keep_weights=True, catalog=catalog)
     path = tmp_path / "features.json"
     project.save(doc, path)
-    sidecar = sidecar_path(path)
-    assert sidecar == tmp_path / "features.weights.npz" and sidecar.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.json", "features.weights.npz"]
+    (sidecar,) = tmp_path.glob("features.weights-*.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.json", sidecar.name]
     loaded = project.load(path, catalog)
     assert loaded.weights.keys() == doc.weights.keys()
     for layer_id, arrays in doc.weights.items():
@@ -322,5 +321,5 @@ def test_weights_sidecar_is_written_beside_the_project_and_read_back(
     assert_same_predictions(features, rebuilt, feature_batch())
     loaded.weights = {}
     project.save(loaded, path)
-    assert not sidecar.exists(), "a project without weights leaves no stale sidecar"
+    assert not sidecar.exists(), "a project without weights leaves no stale weights file"
     assert project.load(path, catalog).weights == {}
