@@ -16,6 +16,8 @@ from ..schema.records import LayerSpec, Shape, format_shape
 _RESULT_CACHE_SIZE = 8192
 # Catalog category of the layers whose ``build`` validates input shapes without weights.
 MERGING = "Merging"
+# The most weights one layer may have before building it is refused (float32: 2 GB).
+MAX_WEIGHTS = 500_000_000
 
 
 class LRU(OrderedDict[Any, Any]):
@@ -63,14 +65,41 @@ def ask_keras(catalog: Catalog, layer: LayerSpec, arranged: Any,
         return None, keras_message(exc)
 
 
-def build_layer(catalog: Catalog, layer: LayerSpec, arranged: Any) -> Built:
-    """Build a fresh layer on the input shapes, as Keras does when the model is built."""
+def build_layer(catalog: Catalog, layer: LayerSpec, arranged: Any,
+                outputs: tuple[Shape, ...] | None = None) -> Built:
+    """Build a fresh layer on the input shapes, as Keras does when the model is built.
+    Given the layer's ``outputs`` shapes, a layer whose weights would clearly not fit in
+    memory is refused first, in microseconds, rather than after seconds of allocating."""
+    too_large = size_error(layer, arranged, outputs)
+    if too_large is not None:
+        return Built(None, too_large)
     try:
         obj = make_layer(catalog, layer, first_shape(arranged))
         symbolic_call(obj, arranged)
         return Built(int(obj.count_params()))
     except Exception as exc:  # Keras refuses weights and calls with many exception types
         return Built(None, keras_message(exc))
+
+
+def size_error(layer: LayerSpec, arranged: Any, outputs: tuple[Shape, ...] | None) -> str | None:
+    """Why the layer's weights would be too many to build, or None. A lower bound of the
+    weight count: input features x output features (a Dense kernel, a convolution's 1x1
+    kernel), or any integer parameter x output features (an Embedding table)."""
+    out = _last_dim(outputs[0]) if outputs else 1
+    sizes = [_last_dim(first_shape(arranged))]
+    sizes += [v for k, v in layer.params.items() if type(v) is int and v != out
+              and "seed" not in k]
+    weights = max(sizes, default=1) * out
+    if weights <= MAX_WEIGHTS:
+        return None
+    return (f"expected at most {MAX_WEIGHTS:,} weights in one layer (about 2 GB); received "
+            f"sizes that make at least {weights:,}: use smaller sizes")
+
+
+def _last_dim(shape: Any) -> int:
+    if not isinstance(shape, tuple) or not shape or not isinstance(shape[-1], int):
+        return 1
+    return max(shape[-1], 1)
 
 
 def first_shape(arranged: Any) -> Shape | None:

@@ -24,11 +24,12 @@ from typing import Any, overload
 
 import networkx as nx
 
-from ..catalog.keras_objects import layer_key, make_layer
+from ..catalog.keras_objects import code_may_run, layer_key, make_layer
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
+from ..schema.trust import untrusted_diagnostic
 from .fixes import suggest_fix
 from .keras_calls import BUILT, SHAPE_RESULTS, Built, ask_keras, build_layer, built_key, first_shape
 
@@ -262,6 +263,8 @@ class ShapeEngine:
         arranged = self._arrange(layer, edges)
         if layer.block_id is not None:
             return self._block_shapes(node, layer, arranged)
+        if not code_may_run(layer):  # unknown until the user trusts the code, which never ran
+            return NodeShapes(None, untrusted_diagnostic(node.id, self.key))
         keras_key = built_key(layer, arranged)
         cache_key = (*keras_key, repr(sorted(node.call_kwargs.items())))
         if cache_key not in SHAPE_RESULTS:
@@ -346,7 +349,9 @@ class ShapeEngine:
         if key not in BUILT:
             if not build:
                 return None
-            BUILT.put(key, build_layer(self.doc.catalog, layer, arranged))
+            outputs = self.results.get(self.graph.calls_of(layer.id)[0].id)
+            BUILT.put(key, build_layer(self.doc.catalog, layer, arranged,
+                                       outputs.outputs if outputs else None))
         built: Built = BUILT[key]
         return built
 

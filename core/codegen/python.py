@@ -13,6 +13,7 @@ import unicodedata
 from typing import Any
 
 from ..schema.errors import LayerForgeError
+from ..schema.reading import MAX_DEPTH
 
 RESERVED = {"keras", "layers", "ops", "build_model", "compile_model", "model", "inputs",
             "outputs", "np", "name"}
@@ -53,20 +54,30 @@ class Namespace:
         return ident
 
 
-def literal(value: Any, as_tuple: bool = False) -> str:
+def literal(value: Any, as_tuple: bool = False, depth: int = 0) -> str:
     """A Python literal for a JSON value (lists as tuples where Keras stores tuples)."""
-    if value is None or isinstance(value, bool | int | str):
+    if depth > MAX_DEPTH:
+        raise CodegenError(f"expected a parameter value nested at most {MAX_DEPTH} deep; "
+                           "received deeper nesting")
+    if value is None or isinstance(value, bool | str):
         return repr(value)
+    if isinstance(value, int):
+        try:
+            return repr(value)
+        except ValueError:  # over Python's 4,300-digit limit for int -> str
+            raise CodegenError("expected an integer of at most 4,300 digits; received a "
+                               "longer one") from None
     if isinstance(value, float):
         finite = value == value and abs(value) != float("inf")
         return repr(value) if finite else f"float({str(value)!r})"
     if isinstance(value, list | tuple):
-        items = [literal(v) for v in value]
+        items = [literal(v, depth=depth + 1) for v in value]
         if as_tuple:
             return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
         return f"[{', '.join(items)}]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(str(k))}: {literal(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{literal(str(k))}: {literal(v, depth=depth + 1)}"
+                               for k, v in value.items()) + "}"
     raise CodegenError(f"expected a JSON value in the project; received {type(value).__name__}")
 
 

@@ -78,6 +78,10 @@ class Graph:
         self.edges: dict[str, Edge] = {}
         self._ports = ports
         self._nx = nx.MultiDiGraph()
+        # Indexes kept by the primitives, so that a 10,000-layer file loads in linear time:
+        # call node ids per layer id, and the owner of each Keras-visible name.
+        self._calls: dict[str, dict[str, None]] = {}
+        self._owners: dict[str, str] = {}
 
     # ----------------------------------------------------------------- queries
     def node(self, node_id: str) -> Node:
@@ -105,7 +109,12 @@ class Graph:
         return [n for n in self.nodes.values() if isinstance(n, CallNode)]
 
     def calls_of(self, layer_id: str) -> list[CallNode]:
-        return [n for n in self.calls() if n.layer_id == layer_id]
+        """The calls of one layer, in node order."""
+        ids = list(self._calls.get(layer_id, ()))
+        if len(ids) > 1:  # a shared layer: its calls may have been re-inserted by an undo
+            rank = {node_id: i for i, node_id in enumerate(self.nodes)}
+            ids.sort(key=rank.__getitem__)
+        return [node for node in (self.nodes[i] for i in ids) if isinstance(node, CallNode)]
 
     def in_edges(self, node_id: str) -> list[Edge]:
         return [self.edges[k] for _, _, k in self._nx.in_edges(node_id, keys=True)]
@@ -243,6 +252,7 @@ class Graph:
         self._check_name_free(layer.name, layer.id)
         self.layer_adding.emit(layer)
         _insert_at(self.layers, layer.id, layer, index)
+        self._owners[layer.name] = layer.id
         self.layer_added.emit(layer)
 
     def remove_layer(self, layer_id: str) -> int:
@@ -252,6 +262,7 @@ class Graph:
         index = list(self.layers).index(layer_id)
         self.layer_removing.emit(layer)
         del self.layers[layer_id]
+        self._release_name(layer.name, layer_id)
         self.layer_removed.emit(layer)
         return index
 
@@ -262,6 +273,8 @@ class Graph:
             self._check_name_free(layer.name, layer.id)
         self.layer_changing.emit(old, what)
         self.layers[layer.id] = layer
+        self._release_name(old.name, old.id)
+        self._owners[layer.name] = layer.id
         self.layer_changed.emit(layer, what)
         return old
 
@@ -273,6 +286,7 @@ class Graph:
         self._check_node_name(node)
         self.node_adding.emit(node)
         _insert_at(self.nodes, node.id, node, index)
+        self._index_node(node)
         self._nx.add_node(node.id)
         self.node_added.emit(node)
 
@@ -283,6 +297,7 @@ class Graph:
         index = list(self.nodes).index(node_id)
         self.node_removing.emit(node)
         del self.nodes[node_id]
+        self._unindex_node(node)
         self._nx.remove_node(node_id)
         self.node_removed.emit(node)
         return index
@@ -296,12 +311,33 @@ class Graph:
         self._check_node_name(node)
         self.node_changing.emit(old, what)
         self.nodes[node.id] = node
+        self._unindex_node(old)
+        self._index_node(node)
         self.node_changed.emit(node, what)
         return old
 
+    def _index_node(self, node: Node) -> None:
+        if isinstance(node, CallNode):
+            self._calls.setdefault(node.layer_id, {})[node.id] = None
+        elif isinstance(node, InputNode):
+            self._owners[node.name] = node.id
+
+    def _unindex_node(self, node: Node) -> None:
+        if isinstance(node, CallNode):
+            calls = self._calls.get(node.layer_id, {})
+            calls.pop(node.id, None)
+            if not calls:
+                self._calls.pop(node.layer_id, None)
+        elif isinstance(node, InputNode):
+            self._release_name(node.name, node.id)
+
+    def _release_name(self, name: str, owner_id: str) -> None:
+        if self._owners.get(name) == owner_id:
+            del self._owners[name]
+
     def _check_name_free(self, name: str, owner_id: str) -> None:
         """Layer and input names share Keras' one namespace of a model."""
-        owner = self.names_in_use().get(name)
+        owner = self._owners.get(name)
         if owner is not None and owner != owner_id:
             raise NameClashError(f"the name '{name}' is already used; choose another")
 

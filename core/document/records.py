@@ -7,12 +7,13 @@ naming the place in the records, what was expected and what was received.
 
 from __future__ import annotations
 
+import graphlib
 from typing import Any
 
 from ..catalog.catalog import Catalog
 from ..schema import records as rec
 from ..schema.errors import EditError, ProjectFileError
-from ..schema.reading import RecordReader
+from ..schema.reading import RecordReader, value_problem
 from ..schema.settings import CompileSettings, settings_from_records, settings_to_records
 from .document import Block, Document, ProjectMeta
 from .graph import Graph
@@ -95,6 +96,9 @@ def from_records(data: Any, source: str = "<project>", catalog: Catalog | None =
                  ) -> Document:
     reader = _Reader(source)
     reader.header(data)
+    problem = value_problem(data, "")
+    if problem is not None:
+        raise ProjectFileError(f"{source}: {problem}")
     doc = Document(catalog)
     try:
         reader.fill(doc, data)
@@ -135,12 +139,32 @@ class _Reader(RecordReader):
             block = Block(self.get(raw, "id", str, where), self.get(raw, "name", str, where),
                           doc.new_graph())
             doc.add_block(block)
-        for i, raw in enumerate(blocks):
-            self.graph(doc, doc.blocks[raw["id"]].graph, self.get(raw, "graph", dict,
-                                                                   f"blocks[{i}]"), f"blocks[{i}]")
+        for i in self.block_order(doc, blocks):
+            self.graph(doc, doc.blocks[blocks[i]["id"]].graph,
+                       self.get(blocks[i], "graph", dict, f"blocks[{i}]"), f"blocks[{i}]")
         self.graph(doc, doc.graph, self.get(data, "graph", dict, "the top level"), "graph")
         doc.training = settings_from_records(data.get("training"), self.source)
         self.search_space(doc, data.get("search_space"))
+
+    def block_order(self, doc: Document, blocks: list[Any]) -> list[int]:
+        """Indexes of the blocks, each after the blocks it uses (their inputs give its calls'
+        ports). A block used inside itself, directly or through others, would be built
+        without end: it is refused here, naming the blocks."""
+        index = {raw["id"]: i for i, raw in enumerate(blocks)}
+        uses: dict[str, set[str]] = {}
+        for raw in blocks:
+            graph = raw.get("graph") if isinstance(raw.get("graph"), dict) else {}
+            layers = graph.get("layers") if isinstance(graph.get("layers"), list) else []
+            uses[raw["id"]] = {lay["block"] for lay in layers if isinstance(lay, dict)
+                               and isinstance(lay.get("block"), str) and lay["block"] in index}
+        try:
+            order = list(graphlib.TopologicalSorter(uses).static_order())
+        except graphlib.CycleError as exc:
+            names = [doc.blocks[b].name for b in exc.args[1]]
+            loop = " -> ".join(f"'{n}'" for n in names)
+            raise self.fail(f"blocks[{index[exc.args[1][0]]}].graph.layers",
+                            "blocks that do not use themselves", f"block uses: {loop}") from None
+        return [index[b] for b in order]
 
     def search_space(self, doc: Document, raw: Any) -> None:
         doc.search_space = space_from_records(raw, self.source)

@@ -64,3 +64,48 @@ class RecordReader:
         if not is_kind(value, kind):
             raise self.fail(f"{where}.{key}", kind_name(kind), value)
         return value
+
+
+# Deeper values are no parameter Keras takes; walking them would exhaust Python's stack
+# in the code writer and in Keras' own config parsing.
+MAX_DEPTH = 64
+
+
+def text_error(text: str) -> str | None:
+    """Why ``text`` cannot be saved as UTF-8 (a lone UTF-16 surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"text encodable as UTF-8; received {text[:40]!r} (character " \
+               f"{exc.object[exc.start]!r} at position {exc.start} is half a UTF-16 pair)"
+    return None
+
+
+def value_problem(value: Any, where: str, max_depth: int = MAX_DEPTH) -> str | None:
+    """The first string that UTF-8 cannot hold, or nesting deeper than ``max_depth``, in a
+    JSON-like value, as 'at PLACE: expected ...; received ...'; None when there is none.
+    Iterative, so any depth is reported rather than overflowing the stack."""
+    todo: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while todo:
+        current, place, depth = todo.pop()
+        place = place if len(place) < 100 else f"{place[:40]}...{place[-40:]}"
+        if isinstance(current, str):
+            problem = text_error(current)
+            if problem is not None:
+                return f"at {place or 'the top level'}: expected {problem}"
+            continue
+        if not isinstance(current, dict | list):
+            continue
+        if depth >= max_depth:
+            return (f"at {place or 'the top level'}: expected values nested at most "
+                    f"{max_depth} deep; received deeper nesting")
+        items = current.items() if isinstance(current, dict) else enumerate(current)
+        for key, item in items:
+            if isinstance(key, str):
+                problem = text_error(key)
+                if problem is not None:
+                    return f"at {place or 'the top level'}: expected a key {problem}"
+                todo.append((item, f"{place}.{key}" if place else key, depth + 1))
+            else:
+                todo.append((item, f"{place}[{key}]", depth + 1))
+    return None
