@@ -84,6 +84,11 @@ def whole_model_sources(inputs: list[str], bindings: dict[str, DataSource]) -> l
             if name in bindings and DATA_SOURCES[bindings[name].kind].whole_model]
 
 
+def all_synthetic(names: list[str], bindings: dict[str, DataSource]) -> bool:
+    """Whether every named tensor gets random data."""
+    return all(is_synthetic(bindings.get(name)) for name in names)
+
+
 def is_synthetic(src: DataSource | None) -> bool:
     """Random data shaped from the graph: an unbound tensor or a kind without a loader."""
     return src is None or DATA_SOURCES[src.kind].loader is None

@@ -58,13 +58,17 @@ def output_shapes(model, x):  # type: ignore[no-untyped-def]
     return dict(zip(model.output_names, shapes, strict=True))
 
 
-def split_validation(x, y, fraction):  # type: ignore[no-untyped-def]
-    """(x, y, val_x, val_y): the last ``fraction`` of the samples held out, as Keras'
-    validation_split does; no validation when that leaves no sample on a side."""
+def split_validation(x, y, fraction, shuffle=False, seed=None):  # type: ignore[no-untyped-def]
+    """(x, y, val_x, val_y): the last ``fraction`` of the samples held out, after a shuffle
+    seeded by ``seed`` when ``shuffle`` (data sorted by class would otherwise leave one
+    class for validation); no validation when that leaves no sample on a side."""
     count = len(next(iter(x.values())))
     cut = validation_cut(count, fraction)
     if cut is None:
         return x, y, {}, {}
+    if shuffle:
+        order = np.random.default_rng(seed).permutation(count)
+        x, y = {k: v[order] for k, v in x.items()}, {k: v[order] for k, v in y.items()}
     return ({k: v[:cut] for k, v in x.items()}, {k: v[:cut] for k, v in y.items()},
             {k: v[cut:] for k, v in x.items()}, {k: v[cut:] for k, v in y.items()})
 

@@ -18,7 +18,14 @@ from typing import Any
 from ..document.document import Document
 from ..schema.data_sources import DATA_SOURCES
 from ..schema.records import InputNode, OutputNode
-from ..schema.settings import CallbackSpec, DataSource, TrainingSettings, monitored_params
+from ..schema.settings import (
+    CallbackSpec,
+    DataSource,
+    TrainingSettings,
+    checkpoint_file,
+    monitored_params,
+    split_seed,
+)
 from . import portable
 from .data_plan import (
     embedding_vocab,
@@ -264,7 +271,10 @@ class _MainWriter:
             return self.feeds(("x", "y", ""), ("val_x", "val_y", ""))
         if split > 0:
             self.helper("split_validation")
-            self.add(wrapped("x, y, val_x, val_y = split_validation(", ["x", "y", literal(split)]))
+            shuffle = [literal(self.s.shuffle_split), literal(split_seed(self.s))] \
+                if self.s.shuffle_split else []
+            self.add(wrapped("x, y, val_x, val_y = split_validation(",
+                             ["x", "y", literal(split), *shuffle]))
             return self.feeds(("x", "y", ""), ("val_x", "val_y", ""), when="val_x")
         return self.feeds(("x", "y", ""), None)
 
@@ -291,7 +301,8 @@ class _MainWriter:
         specs = list(self.s.callbacks)
         if not any(c.kind == "ModelCheckpoint" for c in specs):
             specs.append(CallbackSpec("ModelCheckpoint"))
-        self.add("best = os.path.join(run_dir, 'best.keras')")
+        spec = next(c for c in specs if c.kind == "ModelCheckpoint")
+        self.add(f"best = os.path.join(run_dir, {literal(checkpoint_file(spec.params))})")
         items = [self.callback(spec, has_validation, sample, "") for spec in specs]
         one_line = wrapped("callbacks = [", items, "]")
         if "\n" not in one_line:
@@ -306,7 +317,7 @@ class _MainWriter:
                  indent: str) -> str:
         params = monitored_params(spec, has_validation)
         if spec.kind == "ModelCheckpoint":
-            params["save_best_only"] = True
+            params.setdefault("save_best_only", True)  # a run keeps its best weights
             return _call("keras.callbacks.ModelCheckpoint(", ["best"], params, indent)
         if spec.kind == "TensorBoard":
             return _call("keras.callbacks.TensorBoard(",

@@ -63,11 +63,17 @@ class DataSource:
 class TrainingSettings:
     batch_size: int = 32
     epochs: int = 10
-    # Fraction of the training data held out (its last samples, as Keras does) when
-    # ``validation_data`` binds no separate validation source.
+    # Fraction of the training data held out when ``validation_data`` binds no separate
+    # validation source: the last samples after a seeded shuffle (``shuffle_split``), or
+    # the last samples as they come (as Keras' validation_split does) without it.
     validation_split: float = 0.2
     shuffle: bool = True
     seed: int | None = None
+    shuffle_split: bool = True
+    # The split's shuffle seed; None: ``seed``, else one drawn per run and kept in the run's
+    # settings.json, so the run's split can be repeated.
+    split_seed: int | None = None
+    allow_nan: bool = False  # train on data holding NaN or Inf (else refused before fitting)
     mixed_precision: bool = False  # mixed_float16, applied only when a GPU is present
     feed: str = "dict"  # arrays passed to fit as a dict of names or as lists in graph order
     callbacks: list[CallbackSpec] = field(default_factory=list)
@@ -86,8 +92,9 @@ class TrainingSettings:
 def settings_to_records(s: TrainingSettings) -> dict[str, Any]:
     return {
         "batch_size": s.batch_size, "epochs": s.epochs, "validation_split": s.validation_split,
-        "shuffle": s.shuffle, "seed": s.seed, "mixed_precision": s.mixed_precision,
-        "feed": s.feed,
+        "shuffle": s.shuffle, "seed": s.seed, "shuffle_split": s.shuffle_split,
+        "split_seed": s.split_seed, "allow_nan": s.allow_nan,
+        "mixed_precision": s.mixed_precision, "feed": s.feed,
         "callbacks": [{"kind": c.kind, "params": dict(c.params)} for c in s.callbacks],
         "data": _bindings_records(s.data),
         "validation_data": _bindings_records(s.validation_data),
@@ -112,6 +119,9 @@ def settings_from_records(data: Any, source: str = "<project>") -> TrainingSetti
         validation_split=r.fraction(data, "validation_split", d.validation_split),
         shuffle=r.typed(data, "shuffle", bool, d.shuffle),
         seed=r.typed(data, "seed", (int, type(None)), d.seed),
+        shuffle_split=r.typed(data, "shuffle_split", bool, d.shuffle_split),
+        split_seed=r.typed(data, "split_seed", (int, type(None)), d.split_seed),
+        allow_nan=r.typed(data, "allow_nan", bool, d.allow_nan),
         mixed_precision=r.typed(data, "mixed_precision", bool, d.mixed_precision),
         feed=r.choice(data, "feed", FEEDS, d.feed),
         callbacks=[r.callback(raw, f"training.callbacks[{i}]")
@@ -168,6 +178,17 @@ class _Reader(RecordReader):
         for key, kinds in DATA_SOURCES[kind].required.items():
             self.typed(params, key, kinds, None, f"{where}.params")
         return DataSource(kind, dict(params))
+
+
+def split_seed(s: TrainingSettings) -> int | None:
+    """The seed of the shuffle before the validation split."""
+    return s.split_seed if s.split_seed is not None else s.seed
+
+
+def checkpoint_file(params: dict[str, Any]) -> str:
+    """The checkpoint's file name in the run folder: Keras requires ``.weights.h5`` when
+    ModelCheckpoint saves weights only, ``.keras`` otherwise."""
+    return "best.weights.h5" if params.get("save_weights_only") else "best.keras"
 
 
 def monitored_params(spec: CallbackSpec, has_validation: bool) -> dict[str, Any]:

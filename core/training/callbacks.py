@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from ..codegen.activation_logger import ActivationLogger
-from ..schema.settings import CallbackSpec, monitored_params
+from ..schema.settings import CallbackSpec, checkpoint_file, monitored_params
 from . import runs
 from .data import TrainData
 
@@ -18,8 +19,11 @@ from .data import TrainData
 def make_callback(spec: CallbackSpec, folder: Path, data: TrainData) -> Any:
     params = monitored_params(spec, data.has_validation)
     if spec.kind == "ModelCheckpoint":
-        return BestKeeper(params.get("monitor", "val_loss"), params.get("mode", "auto"),
-                          params.get("initial_value_threshold"))
+        path = folder / checkpoint_file(params)
+        params.setdefault("save_best_only", True)  # a run keeps its best weights
+        if params.get("save_freq", "epoch") != "epoch":  # every N batches: Keras' own
+            return keras.callbacks.ModelCheckpoint(str(path), **params)
+        return BestKeeper(path, **params)
     if spec.kind == "TensorBoard":
         return keras.callbacks.TensorBoard(log_dir=str(folder / runs.TENSORBOARD), **params)
     if spec.kind == "CSVLogger":
@@ -29,16 +33,25 @@ def make_callback(spec: CallbackSpec, folder: Path, data: TrainData) -> Any:
     return getattr(keras.callbacks, spec.kind)(**params)
 
 
-class BestKeeper(keras.callbacks.Callback):
-    """ModelCheckpoint with save_best_only, as the app runs it: the best weights are kept
-    in memory per epoch (a copy, ~1 ms) and written as ``best.keras`` when training ends,
-    so a run does not pay a model save per epoch. The exported module uses Keras'
-    ModelCheckpoint with the same monitor and mode."""
+def finite(weights: list[Any]) -> bool:
+    return all(np.isfinite(w).all() for w in weights if np.issubdtype(w.dtype, np.floating))
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto",
-                 initial_value_threshold: float | None = None) -> None:
+
+class BestKeeper(keras.callbacks.Callback):
+    """ModelCheckpoint (per epoch) as the app runs it: the weights to keep (the best by
+    ``monitor`` with save_best_only, else the latest) are copied in memory per epoch (~1 ms)
+    and written once when training ends, so a run does not pay a model save per epoch.
+    Weights holding NaN or Inf are never kept. The exported module passes the same
+    options to Keras' ModelCheckpoint."""
+
+    def __init__(self, path: Path, monitor: str = "val_loss", mode: str = "auto",
+                 save_best_only: bool = True, save_weights_only: bool = False,
+                 initial_value_threshold: float | None = None, verbose: int = 0,
+                 save_freq: str = "epoch") -> None:
         super().__init__()
-        self.monitor = monitor
+        self.path, self.monitor = path, monitor
+        self.best_only, self.weights_only, self.verbose = save_best_only, save_weights_only, \
+            verbose
         if mode == "auto":
             mode = "max" if monitor.endswith(("acc", "accuracy", "auc")) else "min"
         self.sign = 1.0 if mode == "min" else -1.0
@@ -47,16 +60,25 @@ class BestKeeper(keras.callbacks.Callback):
         self.weights: list[Any] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None or not math.isfinite(value):
+        if self.best_only:
+            value = (logs or {}).get(self.monitor)
+            if value is None or not math.isfinite(value) or self.sign * value >= self.best:
+                return
+        weights = self.model.get_weights()
+        if not finite(weights):
             return
-        if self.sign * value < self.best:
+        if self.best_only:
             self.best = self.sign * value
-            self.weights = self.model.get_weights()
+        self.weights = weights
 
-    def write(self, model: Any, path: Path, current_if_none: bool) -> None:
-        if self.weights is None and not current_if_none:
-            return
-        if self.weights is not None:
+    def write(self, model: Any, current_if_none: bool) -> None:
+        """Write the kept weights; none kept: the current ones when asked and finite."""
+        if self.weights is None:
+            if not current_if_none or not finite(model.get_weights()):
+                return
+        else:
             model.set_weights(self.weights)
-        model.save(path)
+        if self.weights_only:
+            model.save_weights(self.path)
+        else:
+            model.save(self.path)

@@ -31,7 +31,7 @@ from ..document.document import Document
 from ..schema.data_sources import DATA_SOURCES, load_directory
 from ..schema.errors import LayerForgeError
 from ..schema.records import format_shape
-from ..schema.settings import DataSource, TrainingSettings
+from ..schema.settings import DataSource, TrainingSettings, split_seed
 
 
 class DataError(LayerForgeError):
@@ -145,9 +145,34 @@ def load_training_data(doc: Document, model: Any, settings: TrainingSettings) ->
         data.val_x, data.val_y = _load_bindings(io, model, settings.validation_data,
                                                 settings.seed)
     elif settings.validation_split > 0:
-        data.x, data.y, data.val_x, data.val_y = split_validation(data.x, data.y,
-                                                                  settings.validation_split)
+        # random inputs need no shuffle (the exported code writes their split as slices)
+        shuffle = settings.shuffle_split and not data_plan.all_synthetic(names[0], settings.data)
+        data.x, data.y, data.val_x, data.val_y = split_validation(
+            data.x, data.y, settings.validation_split, shuffle, split_seed(settings))
+    check_finite(data, settings.allow_nan)
     return data
+
+
+def check_finite(data: TrainData, allow_nan: bool) -> None:
+    """Refuse arrays holding NaN or Inf before the first batch, naming each with its counts
+    (NaN reaches the loss and then every weight)."""
+    if allow_nan:
+        return
+    found = []
+    for part, arrays in (("", data.x), ("", data.y), ("validation ", data.val_x),
+                         ("validation ", data.val_y)):
+        for name, array in arrays.items():
+            if not np.issubdtype(array.dtype, np.floating):
+                continue
+            nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+            if nan or inf:
+                role = "input" if name in data.inputs else "output"
+                found.append(f"{part}{role} '{name}': {nan} NaN and {inf} Inf of {array.size} "
+                             "values")
+    if found:
+        raise DataError(f"expected finite numbers in the training data; received {'; '.join(found)}"
+                        " (clean the data, or allow it: --allow-nan / 'Allow NaN' in the "
+                        "training settings)")
 
 
 def _load_bindings(io: ModelIO, model: Any, bindings: dict[str, DataSource], seed: int | None

@@ -11,8 +11,10 @@ memory, any exception) is caught, recorded in the run folder and returned.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
+import random
 import threading
 import traceback
 from collections.abc import Iterator
@@ -25,10 +27,10 @@ import keras
 from ..codegen.loader import build_and_compile
 from ..document.document import Document
 from ..document.records import from_records, to_records
-from ..schema.errors import first_line
-from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks
+from ..schema.errors import LayerForgeError, first_line
+from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks, split_seed
 from . import runs
-from .callbacks import BestKeeper, make_callback
+from .callbacks import BestKeeper, finite, make_callback
 from .data import TrainData, load_training_data
 
 FALLBACK_LOSS = "mse"
@@ -43,6 +45,12 @@ class RunResult:
     traceback: str = ""
     device: str = ""
     warnings: list[str] = field(default_factory=list)
+    unrecorded: str = ""  # why status.json could not be written, when it could not
+
+    @property
+    def status_file(self) -> Path | None:
+        """status.json when it records how the run ended."""
+        return None if self.unrecorded else self.run_dir / "status.json"
 
     @property
     def ok(self) -> bool:
@@ -54,8 +62,7 @@ class RunResult:
 
     @property
     def checkpoint(self) -> Path | None:
-        path = self.run_dir / runs.CHECKPOINT
-        return path if path.exists() else None
+        return runs.checkpoint_in(self.run_dir)
 
 
 class Reporter(Protocol):
@@ -75,37 +82,40 @@ class _Failure(Exception):
 def train(doc: Document, settings: TrainingSettings | None = None, *,
           run_dir: str | os.PathLike[str], reporter: Any = None,
           stop_event: threading.Event | None = None) -> RunResult:
-    """Train and record the run in ``run_dir``; never raises for a failed run."""
-    settings = settings or getattr(doc, "training", None) or TrainingSettings()
+    """Train and record the run in ``run_dir``; never raises for a failed run. A
+    KeyboardInterrupt ends the run as stopped (its best weights kept), then propagates."""
+    settings = with_split_seed(settings or getattr(doc, "training", None) or TrainingSettings())
     folder = Path(run_dir)
-    result = RunResult("failed", folder)
+    run = _Run(doc, settings, folder, reporter, stop_event)
     try:
         runs.start_run(folder, doc, settings)
-        result = _Run(doc, settings, folder, reporter, stop_event).execute()
+        result = run.execute()
     except KeyboardInterrupt:
-        result = RunResult("stopped", folder, message="interrupted", history=result.history)
-        _finish(result, reporter)
+        _finish(RunResult("stopped", folder, run.history(), "interrupted before training",
+                          device=run.device), reporter)
         raise
     except Exception as exc:  # the run folder records any failure
-        result = RunResult("failed", folder, message=describe_error(exc),
-                           traceback=traceback.format_exc(), device=result.device)
-        result.history = _saved_history(folder)
+        result = RunResult("failed", folder, run.history(), describe_error(exc),
+                           traceback.format_exc(), device=run.device)
     _finish(result, reporter)
+    if run.interrupted:
+        raise KeyboardInterrupt
     return result
 
 
+def with_split_seed(settings: TrainingSettings) -> TrainingSettings:
+    """The settings with the seed of the shuffle before the validation split fixed: drawn
+    when none is set, so the run's settings.json can repeat the split."""
+    if not settings.shuffle_split or split_seed(settings) is not None:
+        return settings
+    return dataclasses.replace(settings, split_seed=random.SystemRandom().randrange(2 ** 31))
+
+
 def _finish(result: RunResult, reporter: Any) -> None:
-    if result.run_dir.exists():
-        runs.finish_run(result.run_dir, result.status, result.message, result.traceback,
-                        device=result.device, warnings=result.warnings)
+    result.unrecorded = runs.record_finish(result.run_dir, result.status, result.message,
+                                           result.traceback, device=result.device,
+                                           warnings=result.warnings)
     _report(reporter, "on_train_end", result)
-
-
-def _saved_history(folder: Path) -> dict[str, list[float]]:
-    try:
-        return runs.load_run(folder).history
-    except Exception:  # nothing recorded yet
-        return {}
 
 
 def describe_error(exc: BaseException) -> str:
@@ -113,7 +123,7 @@ def describe_error(exc: BaseException) -> str:
 
     if isinstance(exc, tf.errors.ResourceExhaustedError) or "out of memory" in str(exc).lower():
         return f"out of memory: lower the batch size or the model size ({first_line(exc, 500)})"
-    if isinstance(exc, _Failure):
+    if isinstance(exc, _Failure | LayerForgeError):  # messages written for the user
         return str(exc)
     return f"{type(exc).__name__}: {first_line(exc, 500)}"
 
@@ -132,19 +142,25 @@ class _Run:
         self.reporter, self.stop_event = reporter, stop_event
         self.warnings: list[str] = []
         self.strategy: Any = None  # set for multi-worker runs, which need their own loop
+        self.device = ""
+        self.progress: _ProgressCallback | None = None
+        self.interrupted = False  # a KeyboardInterrupt stopped fit
+
+    def history(self) -> dict[str, list[float]]:
+        return self.progress.history if self.progress is not None else {}
 
     def execute(self) -> RunResult:
         check_callbacks(self.settings.callbacks)
-        strategy, device = choose_strategy()
-        if "MultiWorker" in device:
+        strategy, self.device = choose_strategy()
+        if "MultiWorker" in self.device:
             self.strategy = strategy
         if self.settings.seed is not None:
             keras.utils.set_random_seed(self.settings.seed)
-        with _mixed_precision(self.settings.mixed_precision and "GPU" in device.upper()):
+        with _mixed_precision(self.settings.mixed_precision and "GPU" in self.device.upper()):
             with strategy.scope():
                 model = build_and_compile(self.trainable_doc())
             data = load_training_data(self.doc, model, self.settings)
-            return self.fit(model, data, device)
+            return self.fit(model, data, self.device)
 
     def trainable_doc(self) -> Document:
         """The document, or a copy whose outputs without a loss get ``mse`` (a model
@@ -162,21 +178,25 @@ class _Run:
         return copy
 
     def fit(self, model: Any, data: TrainData, device: str) -> RunResult:
-        progress = _ProgressCallback(self, data, device)
+        progress = self.progress = _ProgressCallback(self, data, device)
         callbacks = [*self.callbacks(data), progress]
-        keeper = next(c for c in callbacks if isinstance(c, BestKeeper))
         s = self.settings
-        if self.strategy is not None and data.dataset is None:
-            _fit_distributed(model, self.strategy, data, s, callbacks)
-        else:
-            model.fit(**data.fit_arguments(s.feed, s.batch_size, s.shuffle), epochs=s.epochs,
-                      callbacks=callbacks, verbose=0)
-        # NaN weights are never kept; a stop before any epoch end keeps the current ones
-        keeper.write(model, self.folder / runs.CHECKPOINT, current_if_none=not progress.failure)
+        try:
+            if self.strategy is not None and data.dataset is None:
+                _fit_distributed(model, self.strategy, data, s, callbacks)
+            else:
+                model.fit(**data.fit_arguments(s.feed, s.batch_size, s.shuffle),
+                          epochs=s.epochs, callbacks=callbacks, verbose=0)
+        except KeyboardInterrupt:  # Ctrl-C: a stop, keeping what the epochs so far earned
+            self.interrupted = progress.stopped = True
+        keeper = next((c for c in callbacks if isinstance(c, BestKeeper)), None)
+        if keeper is not None:  # a stop before any epoch end keeps the current weights
+            keeper.write(model, current_if_none=not progress.failure)
         if progress.failure:
             raise _Failure(progress.failure)
         status = "stopped" if progress.stopped else "completed"
-        return RunResult(status, self.folder, progress.history, device=device,
+        message = f"stopped after {progress.epochs} epoch(s)" if progress.stopped else ""
+        return RunResult(status, self.folder, progress.history, message, device=device,
                          warnings=self.warnings)
 
     def callbacks(self, data: TrainData) -> list[Any]:
@@ -289,8 +309,17 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.stopped = True
             self.model.stop_training = True
 
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("epoch", []))
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.failure:
+            return
+        if not finite(self.model.get_weights()):
+            self.failure = (f"the weights became NaN or Inf at epoch {epoch + 1}; lower the "
+                            "learning rate or check the data for huge values")
+            self.model.stop_training = True
             return
         logs = dict(logs or {})
         logs.setdefault("learning_rate", _learning_rate(self.model))

@@ -27,7 +27,7 @@ from typing import Any
 from ..document.document import Document
 from ..document.records import from_records, to_records
 from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
-from .runs import finish_run
+from .runs import record_finish
 
 REPORTS = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 POLL_S = 0.05
@@ -181,8 +181,7 @@ def _failed(run_dir: Path, message: str, reporter: Any) -> Any:
     from .fit import RunResult  # lazy: it imports Keras, which only the child needs
 
     result = RunResult("failed", run_dir, message=message)
-    if run_dir.exists():
-        finish_run(run_dir, "failed", message)
+    result.unrecorded = record_finish(run_dir, "failed", message)
     method = getattr(reporter, "on_train_end", None)
     if method is not None:
         method(result)

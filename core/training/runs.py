@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.catalog import Catalog
+from ..codegen.loader import build_and_compile
 from ..document.document import Document
 from ..document.records import to_records
 from ..io.keras_import.files import import_file
@@ -27,6 +28,7 @@ from ..schema.settings import TrainingSettings, settings_from_records, settings_
 
 RUNS_SUFFIX = ".runs"
 CHECKPOINT = "best.keras"
+WEIGHTS_CHECKPOINT = "best.weights.h5"  # ModelCheckpoint(save_weights_only=True) writes this
 TENSORBOARD = "tensorboard"
 ACTIVATIONS = "activations"
 
@@ -57,8 +59,15 @@ class RunInfo:
 
     @property
     def checkpoint(self) -> Path | None:
-        path = self.path / CHECKPOINT
-        return path if path.exists() else None
+        return checkpoint_in(self.path)
+
+
+def checkpoint_in(run_dir: Path) -> Path | None:
+    """The run's checkpoint: ``best.keras``, or ``best.weights.h5`` for weights only."""
+    for name in (CHECKPOINT, WEIGHTS_CHECKPOINT):
+        if (run_dir / name).exists():
+            return run_dir / name
+    return None
 
 
 def runs_folder(project: str | os.PathLike[str]) -> Path:
@@ -68,8 +77,17 @@ def runs_folder(project: str | os.PathLike[str]) -> Path:
 
 
 def new_run_dir(folder: str | os.PathLike[str]) -> Path:
-    """A fresh ``<timestamp>-<n>`` folder; ``n`` counts up so parallel runs never collide."""
+    """A fresh ``<timestamp>-<n>`` folder; ``n`` counts up so parallel runs never collide.
+    Raises RunError naming the folder when it cannot be created."""
     base = Path(folder)
+    try:
+        return _fresh_run_dir(base)
+    except OSError as exc:
+        raise RunError(f"expected a writable folder for the runs; cannot create a run folder "
+                       f"in {base} ({exc.strerror or exc})") from None
+
+
+def _fresh_run_dir(base: Path) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     n = 1
@@ -101,6 +119,33 @@ def finish_run(run_dir: Path, status: str, message: str = "", traceback: str = "
                **extra: Any) -> None:
     write_status(run_dir, {"status": status, "message": message, "traceback": traceback,
                            "finished": _now(), **extra})
+
+
+def record_finish(run_dir: Path, status: str, message: str = "", traceback: str = "",
+                  **extra: Any) -> str:
+    """``finish_run`` that never raises: "" once status.json says how the run ended, else
+    why it could not be written. A folder whose entries cannot be replaced (made read-only
+    mid-run) still gets an existing status.json rewritten in place."""
+    fields = {"status": status, "message": message, "traceback": traceback,
+              "finished": _now(), **extra}
+    path = run_dir / "status.json"
+    try:
+        write_status(run_dir, fields)
+        return ""
+    except (OSError, RunError) as exc:
+        problem = f"{path} could not be written ({_reason(exc)})"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "r+", encoding="utf-8") as handle:  # in place: no new directory entry
+            handle.write(json.dumps({**current, **fields}, indent=1, default=_jsonable) + "\n")
+            handle.truncate()
+        return ""
+    except (OSError, ValueError):
+        return problem
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
@@ -176,14 +221,24 @@ def _run_order(path: Path) -> tuple[str, int]:
 
 
 def load_run_model(path: str | os.PathLike[str]) -> Any:
-    """The run's best checkpoint as a compiled ``keras.Model``."""
-    checkpoint = Path(path) / CHECKPOINT
-    if not checkpoint.exists():
-        raise RunError(f"expected a checkpoint {checkpoint}; the run saved none (it failed or "
-                       "stopped before any weights were kept)")
-    import keras
+    """The run's best checkpoint as a compiled ``keras.Model`` (a weights-only checkpoint is
+    loaded into the model its snapshot builds)."""
+    checkpoint = checkpoint_in(Path(path))
+    if checkpoint is None:
+        raise RunError(f"expected a checkpoint {Path(path) / CHECKPOINT}; the run saved none "
+                       "(it failed or stopped before any weights were kept)")
+    if checkpoint.name == WEIGHTS_CHECKPOINT:
+        return _snapshot_model(checkpoint)
+    import keras  # lazy: Keras takes seconds to import
 
     return keras.models.load_model(checkpoint)
+
+
+def _snapshot_model(weights: Path) -> Any:
+    """The run's snapshot built and compiled, with the weights-only checkpoint loaded."""
+    model = build_and_compile(load(weights.parent / "project.json"))
+    model.load_weights(weights)
+    return model
 
 
 def best_model_document(run: RunInfo, catalog: Catalog) -> tuple[Document, list[str]]:
@@ -199,6 +254,10 @@ def best_model_document(run: RunInfo, catalog: Catalog) -> tuple[Document, list[
         raise RunError(f"expected a checkpoint {run.path / CHECKPOINT}; run {run.name} saved "
                        f"none (its status: {run.status})")
     snapshot = run.path / "project.json"
+    if checkpoint.name == WEIGHTS_CHECKPOINT:
+        doc = load(snapshot, catalog)
+        doc.weights = capture_weights(_snapshot_model(checkpoint), doc)
+        return doc, []
     if snapshot.exists():
         import keras  # lazy: Keras takes seconds to import
 

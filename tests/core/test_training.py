@@ -107,10 +107,25 @@ def test_nan_loss_fails_the_run_with_a_message(tmp_path):
     np.save(tmp_path / "y.npy", np.full((40, 10), np.nan, np.float32))
     settings = mlp_settings(callbacks=[CallbackSpec("TerminateOnNaN")])
     settings.data["predictions"] = DataSource("npy", {"path": str(tmp_path / "y.npy")})
+    settings.allow_nan = True  # past the data check, the loss itself turns NaN
     result = train(doc, settings, run_dir=tmp_path / "run")
     assert result.status == "failed"
     assert "the loss became nan at epoch 1, batch 1" in result.message
     assert load_run(tmp_path / "run").status == "failed"
+    assert result.checkpoint is None  # no NaN weights are kept
+
+
+def test_nan_data_is_refused_before_the_first_batch_naming_the_array(tmp_path):
+    doc = load_template("sequential-mlp")
+    x = np.random.default_rng(0).random((40, 64)).astype("float32")
+    x[3, 5], x[7, 1] = np.nan, np.inf
+    np.save(tmp_path / "x.npy", x)
+    settings = mlp_settings(validation_split=0, shuffle_split=False)
+    settings.data["features"] = DataSource("npy", {"path": str(tmp_path / "x.npy")})
+    result = train(doc, settings, run_dir=tmp_path / "run")
+    assert result.status == "failed" and result.epochs == 0
+    assert "input 'features': 1 NaN and 1 Inf of 2560 values" in result.message
+    assert "--allow-nan" in result.message and result.checkpoint is None
 
 
 def test_errors_are_recorded_not_raised(tmp_path):
@@ -213,11 +228,39 @@ def test_the_checkpoint_holds_the_best_epoch_weights(tmp_path, monitor, values, 
 
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
-    keeper = BestKeeper(monitor)
+    keeper = BestKeeper(tmp_path / "best.keras", monitor)
     keeper.set_model(model)
     for epoch, value in enumerate(values):
         model.set_weights([np.full((2, 1), epoch, np.float32), np.zeros(1, np.float32)])
         keeper.on_epoch_end(epoch, {monitor: value})
-    keeper.write(model, tmp_path / "best.keras", current_if_none=True)
+    keeper.write(model, current_if_none=True)
     kept = keras.models.load_model(tmp_path / "best.keras").get_weights()[0]
     assert kept.tolist() == [[best], [best]]
+
+
+@pytest.mark.parametrize(("options", "file", "kept"), [
+    ({"save_best_only": False}, "best.keras", 2.0),
+    ({"save_weights_only": True}, "best.weights.h5", 1.0)])
+def test_the_checkpoint_follows_model_checkpoint_options(tmp_path, options, file, kept):
+    import keras
+
+    from layerforge.core.schema.settings import checkpoint_file
+    from layerforge.core.training.callbacks import BestKeeper
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    assert checkpoint_file(options) == file
+    keeper = BestKeeper(tmp_path / file, "loss", **options)
+    keeper.set_model(model)
+    for epoch, value in enumerate([0.9, 0.4, 0.6]):
+        model.set_weights([np.full((2, 1), epoch, np.float32), np.zeros(1, np.float32)])
+        keeper.on_epoch_end(epoch, {"loss": value})
+    model.set_weights([np.full((2, 1), np.nan, np.float32), np.zeros(1, np.float32)])
+    keeper.on_epoch_end(3, {"loss": 0.1})  # NaN weights are never kept
+    keeper.write(model, current_if_none=True)
+    model.set_weights([np.zeros((2, 1), np.float32), np.zeros(1, np.float32)])
+    if file.endswith(".weights.h5"):
+        model.load_weights(tmp_path / file)
+    else:
+        model = keras.models.load_model(tmp_path / file)
+    assert model.get_weights()[0].tolist() == [[kept], [kept]]
