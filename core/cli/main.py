@@ -191,7 +191,7 @@ def _import(args: argparse.Namespace) -> int:
     save(result.doc, args.output)
     graph = result.doc.graph
     print(f"{args.output}: {len(graph.layers)} layers, {len(result.doc.blocks)} blocks"
-          + (", weights kept" if args.weights else ""), file=sys.stderr)
+          + (", weights kept" if result.doc.weights else ""), file=sys.stderr)
     return 0
 
 

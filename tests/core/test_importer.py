@@ -323,3 +323,45 @@ def test_weights_file_is_written_beside_the_project_and_read_back(
     project.save(loaded, path)
     assert not sidecar.exists(), "a project without weights leaves no stale weights file"
     assert project.load(path, catalog).weights == {}
+
+
+def small_model_json(tmp_path: Path, **activation: Any) -> Path:
+    """A two-Dense model as JSON, its first activation replaced by ``activation``."""
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, layers.Dense(2, name="head")(layers.Dense(3, name="body")(x)))
+    data = json.loads(model.to_json())
+    body = next(r for r in data["config"]["layers"] if r["config"]["name"] == "body")
+    body["config"]["activation"] = activation or "relu"
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("activation", [
+    {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None,
+                                            "closure": None}},
+    {"module": "builtins", "class_name": "function", "config": "evil",
+     "registered_name": "function"},
+    {"function_type": "lambda", "function": "4wEAAAAA"},
+])
+def test_bytecode_in_a_model_config_is_refused_by_name(tmp_path: Path, activation: Any
+                                                       ) -> None:
+    path = small_model_json(tmp_path, **activation)
+    with pytest.raises(UnsafeLambdaError, match=r"layer 'body' holds Python code at "
+                       r"config\.layers\[\d\]\.config\.activation"):
+        import_file(path)
+    with pytest.raises(UnsafeLambdaError):
+        import_file(path, safe_mode=False)
+
+
+def test_names_a_project_refuses_are_renamed_and_listed(tmp_path: Path) -> None:
+    path = small_model_json(tmp_path)
+    text = path.read_text(encoding="utf-8").replace('"body"', '"block1/conv"')
+    path.write_text(text, encoding="utf-8")
+    result = import_file(path)
+    names = {layer.name for layer in result.doc.graph.layers.values()}
+    assert "block1_conv" in names
+    assert any("'block1/conv' renamed to 'block1_conv'" in w for w in result.warnings)
+    saved = tmp_path / "p.json"
+    project.save(result.doc, saved)
+    assert {lay.name for lay in project.load(saved).graph.layers.values()} == names

@@ -75,3 +75,33 @@ def test_import_of_a_missing_file_names_it(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "nope.keras" in err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_import_of_json_with_weights_says_only_that_there_are_none(tmp_path: Path,
+                                                                   capsys) -> None:
+    (tmp_path / "arch.json").write_text(_two_headed_model().to_json(), encoding="utf-8")
+    assert cli.main(["import", str(tmp_path / "arch.json"), "-o", str(tmp_path / "p.json"),
+                     "--weights"]) == 0
+    err = capsys.readouterr().err
+    assert "no weights to keep" in err
+    assert "weights kept" not in err
+
+
+def test_import_renames_what_load_refuses_and_the_project_opens(tmp_path: Path,
+                                                                capsys) -> None:
+    text = _two_headed_model().to_json().replace('"shared"', '"enc/shared"')
+    (tmp_path / "arch.json").write_text(text, encoding="utf-8")
+    assert cli.main(["import", str(tmp_path / "arch.json"), "-o", str(tmp_path / "p.json")]) == 0
+    assert "'enc/shared' renamed to 'enc_shared'" in capsys.readouterr().err
+    assert cli.main(["summary", str(tmp_path / "p.json")]) == 0
+    assert "enc_shared" in capsys.readouterr().out
+
+
+def test_import_refuses_lambda_bytecode_in_an_activation(tmp_path: Path, capsys) -> None:
+    text = _two_headed_model().to_json().replace(
+        '"activation": "sigmoid"', '"activation": {"class_name": "__lambda__", "config": '
+        '{"code": "4wEAAAAA"}}')
+    (tmp_path / "arch.json").write_text(text, encoding="utf-8")
+    assert cli.main(["import", str(tmp_path / "arch.json"), "-o", str(tmp_path / "p.json")]) == 2
+    assert "layer 'score' holds Python code" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

@@ -36,6 +36,7 @@ from ...schema.records import (
     new_id,
 )
 from ..weights import capture_weights
+from .checks import check_reads_back, clean_name, refuse_code, sanitize_names
 from .ops import (
     as_call,
     is_raw_op,
@@ -79,13 +80,17 @@ def import_config(serialized: dict[str, Any], *, safe_mode: bool = True,
                   catalog: Catalog | None = None, source: str = "<model>",
                   in_memory: bool = False) -> ImportResult:
     """A document of a serialized Keras model (``{"class_name": ..., "config": ...}``)."""
+    if not in_memory:
+        refuse_code(serialized, source)
     doc = Document(catalog)
     converter = _Converter(doc, safe_mode, source, in_memory)
     converter.model_into(serialized, doc.graph)
-    doc.meta.title = str(serialized.get("config", {}).get("name", ""))
+    doc.meta.title = clean_name(str(serialized.get("config", {}).get("name", "")))
     doc.meta.description = f"Imported from {Path(source).name}" if not in_memory else \
         "Imported from a Keras model"
-    return ImportResult(doc, converter.warnings)
+    renames = sanitize_names(doc)
+    check_reads_back(doc, source)
+    return ImportResult(doc, converter.warnings + renames)
 
 
 @dataclass
