@@ -10,6 +10,7 @@ marked failed and queued again with the same parameters under a new number.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 import warnings
@@ -23,7 +24,9 @@ from .results import StudySummary, TuningError, summarize
 
 HEARTBEAT_S = 10
 GRACE_S = 30
-OPEN_ATTEMPTS = 4
+OPEN_ATTEMPTS = 6
+RETRY_S = 0.2  # the first wait; each next one is longer, with jitter
+RACE_SIGNS = ("already exists", "duplicate", "database is locked")
 DB_SUFFIX = ".optuna.db"
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
@@ -42,40 +45,64 @@ def study_folder(project: str | os.PathLike[str], study_name: str) -> Path:
 def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_S,
                  grace_period: int = GRACE_S) -> Any:
     """An Optuna RDB storage whose trials send heartbeats; a trial whose heartbeat stops
-    for ``grace_period`` seconds is failed and queued again with the same parameters."""
-    import optuna  # lazy: Optuna only when a study is used
-
+    for ``grace_period`` seconds is failed and queued again with the same parameters.
+    Processes that open a new database together are retried until each one joins it."""
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}  # several processes write one file
     for attempt in range(OPEN_ATTEMPTS):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            try:
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period, heartbeat_stale_trial_callback=optuna.storages
-                    .RetryHeartbeatStaleTrialCallback())
-            except ImportError as exc:
-                raise TuningError(f"the storage {url!r} needs a database driver that is not "
-                                  f"installed ({first_line(exc)}); for PostgreSQL: pip install "
-                                  "'psycopg[binary]'") from None
-            except Exception as exc:  # SQLAlchemy reports bad URLs and dead servers many ways
-                # processes opening a new database together race to create its tables
-                if attempt + 1 < OPEN_ATTEMPTS and _creation_race(exc):
-                    time.sleep(0.5 + attempt)
-                    continue
-                raise TuningError(f"expected a storage URL that SQLAlchemy can open (e.g. "
-                                  f"sqlite:///study.db or postgresql://user@host/db); received "
-                                  f"{url!r} ({type(exc).__name__}: {first_line(exc)})") from None
+        try:
+            return _rdb_storage(url, engine, heartbeat_interval, grace_period)
+        except ImportError as exc:
+            raise TuningError(f"the storage {url!r} needs a database driver that is not "
+                              f"installed ({first_line(exc)}); for PostgreSQL: pip install "
+                              "'psycopg[binary]'") from None
+        except Exception as exc:  # SQLAlchemy reports bad URLs and dead servers many ways
+            # processes opening a new database together race to create its tables: the
+            # loser finds them made and joins on the next attempt
+            if attempt + 1 < OPEN_ATTEMPTS and creation_race(exc):
+                time.sleep(RETRY_S * (attempt + 1) * (1 + random.random()))
+                continue
+            raise TuningError(f"expected a storage URL that SQLAlchemy can open (e.g. "
+                              f"sqlite:///study.db or postgresql://user@host/db); received "
+                              f"{url!r} ({_cause(exc)})") from None
     raise AssertionError("unreachable")
 
 
-def _creation_race(exc: BaseException) -> bool:
-    """A duplicate table or type: another process created the tables at the same moment."""
+def _rdb_storage(url: str, engine: dict[str, Any], heartbeat_interval: int,
+                 grace_period: int) -> Any:
+    import optuna  # lazy: Optuna only when a study is used
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
+
+
+def creation_race(exc: BaseException) -> bool:
+    """Another process created the same tables, types or rows at the same moment (SQLite:
+    "table studies already exists", "database is locked"; PostgreSQL: a duplicate key or
+    type), seen directly or as the cause of Optuna's StorageInternalError."""
     from sqlalchemy import exc as sa  # lazy: SQLAlchemy only when a storage fails to open
 
-    return isinstance(exc, sa.IntegrityError | sa.ProgrammingError)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.IntegrityError):
+            return True
+        if isinstance(seen, sa.OperationalError | sa.ProgrammingError) and any(
+                sign in str(seen).lower() for sign in RACE_SIGNS):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost error's type and first line (Optuna wraps SQLAlchemy's)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 # ------------------------------------------------------------------ dead trials

@@ -23,6 +23,7 @@ from ..document.document import Document
 from ..document.space_checks import space_errors
 from ..schema.settings import TrainingSettings
 from .results import StudySummary, TuningError, metric_direction, summarize
+from .sampling import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from .storage import (
     GRACE_S,
     HEARTBEAT_S,
@@ -34,9 +35,6 @@ from .storage import (
     trial_counts,
 )
 from .trial import Interrupted, Objective, TrialFailed, report
-
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
 
 
 def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None = None,
@@ -63,14 +61,14 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
     direction = direction or metric_direction(metric)
     study_name = study_name or Path(project).stem
     storage = storage or default_storage(project)
-    study = optuna.create_study(
-        storage=open_storage(storage, heartbeat_interval, grace_period), study_name=study_name,
-        direction=direction, load_if_exists=True, sampler=make_sampler(sampler, seed),
-        pruner=make_pruner(pruner, settings.epochs))
+    study, created = _create_or_join(
+        open_storage(storage, heartbeat_interval, grace_period), study_name, direction,
+        make_sampler(sampler, seed), make_pruner(pruner, settings.epochs))
     _check_direction(study, direction, study_name)
     objective = Objective(doc, settings, metric, study_folder(project, study_name), reporter,
                           stop_event)
-    _enqueue_defaults(study, doc)
+    if created:
+        _enqueue_defaults(study, doc)
     report(reporter, "on_study_begin", {"study_name": study_name, "storage": storage,
                                         "metric": metric, "direction": direction,
                                         "n_trials": n_trials, "folder": str(objective.folder)})
@@ -102,6 +100,20 @@ def _check_ready(doc: Document, settings: TrainingSettings, metric: str, n_trial
                           "(validation_split > 0 or a validation source); received none")
 
 
+def _create_or_join(storage: Any, name: str, direction: str, sampler: Any,
+                    pruner: Any) -> tuple[Any, bool]:
+    """The study, and whether this process created it (Optuna's own test of a unique
+    name: of processes starting together, exactly one creates it and the others load it)."""
+    import optuna  # lazy: Optuna only when a study is used
+
+    try:
+        return optuna.create_study(storage=storage, study_name=name, direction=direction,
+                                   sampler=sampler, pruner=pruner), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
+                                 pruner=pruner), False
+
+
 def _check_direction(study: Any, direction: str, name: str) -> None:
     existing = study.direction.name.lower()
     if existing != direction:
@@ -109,29 +121,11 @@ def _check_direction(study: Any, direction: str, name: str) -> None:
                           f"{direction} (choose another --study name or metric)")
 
 
-def make_sampler(name: str, seed: int | None = None) -> Any:
-    import optuna  # lazy: Optuna only when a study is used
-
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def make_pruner(name: str, epochs: int) -> Any:
-    import optuna  # lazy: Optuna only when a study is used
-
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-
-
 def _enqueue_defaults(study: Any, doc: Document) -> None:
     """A new study first trains the document's own values, so the best trial can be
-    compared with (and is never worse than) the model as designed."""
-    if study.get_trials(deepcopy=False):
-        return
+    compared with (and is never worse than) the model as designed. Only the process that
+    created the study queues them: processes joining it at the same moment would each see
+    it empty and queue them again."""
     names = doc.search_space.names(doc)
     values = {n: v for n, v in default_values(doc).items()
               if names[n].kind != "choice" or v in names[n].choices}

@@ -22,8 +22,8 @@ from PySide6.QtGui import QColor
 from layerforge.core.document.search_space import SETTINGS, parameter_name
 from layerforge.core.editing.space_edits import apply_values, unmark_dimension
 from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.tuning.sampling import PRUNERS, SAMPLERS
 from layerforge.core.tuning.storage import default_storage
-from layerforge.core.tuning.study import PRUNERS, SAMPLERS
 
 from ..dimension_editor import SearchButton
 from ..session import EditorSession

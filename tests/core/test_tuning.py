@@ -10,13 +10,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import exc as sqlalchemy_exc
 
 from layerforge.core.document.search_space import Dimension
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.space_edits import apply_values, mark_dimension
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource
+from layerforge.core.tuning import storage as storage_module
 from layerforge.core.tuning.results import TuningError
+from layerforge.core.tuning.sampling import make_sampler, trial_seed
 from layerforge.core.tuning.storage import (
     default_storage,
     load_summary,
@@ -157,3 +160,109 @@ def test_a_study_needs_a_search_space_and_validation_data(catalog, tmp_path):
         run_study(digits_mlp(catalog), n_trials=1, project=tmp_path / "p.json", sampler="grid")
     with pytest.raises(TuningError, match="expected a storage URL"):
         run_study(digits_mlp(catalog), n_trials=1, storage="nosuchdb://x")
+
+
+def sampled(study, count: int) -> list[tuple]:
+    values = []
+    for _ in range(count):
+        trial = study.ask()
+        pair = (trial.suggest_int("units", 8, 4096), trial.suggest_float("rate", 1e-4, 0.1,
+                                                                          log=True))
+        study.tell(trial, pair[0] * pair[1])
+        values.append(pair)
+    return values
+
+
+@pytest.mark.parametrize("name", ["tpe", "random"])
+def test_workers_sharing_a_seed_sample_distinct_values_and_one_worker_repeats_itself(name):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = optuna.storages.InMemoryStorage()
+    # two workers on one study, each with --seed 0, asking in turn (past TPE's 10 random
+    # start-up trials)
+    first = optuna.create_study(storage=storage, study_name="s",
+                                sampler=make_sampler(name, 0))
+    second = optuna.load_study(storage=storage, study_name="s", sampler=make_sampler(name, 0))
+    both = [pair for _ in range(7) for pair in sampled(first, 1) + sampled(second, 1)]
+    assert len(set(both)) == len(both) == 14, "no two trials share their values"
+    # one worker with a fixed seed draws the same values on every run
+    runs = [sampled(optuna.create_study(sampler=make_sampler(name, 0)), 12) for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert sampled(optuna.create_study(sampler=make_sampler(name, 1)), 12) != runs[0]
+    assert len({trial_seed(0, n) for n in range(1000)}) == 1000
+
+
+def table_exists_error():
+    import sqlite3
+
+    from sqlalchemy import exc
+
+    return exc.OperationalError("CREATE TABLE studies", {},
+                                sqlite3.OperationalError("table studies already exists"))
+
+
+def test_opening_a_new_storage_retries_when_another_process_creates_its_tables(tmp_path,
+                                                                                 monkeypatch):
+    import optuna
+
+    real, calls = storage_module._rdb_storage, []
+
+    def racing(*args):
+        calls.append(args[0])
+        if len(calls) == 1:
+            raise table_exists_error()
+        if len(calls) == 2:  # Optuna wraps errors raised while it commits
+            raise optuna.exceptions.StorageInternalError("commit failed") from \
+                sqlalchemy_exc.IntegrityError("INSERT INTO version_info", {}, Exception("dup"))
+        return real(*args)
+
+    monkeypatch.setattr(storage_module, "_rdb_storage", racing)
+    monkeypatch.setattr(storage_module, "RETRY_S", 0.01)
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert open_storage(url).url == url and len(calls) == 3
+    # an error that is not a race is reported at once, naming what was received
+    calls.clear()
+    monkeypatch.setattr(storage_module, "_rdb_storage", failing(calls, sqlalchemy_exc.
+                        OperationalError("connect", {}, Exception("unable to open database"))))
+    with pytest.raises(TuningError, match=r"expected a storage URL that SQLAlchemy can open "
+                       r".*received 'sqlite:///nowhere/x.db' \(OperationalError: .*unable to "
+                       "open database"):
+        open_storage("sqlite:///nowhere/x.db")
+    assert len(calls) == 1
+    # a race that never settles ends in the same message after a few attempts
+    calls.clear()
+    monkeypatch.setattr(storage_module, "_rdb_storage", failing(calls, table_exists_error()))
+    with pytest.raises(TuningError, match="table studies already exists"):
+        open_storage(url)
+    assert len(calls) == storage_module.OPEN_ATTEMPTS
+
+
+def failing(calls: list, error: Exception):
+    def open_(*args):
+        calls.append(args[0])
+        raise error
+    return open_
+
+
+OPEN_TOGETHER = """
+import sys, time
+import optuna
+from layerforge.core.tuning.storage import open_storage
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+optuna.create_study(storage=open_storage(sys.argv[1]), study_name="s", load_if_exists=True)
+"""
+
+
+def test_processes_opening_a_new_sqlite_file_together_all_join_it(tmp_path):
+    import time
+
+    for round_ in range(2):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        start = str(time.time() + 3)  # after every process has imported Optuna
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_TOGETHER, url, start],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, "\n".join(errors)[-2000:]
