@@ -100,6 +100,8 @@ def _place(place: tuple[str | int, ...]) -> str:
         return "the top level"
     parts = [f"[{p}]" if isinstance(p, int) else f".{_shown(p) if _SURROGATE.search(p) else p}"
              for p in place]
+    if len(parts) > 8:  # deep nesting: the start, the end and how deep
+        parts = [*parts[:5], f"...({len(parts)} levels)...", *parts[-2:]]
     return "".join(parts).lstrip(".")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -380,3 +382,64 @@ def test_garbage_is_refused_saying_what_was_expected(tmp_path: Path, catalog: Ca
     assert message.startswith(f"{path}: expected a LayerForge project file (JSON text); "
                               "received binary data") and message.count(str(path)) == 1
     refuse("not json at all", catalog, "received text that is not valid JSON (line 1, column 1")
+
+
+# ------------------------------------------------- faults of the text itself
+def refuse_quickly(text: str, catalog: Catalog, *needles: str) -> str:
+    started = time.perf_counter()
+    message = refuse(text, catalog, *needles)
+    assert time.perf_counter() - started < 5.0
+    return message
+
+
+@pytest.mark.parametrize("digits", [4_301, 100_000])
+def test_an_integer_too_long_to_read(rich: Document, catalog: Catalog, digits: int) -> None:
+    text = dumps(rich).replace('"units": 8', f'"units": -{"9" * digits}', 1)
+    line = text[: text.index("-999")].count("\n") + 1
+    refuse_quickly(text, catalog, f"expected numbers of at most {sys.get_int_max_str_digits()} "
+                   f"digits; received an integer of {digits} digits at line {line}, column")
+
+
+def test_nesting_deeper_than_a_project_has(rich: Document, catalog: Catalog) -> None:
+    deep: Any = "relu"
+    for _ in range(150):
+        deep = [deep]
+    text = mutated(rich, lambda d: first(d, "Dense", "layers")["params"].update(activation=deep))
+    refuse_quickly(text, catalog, "nested at most 100 levels", "graph.layers[", "params.activation")
+    refuse_quickly("[" * 1_000_000, catalog, "nested too deeply")
+
+
+@pytest.mark.parametrize(("change", "place"), [
+    (lambda d: first(d, "Dense", "layers").update(name="proj\ud800"), ".name"),
+    (lambda d: d["meta"].update(title="x\udfff"), "meta.title"),
+    (lambda d: first(d, "Dense", "layers")["params"].update({"\udc80": 1}), "(a key)"),
+])
+def test_text_that_no_file_can_store(rich: Document, catalog: Catalog, change: Any,
+                                     place: str) -> None:
+    text = mutated(rich, change)
+    assert "\\ud" in text  # json.dumps wrote the surrogate as an escape, as a file would
+    refuse_quickly(text, catalog, place, "expected text that can be saved as UTF-8",
+                   "unpaired surrogate")
+
+
+def test_a_surrogate_pair_is_ordinary_text(rich: Document, catalog: Catalog,
+                                           tmp_path: Path) -> None:
+    text = mutated(rich, lambda d: d["meta"].update(title="smile \ud83d\ude00"))
+    assert "\\ud83d\\ude00" in text
+    opened = loads(text, catalog=catalog)
+    assert opened.meta.title == "smile 😀"
+    save(opened, tmp_path / "model.json")
+    assert load(tmp_path / "model.json", catalog).meta.title == "smile 😀"
+
+
+def test_a_save_refuses_unsavable_text_before_writing_anything(
+        rich: Document, doc: Document, tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    save(doc, path)
+    previous = path.read_bytes()
+    rich.meta.title = "bad \udc80 title"
+    with pytest.raises(ProjectFileError, match=r"model\.json: meta\.title: expected text that "
+                                               "can be saved as UTF-8"):
+        save(rich, path)
+    assert path.read_bytes() == previous
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
