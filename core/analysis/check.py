@@ -13,6 +13,7 @@ from typing import Any
 from ..codegen.loader import load_generated
 from ..codegen.model_code import CodegenError, PythonCode, generate
 from ..document.document import MAIN, Document
+from ..document.trust import untrusted_diagnostics
 from ..schema.diagnostics import Diagnostic, errors
 from .keras_calls import keras_message
 from .validation import validate
@@ -34,10 +35,14 @@ class CheckResult:
 
 
 def full_check(doc: Document) -> CheckResult:
-    """Structural validation, then a symbolic build of the generated model."""
+    """Structural validation, then a symbolic build of the generated model. A model with
+    code the user has not trusted is not built: a warning on each such node says why."""
     found = validate(doc)
     if errors(found):
         return CheckResult(None, found)
+    untrusted = untrusted_diagnostics(doc)
+    if untrusted:
+        return CheckResult(None, [*found, *untrusted])
     try:
         code = generate(doc)
     except CodegenError as exc:

@@ -22,7 +22,9 @@ from typing import Any
 from ..catalog.keras_objects import keras_module
 from ..document.document import Document
 from ..document.records import from_records, to_records
+from ..document.trust import trusted_code_keys
 from ..schema.diagnostics import Diagnostic
+from ..schema.trust import guard_code, set_trusted_keys
 from .check import full_check
 
 # What the parent sends to end the worker; it answers nothing after it.
@@ -52,6 +54,7 @@ class CheckReply:
 def worker_main(requests: Any, replies: Any) -> None:
     """The child process: import TensorFlow once, then check the newest request, forever."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    guard_code()  # only the code the parent's user trusts runs here (each request says which)
     start = time.perf_counter()
     keras_module()  # TensorFlow is imported here once, so a request costs only the check
     replies.put((READY, time.perf_counter() - start))
@@ -60,13 +63,16 @@ def worker_main(requests: Any, replies: Any) -> None:
         request = newest_request(requests)
         if request is None:
             return
-        generation, records = request
-        replies.put((RESULT, check_records(generation, records)))
+        generation, records, trusted = request
+        replies.put((RESULT, check_records(generation, records, trusted)))
         checks += 1
         keras_module().backend.clear_session(free_memory=checks % FREE_MEMORY_EVERY == 0)
 
 
-def newest_request(requests: Any) -> tuple[int, dict[str, Any]] | None:
+Request = tuple[int, dict[str, Any], list[str]]
+
+
+def newest_request(requests: Any) -> Request | None:
     """Wait for a request, then drop all but the newest one waiting; None means stop."""
     request = requests.get()
     while request != STOP:
@@ -77,8 +83,13 @@ def newest_request(requests: Any) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-def check_records(generation: int, records: dict[str, Any]) -> CheckReply:
+def check_records(generation: int, records: dict[str, Any],
+                  trusted: list[str] | None = None) -> CheckReply:
+    """Check one request; ``trusted`` (the canonical texts of the code the parent trusts)
+    replaces what this process trusts, and None leaves it as it is."""
     start = time.perf_counter()
+    if trusted is not None:
+        set_trusted_keys(trusted)
     try:
         doc = from_records(records, "<check request>")
         # An empty canvas has nothing wrong yet (validation agrees): it shows how to start.
@@ -135,10 +146,13 @@ class CheckWorker:
         self.restarts += 1
         self.start()
 
-    def submit(self, doc: Document, generation: int) -> None:
+    def submit(self, doc: Document, generation: int, trusted: list[str] | None = None) -> None:
+        """Queue a check; ``trusted``: the canonical texts of the document's code that may
+        run (by default, what may run in this process)."""
         if not self.started:
             self.start()
-        self._requests.put((generation, to_records(doc)))
+        keys = trusted_code_keys(doc) if trusted is None else trusted
+        self._requests.put((generation, to_records(doc), keys))
 
     def poll(self) -> list[CheckReply]:
         """The replies that have arrived (never waits)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..document.document import Document
 from ..document.graph import Graph
+from ..document.trust import untrusted_code
 from ..schema.diagnostics import Diagnostic
 from ..schema.records import CallNode, Shape, format_shape
 from .check import full_check
@@ -14,7 +15,10 @@ from .validation import validate
 
 
 def summarize(doc: Document) -> dict[str, Any]:
-    """What ``layerforge summary --json`` prints (``null`` for unknown dimensions)."""
+    """What ``layerforge summary --json`` prints (``null`` for unknown dimensions). Code the
+    user has not trusted is not run: its layers are listed in ``not_run`` (a warning on each),
+    and the model is not ``valid`` until it is checked with that code."""
+    not_run = [code.name for code in untrusted_code(doc)]
     engine = ShapeEngine(doc)
     live = engine.diagnostics()
     graph = doc.graph
@@ -32,7 +36,8 @@ def summarize(doc: Document) -> dict[str, Any]:
                     for o in graph.outputs()],
         "layers": _layers(graph, engine),
         "diagnostics": [_diagnostic_json(graph, d) for d in diagnostics],
-        "valid": not any(d.severity == "error" for d in diagnostics),
+        "valid": not not_run and not any(d.severity == "error" for d in diagnostics),
+        **({"not_run": not_run} if not_run else {}),
     }
 
 

@@ -7,11 +7,17 @@ from typing import Any
 
 from ..schema.lambdas import lambda_source
 from ..schema.records import LayerSpec, Shape
+from ..schema.trust import may_run, refuse_untrusted
 from .catalog import APPLICATION_PREFIX, Catalog, LayerEntry
+
+# The layer classes whose parameters are code that building the layer runs.
+CODE_CLASSES = ("Lambda",)
 
 
 def make_lambda(expression: str) -> Any:
-    """The function of a Lambda layer: this runs the user's code, on purpose."""
+    """The function of a Lambda layer: this runs the user's code, on purpose, and only code the
+    user trusts (:mod:`schema.trust`); otherwise it raises ``UntrustedCodeError``."""
+    refuse_untrusted(expression)
     keras = keras_module()
     scope = {"keras": keras, "ops": keras.ops}
     return eval(lambda_source(expression), scope)
@@ -24,8 +30,15 @@ def keras_module() -> Any:
 
 
 def layer_key(layer: LayerSpec) -> str:
-    """Equal for two layers with the same class and parameters (names aside)."""
-    return json.dumps([layer.class_name, layer.block_id, layer.params], sort_keys=True)
+    """Equal for two layers with the same class and parameters (names aside); code that may
+    not run yet has another key, so nothing cached before it was trusted outlives that."""
+    trusted = code_may_run(layer)
+    return json.dumps([layer.class_name, layer.block_id, layer.params, trusted], sort_keys=True)
+
+
+def code_may_run(layer: LayerSpec) -> bool:
+    """False for a layer whose code the user has not trusted (see ``schema.trust``)."""
+    return layer.class_name not in CODE_CLASSES or may_run(layer.params.get("expression", "x"))
 
 
 def constructor_kwargs(entry: LayerEntry, layer: LayerSpec) -> dict[str, Any]:

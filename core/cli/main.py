@@ -9,6 +9,7 @@ Add a command: a module beside this one with ``add_<name>_parser`` and ``run_<na
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -20,14 +21,15 @@ from ..analysis.summary import format_summary, summarize
 from ..catalog.catalog import get_catalog
 from ..codegen.model_code import generate
 from ..document.document import Document
-from ..document.records import code_layers
 from ..io import export
 from ..io.keras_import.files import import_file
 from ..io.project import save
-from ..io.templates import list_templates, open_project
+from ..io.templates import list_templates
 from ..schema.errors import LayerForgeError
+from ..schema.trust import code_guard
 from .ensemble import add_ensemble_parser, run_ensemble
 from .train import add_train_parser, run_train
+from .trust import add_trust_argument, open_trusted, require_trust
 from .tune import add_tune_parser, run_tune
 
 
@@ -46,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="layers, shapes, parameter counts and diagnostics")
     summary.add_argument("project", metavar="FILE_OR_TEMPLATE")
     summary.add_argument("--json", action="store_true", help="print a JSON object")
+    add_trust_argument(summary)
     validate = sub.add_parser("validate", help="check a project; exit 0 only if it is valid")
     validate.add_argument("project", metavar="FILE_OR_TEMPLATE")
+    add_trust_argument(validate)
     catalog = sub.add_parser("catalog", help="list the layer catalog derived from Keras")
     catalog.add_argument("--refresh", action="store_true", help="rebuild it from Keras")
     catalog.add_argument("--json", action="store_true", help="print the catalog as JSON")
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "png/svg: a drawing (needs Graphviz)")
     export.add_argument("-o", "--output", metavar="OUT",
                         help="file to write (py and dot default to stdout)")
+    add_trust_argument(export)
     add_train_parser(sub)
     add_tune_parser(sub)
     add_ensemble_parser(sub)
@@ -75,6 +80,8 @@ EXPORT_FORMATS = ["py", "keras", "dot", "png", "svg"]
 TEXT_FORMATS = ("py", "dot")
 
 GuiRunner = Callable[[argparse.Namespace], int]
+# What a shell reports for a process that a closed pipe ended (128 + SIGPIPE).
+BROKEN_PIPE_EXIT = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
@@ -88,12 +95,29 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
                 "import": _import, "train": run_train, "tune": run_tune,
                 "ensemble": run_ensemble}
     try:
-        return handlers[args.command](args)
+        with code_guard():  # a project's code runs only with --trust (or a template's)
+            code = handlers[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except LayerForgeError as exc:
         print(f"layerforge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_left()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return _reader_left()
+        raise
+
+
+def _reader_left() -> int:
+    """The reader of stdout has gone (``| head``): stop quietly, as command-line tools do."""
+    # Python would flush stdout again at exit and print the same error: point it at nothing.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return BROKEN_PIPE_EXIT
 
 
 def _no_gui(args: argparse.Namespace) -> int:
@@ -111,14 +135,8 @@ def _templates(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> Document:
-    """Open the project and warn, before anything is built, if building it runs code."""
-    doc = open_project(args.project)
-    names = code_layers(doc)
-    if names:
-        print(f"layerforge: warning: {args.project} runs Python code when built "
-              f"(Lambda layers: {', '.join(repr(n) for n in names)}); open only files you "
-              "trust", file=sys.stderr)
-    return doc
+    """Open the project and warn, before anything is built, about code that will not run."""
+    return open_trusted(args)
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -139,6 +157,10 @@ def _validate(args: argparse.Namespace) -> int:
     data = summarize(doc)
     for d in data["diagnostics"]:
         print(f"{d['severity']}: {d['where']}: {d['message']}")
+    if data.get("not_run"):
+        print(f"not checked: {len(data['not_run'])} Lambda layer(s) run Python code, which was "
+              "not run; pass --trust to build and check the model with it")
+        return 1
     if data["valid"]:
         print(f"valid: {len(data['layers'])} layers, {data['params']:,} parameters")
         return 0
@@ -162,6 +184,8 @@ def _export(args: argparse.Namespace) -> int:
               f"-o OUT (e.g. -o model.{args.format}); received no -o", file=sys.stderr)
         return 2
     doc = _open(args)
+    if args.format not in TEXT_FORMATS:
+        require_trust(doc, args, f"export --format {args.format}")
     if args.format == "keras":
         export.export_keras(doc, args.output)
     elif args.format in export.DIAGRAM_FORMATS:

@@ -17,10 +17,10 @@ import numpy as np
 
 from ..codegen.data_plan import is_synthetic
 from ..document.document import Document
-from ..io.templates import open_project
 from ..schema.settings import DataSource, TrainingSettings
 from ..training.data import DataError, preview
 from ..training.runs import new_run_dir, runs_folder
+from .trust import add_trust_argument, open_trusted
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 INPUT_KEYS = ("x", "x_train", "inputs", "features")
@@ -45,6 +45,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--run-dir", metavar="DIR",
                    help="the run folder to write (default: a new one in <project>.runs/)")
     p.add_argument("--json", action="store_true", help="print the final history as JSON")
+    add_trust_argument(p)
     return p
 
 
@@ -52,7 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train; exit 0 for a completed or stopped run, 1 for a failed one."""
     from ..training.fit import train  # lazy: it imports Keras; --help and the parser stay fast
 
-    doc = open_project(args.project)
+    doc = open_trusted(args, required_by="train")
     settings = settings_for(doc, args)
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(runs_folder(args.project))
     reporter = ProgressBar(sys.stderr)

@@ -12,11 +12,20 @@ from types import ModuleType
 from typing import Any
 
 from ..document.document import Document
+from ..schema.trust import UntrustedCodeError, untrusted_functions
 from .model_code import PythonCode, generate
 
 
 def load_generated(code: PythonCode, module_name: str = "layerforge_generated") -> ModuleType:
-    """Execute generated source as a fresh module (never shared between calls)."""
+    """Execute generated source as a fresh module (never shared between calls). In a guarded
+    process a module with code the user has not trusted is refused before it runs."""
+    refused = untrusted_functions(code.source)
+    if refused:
+        shown = "; ".join(text[:80] for text in refused)
+        raise UntrustedCodeError(
+            f"expected code you trust; received a project whose Lambda layers run code that is "
+            f"not trusted ({shown}): nothing was run. Trust the project (the app asks when it "
+            "opens it; the command line takes --trust) to build it")
     module = ModuleType(module_name)
     filename = f"<{module_name}>"
     module.__dict__["__file__"] = filename

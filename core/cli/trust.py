@@ -1,0 +1,60 @@
+"""``--trust`` on the command line: a project file's code runs only when the user passes it.
+
+``main`` guards the process (``schema.trust``); the commands open their project here, which
+trusts a template (LayerForge's own) or a file given with ``--trust``, and warns, before
+anything is built, about code that will not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..document.document import Document
+from ..document.trust import CodeLayer, trust_document, untrusted_code
+from ..io.templates import open_project
+from ..schema.errors import LayerForgeError
+from ..schema.trust import UNTRUSTED_WARNING
+
+TRUST_HELP = ("run the project's Python code (Lambda layers) to build it; without it that code "
+              "is never run")
+
+
+def add_trust_argument(parser: Any) -> None:
+    parser.add_argument("--trust", action="store_true", help=TRUST_HELP)
+
+
+def is_template(project: str) -> bool:
+    """As ``open_project`` decides: a name that is no file and does not end in .json."""
+    path = Path(project)
+    return not (path.exists() or path.suffix == ".json")
+
+
+def open_trusted(args: argparse.Namespace, required_by: str = "") -> Document:
+    """Open ``args.project``; trust its code with ``--trust`` (or a template's), else warn,
+    or refuse when the command (``required_by``) cannot do without running it."""
+    doc = open_project(args.project)
+    if getattr(args, "trust", False) or is_template(args.project):
+        trust_document(doc)
+    if required_by:
+        require_trust(doc, args, required_by)
+    not_run = untrusted_code(doc)
+    if not_run:
+        print(f"layerforge: warning: {args.project}: Lambda {listing(not_run)}: "
+              f"{UNTRUSTED_WARNING} (pass --trust to run it)", file=sys.stderr)
+    return doc
+
+
+def require_trust(doc: Document, args: argparse.Namespace, what: str) -> None:
+    """Refuse a command that cannot do without running the project's code."""
+    not_run = untrusted_code(doc)
+    if not_run:
+        raise LayerForgeError(
+            f"{what} builds the model, which runs the project's Python code: expected --trust; "
+            f"received {args.project} without it, so nothing was run (Lambda {listing(not_run)})")
+
+
+def listing(code: list[CodeLayer]) -> str:
+    return "; ".join(f"'{c.name}' ({c.expression[:80]!r})" for c in code)

@@ -1,0 +1,114 @@
+"""Which code this process may run, as Keras' safe mode and Jupyter's notebook trust do it.
+
+A project's Lambda expressions are Python code, and building the model runs them. The app
+and the command line guard this process (:func:`code_guard`): from then on an expression runs
+only once the user trusts it. Code in a file the user opened is untrusted until they say so;
+code they typed in the app, and the templates', is trusted. A library caller that is not
+guarded builds what it made itself.
+
+Trust is kept by the code's text (its canonical form), so exactly the code a user trusted
+can run, whatever file it came from.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostic
+from .errors import LayerForgeError
+from .lambdas import lambda_source
+
+UNTRUSTED_WARNING = "runs Python code: not run until you trust this project"
+UNTRUSTED_CODE = "untrusted-code"
+
+
+class UntrustedCodeError(LayerForgeError):
+    """Building the model would run code the user has not trusted."""
+
+
+@dataclass
+class _Trust:
+    guarded: bool = False
+    trusted: set[str] = field(default_factory=set)
+
+
+_STATE = _Trust()
+
+
+def guard_code() -> None:
+    """From now on, run only trusted code in this process."""
+    _STATE.guarded = True
+
+
+def code_guarded() -> bool:
+    return _STATE.guarded
+
+
+@contextmanager
+def code_guard(trusted: Iterable[str] = ()) -> Iterator[None]:
+    """Guarded while the block runs (a command, a test); the earlier state comes back after."""
+    saved = _Trust(_STATE.guarded, set(_STATE.trusted))
+    _STATE.guarded = True
+    _STATE.trusted |= set(trusted)
+    try:
+        yield
+    finally:
+        _STATE.guarded, _STATE.trusted = saved.guarded, saved.trusted
+
+
+def code_key(expression: str) -> str:
+    """The canonical text of a Lambda expression's function (``lambda x: ...``)."""
+    return ast.unparse(ast.parse(lambda_source(expression), mode="eval").body)
+
+
+def trust_code(expressions: Iterable[str]) -> None:
+    """The user trusts these Lambda expressions: they may run from now on."""
+    for expression in expressions:
+        try:
+            _STATE.trusted.add(code_key(expression))
+        except ValueError:
+            continue  # text that is no expression never runs anyway
+
+
+def set_trusted_keys(keys: Iterable[str]) -> None:
+    """Trust exactly these canonical texts (a worker process takes its parent's verdict)."""
+    _STATE.trusted = set(keys)
+
+
+def trusted_keys(expressions: Iterable[str]) -> list[str]:
+    """The canonical texts of the expressions that may run now."""
+    return [code_key(e) for e in expressions if may_run(e)]
+
+
+def may_run(expression: str) -> bool:
+    if not _STATE.guarded:
+        return True
+    try:
+        return code_key(expression) in _STATE.trusted
+    except ValueError:
+        return False
+
+
+def refuse_untrusted(expression: str) -> None:
+    """Raise before an untrusted expression could run."""
+    if not may_run(expression):
+        raise UntrustedCodeError(
+            f"expected code you trust; received a Lambda expression ({expression[:80]!r}) from "
+            "a project that is not trusted: it was not run. Trust the project (the app asks "
+            "when it opens it; the command line takes --trust) to run it")
+
+
+def untrusted_functions(source: str) -> list[str]:
+    """The lambdas of a generated module that may not run now (none when not guarded)."""
+    if not _STATE.guarded:
+        return []
+    found = [ast.unparse(n) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Lambda)]
+    return [text for text in found if text not in _STATE.trusted]
+
+
+def untrusted_diagnostic(node_id: str, graph_key: str) -> Diagnostic:
+    """The warning on a node whose code was not run."""
+    return Diagnostic(node_id, "warning", UNTRUSTED_WARNING, UNTRUSTED_CODE, graph_key)
