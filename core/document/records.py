@@ -19,25 +19,20 @@ from .document import Block, Document, ProjectMeta
 from .graph import Graph
 from .search_space import space_from_records, space_to_records
 from .space_checks import space_errors
+from .trust import code_in
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "layerforge-project"
-CODE_CLASSES = ("Lambda",)
 
 
 # ------------------------------------------------------------------ writing
 def code_layers(doc: Document) -> list[str]:
-    """Names of the layers that run Python code when built (``block/layer`` inside blocks),
-    so that opening a project can warn before anything is built."""
-    found = []
-    for key, graph in doc.graphs():
-        prefix = "" if key == "main" else f"{doc.block(key).name}/"
-        found += [prefix + layer.name for layer in graph.layers.values()
-                  if layer.class_name in CODE_CLASSES]
-    return found
+    """Names of the layers that run Python code when built (``block/layer`` inside blocks)."""
+    return [code.name for code in code_in(doc)]
 
 
 def to_records(doc: Document) -> dict[str, Any]:
+    # A note for readers of the file only: what runs is always read from the layers.
     marker = {"runs_code": True} if code_layers(doc) else {}
     return {
         "format": FORMAT_NAME,
