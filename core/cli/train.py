@@ -6,10 +6,14 @@ Imports TensorFlow only when training starts (``--help`` stays fast).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -44,29 +48,61 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (data, weights, shuffling)")
     p.add_argument("--run-dir", metavar="DIR",
                    help="the run folder to write (default: a new one in <project>.runs/)")
-    p.add_argument("--json", action="store_true", help="print the final history as JSON")
+    p.add_argument("--allow-nan", action="store_true",
+                   help="train on data holding NaN or Inf (refused by default)")
+    p.add_argument("--json", action="store_true",
+                   help="print the final history as JSON, the only output on stdout")
     add_trust_argument(p)
     return p
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train; exit 0 for a completed or stopped run, 1 for a failed one."""
-    from ..training.fit import train  # lazy: it imports Keras; --help and the parser stay fast
+    """Train; exit 0 for a completed or stopped run, 1 for a failed one, 130 after Ctrl-C.
 
+    The first Ctrl-C stops the run after the current batch (its best weights kept); a
+    second one interrupts at once. Whatever Keras prints while loading data goes to
+    stderr, so stdout holds only the JSON.
+    """
     doc = open_trusted(args, required_by="train")
     settings = settings_for(doc, args)
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(runs_folder(args.project))
-    reporter = ProgressBar(sys.stderr)
-    result = train(doc, settings, run_dir=run_dir, reporter=reporter)
+    # lazy: it imports Keras, after the checks above, so --help and their refusals stay fast
+    from ..training.fit import train
+
+    stop = threading.Event()
+    with _stop_on_ctrl_c(stop), contextlib.redirect_stdout(sys.stderr):
+        result = train(doc, settings, run_dir=run_dir, reporter=ProgressBar(sys.stderr),
+                       stop_event=stop)
     if args.json:
         print(json.dumps({"status": result.status, "run_dir": str(result.run_dir),
                           "device": result.device, "message": result.message,
                           "history": result.history}, indent=1))
     if not result.ok:
-        print(f"layerforge: training failed: {result.message} (details in "
-              f"{result.run_dir / 'status.json'})", file=sys.stderr)
+        where = f"details in {result.status_file}" if result.status_file else result.unrecorded
+        print(f"layerforge: training failed: {result.message} ({where})", file=sys.stderr)
         return 1
-    return 0
+    return 130 if stop.is_set() else 0
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
+    """SIGINT sets ``stop`` once, then interrupts as usual (outside the main thread,
+    where no handler can be set, Ctrl-C interrupts as usual)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nstopping after this batch (Ctrl-C again to interrupt at once)",
+              file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def settings_for(doc: Document, args: argparse.Namespace) -> TrainingSettings:
@@ -79,6 +115,8 @@ def settings_for(doc: Document, args: argparse.Namespace) -> TrainingSettings:
             setattr(s, attr, getattr(args, arg))
     if args.data:
         s.data = bindings_from_args(doc, args.data)
+    if getattr(args, "allow_nan", False):
+        s.allow_nan = True
     if args.samples is not None:
         for t in [*_names(doc)[0], *_names(doc)[1]]:
             src = s.data.setdefault(t, DataSource())
@@ -100,6 +138,10 @@ def bindings_from_args(doc: Document, values: list[str]) -> dict[str, DataSource
     first = values[0]
     if first.startswith(("sklearn:", "keras:")):
         return _dataset_bindings(first, inputs, outputs)
+    missing = [v for v in values if not Path(v).exists()]
+    if missing:
+        raise DataError(f"expected --data files or folders that exist; received "
+                        f"{', '.join(map(repr, missing))} (not found)")
     path = Path(first)
     if len(values) > 1 or path.suffix == ".npy":
         return _npy_bindings(values, inputs, outputs)
@@ -235,6 +277,10 @@ class ProgressBar:
         self._start_epoch(epoch + 1, self.last_step)
 
     def on_train_end(self, result: Any) -> None:
+        if self.last_draw and self.last_step > self.first_step:  # end the bar's open line
+            self.stream.write("\n")
+        if result.status == "failed":  # the command's one line says why
+            return
         self.stream.write(f"{result.status}: {result.epochs} epoch(s); run folder "
                           f"{result.run_dir}\n")
 
