@@ -56,9 +56,9 @@ def load(path: str | os.PathLike[str], catalog: Catalog | None = None) -> Docume
     except OSError as exc:
         raise ProjectFileError(f"{target}: cannot be read ({exc.strerror or exc})") from None
     data = parse(text, str(target))
-    ref = _take_ref(data, str(target))
+    raw_ref = _take_ref(data)
     doc = from_records(data, str(target), catalog)
-    load_weights(doc, target, ref)
+    load_weights(doc, target, _checked_ref(raw_ref, str(target)))
     return doc
 
 
@@ -66,12 +66,20 @@ def loads(text: str, source: str = "<project>", catalog: Catalog | None = None) 
     """A document from project text; a weights reference is checked but not followed (text
     alone has no folder to read the weights from)."""
     data = parse(text, source)
-    _take_ref(data, source)
-    return from_records(data, source, catalog)
+    raw_ref = _take_ref(data)
+    doc = from_records(data, source, catalog)
+    _checked_ref(raw_ref, source)
+    return doc
 
 
-def _take_ref(data: Any, source: str) -> WeightsRef | None:
-    """Remove the weights reference from the data (the document's records do not hold it)."""
-    if isinstance(data, dict) and REF_KEY in data:
-        return read_ref(data.pop(REF_KEY), source)
-    return None
+_ABSENT = object()
+
+
+def _take_ref(data: Any) -> Any:
+    """Remove the weights reference from the data (the document's records do not hold it);
+    it is checked after them, so a file that is no project is refused as such first."""
+    return data.pop(REF_KEY, _ABSENT) if isinstance(data, dict) else _ABSENT
+
+
+def _checked_ref(raw: Any, source: str) -> WeightsRef | None:
+    return None if raw is _ABSENT else read_ref(raw, source)
