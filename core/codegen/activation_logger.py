@@ -1,4 +1,4 @@
-"""The activation logger callback: every layer's activations for one sample, per epoch.
+"""The activation logger callback: every layer call's activations for one sample, per epoch.
 
 Training imports it; the code writer copies its source into exported modules by
 reading this file (:func:`~.helper_source.helper_source`), never importing it, so
@@ -14,7 +14,11 @@ import numpy as np
 
 
 class ActivationLogger(keras.callbacks.Callback):
-    """Every layer's activations for one sample, saved per epoch as .npz (book 7.2)."""
+    """Every layer call's activations for one sample, saved per epoch as .npz (book 7.2).
+
+    Keys are layer names; a shared layer's later calls add ``@2``, ``@3`` (a shared LSTM
+    of a siamese model records both branches), several outputs add ``:0``, ``:1``.
+    """
 
     def __init__(self, x, folder, every=1, sample_index=0):  # type: ignore[no-untyped-def]
         super().__init__()
@@ -30,16 +34,30 @@ class ActivationLogger(keras.callbacks.Callback):
             return [v[i:i + 1] for v in self.x]
         return self.x[i:i + 1]
 
+    def record(self, outputs, name, out):  # type: ignore[no-untyped-def]
+        tensors = out if isinstance(out, list | tuple) else [out]
+        for i, tensor in enumerate(tensors):
+            self.names.append(name if len(tensors) == 1 else f"{name}:{i}")
+            outputs.append(tensor)
+
     def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
-        outputs = []
-        for layer in self.model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            tensors = layer.output if isinstance(layer.output, list | tuple) else [layer.output]
-            for i, tensor in enumerate(tensors):
-                self.names.append(layer.name if len(tensors) == 1 else f"{layer.name}:{i}")
-                outputs.append(tensor)
+        outputs, calls = [], {}
         inputs = self.model.inputs
+        if isinstance(self.model, keras.Sequential):  # one call per layer
+            for layer in self.model.layers:
+                self.record(outputs, layer.name, layer.output)
+        else:
+            def call(layer, *args, **kwargs):  # type: ignore[no-untyped-def]
+                out = layer(*args, **kwargs)
+                calls[layer.name] = calls.get(layer.name, 0) + 1
+                count = calls[layer.name]
+                self.record(outputs, layer.name if count == 1 else f"{layer.name}@{count}", out)
+                return out
+
+            # the same layers (same weights) called again, every call's output kept
+            traced = keras.models.clone_model(self.model, clone_function=lambda layer: layer,
+                                              call_function=call)
+            inputs = traced.inputs
         self.probe = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs)
 
     def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]

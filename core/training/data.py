@@ -255,6 +255,7 @@ def _directory_binding(io: ModelIO, bindings: dict[str, DataSource]) -> DataSour
 def load_directory_binding(io: ModelIO, src: DataSource, settings: TrainingSettings
                            ) -> tuple[Any, Any]:
     t_in, t_out = io.inputs[0], io.outputs[0]
+    _check_directory_input(src.kind, t_in)
     try:
         train_ds, val_ds = load_directory(src.kind, src.params["path"], t_in.shape,
                                           data_plan.label_mode(t_out.loss), settings.batch_size,
@@ -264,6 +265,18 @@ def load_directory_binding(io: ModelIO, src: DataSource, settings: TrainingSetti
         raise DataError(f"{t_in.label} ({src.kind} {src.params['path']!r}): {exc}") from None
     _check_element_spec(train_ds, t_in, t_out)
     return train_ds, val_ds
+
+
+def _check_directory_input(kind: str, t: TensorInfo) -> None:
+    """The input a folder feeds must take what it gives: images of a fixed height and width
+    (with channels), or strings."""
+    if kind == "image_dir" and (len(t.shape) != 3 or None in t.shape[:2]):
+        raise DataError(f"{t.label}: an image folder gives images of shape (height, width, "
+                        f"channels): expected an input of rank 3 with a fixed height and width;"
+                        f" received an input of shape {format_shape(t.shape)}")
+    if kind == "text_dir" and "string" not in t.dtype:
+        raise DataError(f"{t.label}: a text folder gives strings: expected an input of dtype "
+                        f"string (text vectorization inside the model); received dtype {t.dtype}")
 
 
 def _check_element_spec(ds: Any, t_in: TensorInfo, t_out: TensorInfo) -> None:

@@ -247,3 +247,37 @@ def test_exported_synthetic_data_is_what_the_app_draws(kind, high, shape):
     want = synthetic_array(np.random.default_rng(1), 5, (3, 4), "float32", kind,
                            eval(high, {"shape": (3, 4)}))
     assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def sorted_rows(tmp_path, count: int = 40) -> DataSource:
+    """Row i holds i everywhere: validation rows tell which samples were held out."""
+    np.save(tmp_path / "x.npy", np.repeat(np.arange(count, dtype="float32")[:, None], 64, 1))
+    return DataSource("npy", {"path": str(tmp_path / "x.npy")})
+
+
+@pytest.mark.parametrize("shuffle_split", [True, False])
+def test_data_is_shuffled_by_its_seed_before_the_validation_split(mlp, tmp_path, shuffle_split):
+    doc, model = mlp
+    settings = TrainingSettings(seed=5, validation_split=0.25, shuffle_split=shuffle_split,
+                                data={"features": sorted_rows(tmp_path)})
+    held_out = load_training_data(doc, model, settings).val_x["features"][:, 0]
+    if not shuffle_split:  # the last rows, as Keras' validation_split takes them
+        assert held_out.tolist() == list(range(30, 40))
+        return
+    assert len(held_out) == 10 and held_out.min() < 30  # sorted data no longer splits by order
+    again = load_training_data(doc, model, settings).val_x["features"][:, 0]
+    assert again.tolist() == held_out.tolist()
+    settings.split_seed = 6  # the run's own split seed wins over the seed
+    assert load_training_data(doc, model, settings).val_x["features"][:, 0].tolist() \
+        != held_out.tolist()
+
+
+def test_an_image_folder_bound_to_a_vector_input_names_the_input(mlp, tmp_path):
+    doc, model = mlp
+    write_images(tmp_path / "imgs", 2, 1, 8)
+    settings = TrainingSettings(data={"features": DataSource("image_dir",
+                                                             {"path": str(tmp_path / "imgs")})})
+    with pytest.raises(DataError, match=r"input 'features': an image folder gives images of "
+                                        r"shape \(height, width, channels\): expected an input "
+                                        r"of rank 3 .* received an input of shape \(64,\)"):
+        load_training_data(doc, model, settings)

@@ -264,3 +264,17 @@ def test_the_checkpoint_follows_model_checkpoint_options(tmp_path, options, file
     else:
         model = keras.models.load_model(tmp_path / file)
     assert model.get_weights()[0].tolist() == [[kept], [kept]]
+
+
+def test_activations_are_logged_per_call_of_a_shared_layer(tmp_path):
+    doc = load_template("siamese-lstm")
+    settings = TrainingSettings(batch_size=8, epochs=1, seed=2, validation_split=0,
+                                data={n: DataSource("synthetic", {"samples": 8, "length": 6})
+                                      for n in ("left", "right")},
+                                callbacks=[CallbackSpec("ActivationLogger")])
+    result = train(doc, settings, run_dir=tmp_path / "run")
+    assert result.status == "completed", result.message
+    acts = load_activations(tmp_path / "run", 1)
+    assert {"lstm", "lstm@2", "merged", "predictions"} <= set(acts)
+    assert acts["lstm"].shape == acts["lstm@2"].shape
+    assert not np.allclose(acts["lstm"], acts["lstm@2"])  # the right branch, not the left again

@@ -119,6 +119,54 @@ def test_exported_module_trains_like_the_app(tmp_path):
     assert len((run / "log.csv").read_text().splitlines()) == 3
 
 
+def test_json_is_the_only_stdout_for_an_image_folder(tmp_path, capsys):
+    from PIL import Image
+
+    for c in range(10):
+        (tmp_path / "imgs" / f"class_{c}").mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((64, 64, 3), 20 * c + i, np.uint8)).save(
+                tmp_path / "imgs" / f"class_{c}" / f"{i}.png")
+    code = run_train(parse("separable-convnet", "--data", str(tmp_path / "imgs"), "--epochs", "1",
+                           "--batch-size", "10", "--seed", "1", "--run-dir",
+                           str(tmp_path / "run"), "--json"))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["history"]["epoch"] == [1]
+    assert "Using 16 files for training." in err  # Keras prints it even with verbose=False
+
+
+def test_model_checkpoint_options_hold_in_the_cli_and_the_exported_module(tmp_path, capsys):
+    """save_weights_only writes best.weights.h5 in both; the exported module shuffles loaded
+    data before its split as the app does."""
+    from layerforge.core.codegen.model_code import generate
+    from layerforge.core.io.project import save
+    from layerforge.core.io.templates import load_template
+    from layerforge.core.schema.settings import CallbackSpec, DataSource, TrainingSettings
+    from layerforge.core.training.runs import load_run_model
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((24, 64)), y=np.eye(10)[np.arange(24) % 10])
+    doc = load_template("sequential-mlp")
+    doc.training = TrainingSettings(batch_size=8, epochs=2, seed=4, callbacks=[
+        CallbackSpec("ModelCheckpoint", {"save_weights_only": True, "monitor": "loss",
+                                         "mode": "min", "save_best_only": False})],
+        data={name: DataSource("npz", {"path": str(tmp_path / "d.npz"), "key": key})
+              for name, key in (("features", "x"), ("predictions", "y"))})
+    save(doc, tmp_path / "p.json")
+    assert run_train(parse(str(tmp_path / "p.json"), "--run-dir", str(tmp_path / "app"))) == 0
+    assert (tmp_path / "app" / "best.weights.h5").exists()
+    assert not (tmp_path / "app" / "best.keras").exists()
+    assert load_run_model(tmp_path / "app").predict(np.zeros((1, 64)), verbose=0).shape == (1, 10)
+    source = generate(doc).source
+    assert "split_validation(x, y, 0.2, True, 4)" in source
+    (tmp_path / "model.py").write_text(source)
+    out = subprocess.run([sys.executable, "model.py"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "run" / "best.weights.h5").exists()
+
+
 # ------------------------------------------------------------------ multi-worker
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
