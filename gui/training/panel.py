@@ -324,6 +324,8 @@ class TrainingPanel(QWidget):
         if result.device:
             self.device_label.setText(f"Device: {result.device}")
         error = result.message if result.status == "failed" else ""
+        if error and getattr(result, "unrecorded", ""):  # the Runs dock cannot show this run
+            error += f" ({result.unrecorded})"
         self._show_message(error, list(result.warnings), getattr(result, "traceback", ""))
         if self.plot is not None:
             self.plot.refresh(force=True)

@@ -152,11 +152,22 @@ class SettingsEditor(QWidget):
         self.validation_split.setDecimals(2)
         self.validation_split.setKeyboardTracking(False)
         self.validation_split.setToolTip("Fraction of the training data held out (its last "
-                                         "samples) when no separate validation data is bound")
+                                         "samples, after the shuffle below) when no separate "
+                                         "validation data is bound")
         self.validation_split.valueChanged.connect(
             lambda v: self.commit_training("validation_split", round(float(v), 4)))
         self.shuffle = QCheckBox("shuffle every epoch")
         self.shuffle.toggled.connect(lambda v: self.commit_training("shuffle", bool(v)))
+        self.shuffle_split = QCheckBox("shuffle before the validation split")
+        self.shuffle_split.setToolTip("A seeded shuffle (the seed below, else one drawn and "
+                                      "kept in the run's settings), so data sorted by class "
+                                      "does not leave one class for validation")
+        self.shuffle_split.toggled.connect(
+            lambda v: self.commit_training("shuffle_split", bool(v)))
+        self.allow_nan = QCheckBox("train on data holding NaN or Inf")
+        self.allow_nan.setToolTip("Without it, a run refuses such data before the first batch, "
+                                  "naming the input or output and the counts")
+        self.allow_nan.toggled.connect(lambda v: self.commit_training("allow_nan", bool(v)))
         self.seed = QLineEdit()
         self.seed.setPlaceholderText("random")
         self.seed.editingFinished.connect(self.commit_seed)
@@ -171,7 +182,8 @@ class SettingsEditor(QWidget):
         for label, widget in (("Optimizer", self.optimizer), ("Learning rate", self.learning_rate),
                               ("Batch size", self.batch_size), ("Epochs", self.epochs),
                               ("Validation split", self.validation_split),
-                              ("Shuffle", self.shuffle), ("Seed", self.seed),
+                              ("Shuffle", self.shuffle), ("Split", self.shuffle_split),
+                              ("Seed", self.seed), ("NaN data", self.allow_nan),
                               ("Mixed precision", self.mixed_precision),
                               ("Feed arrays as", self.feed)):
             form.addRow(label, widget)
@@ -235,7 +247,7 @@ class SettingsEditor(QWidget):
         s, c = doc.training, doc.compile
         widgets = (self.optimizer, self.learning_rate, self.batch_size, self.epochs,
                    self.validation_split, self.shuffle, self.seed, self.mixed_precision,
-                   self.feed)
+                   self.feed, self.shuffle_split, self.allow_nan)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -245,6 +257,8 @@ class SettingsEditor(QWidget):
             self.epochs.setValue(s.epochs)
             self.validation_split.setValue(s.validation_split)
             self.shuffle.setChecked(s.shuffle)
+            self.shuffle_split.setChecked(s.shuffle_split)
+            self.allow_nan.setChecked(s.allow_nan)
             _set_text(self.seed, "" if s.seed is None else str(s.seed))
             self.mixed_precision.setChecked(s.mixed_precision)
             self.feed.setCurrentText(s.feed)

@@ -160,7 +160,8 @@ def test_stop_ends_the_run_early_and_keeps_the_best_checkpoint(mlp: Any, qtbot: 
 @pytest.mark.parametrize("name,array,expected", [
     ("features", np.zeros((64, 3), "float32"),
      "input 'features': expected samples of shape (64,); received (3,)"),
-    ("predictions", np.full((64, 10), np.nan, "float32"), "the loss became nan"),
+    ("predictions", np.full((64, 10), np.nan, "float32"),
+     "output 'predictions': 480 NaN and 0 Inf of 480 values"),  # refused before a batch
 ])
 def test_a_failing_run_shows_its_error_and_the_window_keeps_working(
         mlp: Any, qtbot: Any, isolated: SimpleNamespace, name: str, array: np.ndarray,
@@ -251,11 +252,14 @@ def test_settings_survive_save_and_reopen(mlp: Any, isolated: SimpleNamespace) -
     editor.callback_kind.setCurrentText("ReduceLROnPlateau")
     click(editor.add_callback_button)
     click_check_box(editor.shuffle)
+    click_check_box(editor.shuffle_split)
+    click_check_box(editor.allow_nan)
     data = mlp.training.data_editor
     data.select("predictions")
     data.choose_kind("sklearn")
     saved_training = mlp.session.doc.training
     assert not saved_training.shuffle and saved_training.callbacks[0].kind == "ReduceLROnPlateau"
+    assert not saved_training.shuffle_split and saved_training.allow_nan
     assert saved_training.data["predictions"] == DataSource("sklearn",
                                                             {"name": "digits", "part": "y"})
     assert mlp.files.save()
@@ -265,6 +269,7 @@ def test_settings_survive_save_and_reopen(mlp: Any, isolated: SimpleNamespace) -
     doc = mlp.session.doc
     assert doc.training == saved_training and doc.compile.optimizer == "adam"
     assert editor.optimizer.currentText() == "adam" and not editor.shuffle.isChecked()
+    assert not editor.shuffle_split.isChecked() and editor.allow_nan.isChecked()
     assert editor.callback_list.item(0).text() == "ReduceLROnPlateau"
     rows = {data.table.item(r, 0).text(): data.table.item(r, 2).text()
             for r in range(data.table.rowCount())}
