@@ -8,6 +8,7 @@ patch one function instead of clicking a modal dialog.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from layerforge.core.document.document import Document
+from layerforge.core.document.trust import code_in
 from layerforge.core.io.liveness import process_alive
 from layerforge.core.io.weights_file import remove_project
 from layerforge.core.schema.errors import LayerForgeError
@@ -25,6 +27,10 @@ from .session import EditorSession
 
 AUTOSAVE_INTERVAL_MS = 30_000
 MAX_RECENT = 10
+MAX_TRUSTED = 500
+# What the trust prompt shows at most: how many layers, and how much of each expression.
+SHOWN_CODE = 12
+SHOWN_EXPRESSION = 200
 RECOVERY_PREFIX = "autosave-"
 PROJECT_FILTER = "LayerForge projects (*.json);;All files (*)"
 OPEN_FILTER = ("Projects and Keras models (*.json *.keras *.h5 *.hdf5);;"
@@ -70,6 +76,24 @@ def ask_restore(parent: QWidget | None, path: Path, saved_at: float, origin: str
         f"LayerForge closed without saving a project{where}. An autosave from {when} exists.\n"
         "Restore it?")
     return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_trust(parent: QWidget | None, name: str, code: list[str]) -> bool:
+    """Whether the user trusts the code of ``name`` (``layer: expression`` lines) to run."""
+    shown = [f"• {line[:SHOWN_EXPRESSION]}" for line in code[:SHOWN_CODE]]
+    if len(code) > SHOWN_CODE:
+        shown.append(f"… and {len(code) - SHOWN_CODE} more")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Run this project's code?",
+                      f"'{name}' contains Python code that runs when the model is built "
+                      f"(Lambda layers):\n\n" + "\n".join(shown), parent=parent)
+    box.setInformativeText("Run it only if you trust where this file came from. Until you "
+                           "do, none of it runs: shapes after these layers stay unknown.")
+    trust = box.addButton("Trust and Run", QMessageBox.ButtonRole.AcceptRole)
+    keep_off = box.addButton("Don't Run", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep_off)
+    box.setEscapeButton(keep_off)
+    box.exec()
+    return box.clickedButton() is trust
 
 
 def choose_open_path(parent: QWidget | None) -> str | None:
@@ -144,6 +168,38 @@ class RecentFiles:
         self.settings.setValue(self.KEY, [])
 
 
+# ------------------------------------------------------------ trusted files
+def file_digest(path: Path) -> str | None:
+    """The SHA-256 of a file's content (what trust is remembered by); None if unreadable."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class TrustedFiles:
+    """Content hashes of the files whose code the user trusted (as Jupyter signs notebooks):
+    the same bytes open without asking again; any change asks again."""
+
+    KEY = "trust/sha256"
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self.settings = settings or QSettings()
+
+    def digests(self) -> list[str]:
+        value = self.settings.value(self.KEY, [])
+        if isinstance(value, str):
+            value = [value]
+        return [d for d in (value or []) if isinstance(d, str)]
+
+    def __contains__(self, digest: str) -> bool:
+        return digest in self.digests()
+
+    def add(self, digest: str) -> None:
+        digests = [digest] + [d for d in self.digests() if d != digest]
+        self.settings.setValue(self.KEY, digests[:MAX_TRUSTED])
+
+
 # ------------------------------------------------------------ controller
 class FileController(QObject):
     """File actions of one window; ``opened(path)`` after a project/model is loaded."""
@@ -158,6 +214,9 @@ class FileController(QObject):
         self.session = session
         self.widget = parent_widget
         self.recent = RecentFiles()
+        self.trusted_files = TrustedFiles()
+        # The content hash of the file on screen as it was read (None: no file, or changed).
+        self.opened_digest: str | None = None
         self.recovery_path = own_recovery_file()
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_INTERVAL_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -203,6 +262,7 @@ class FileController(QObject):
         if ask and not self.maybe_discard():
             return False
         target = Path(path)
+        digest = file_digest(target)
         try:
             doc, warnings = self._read(target)
         except (LayerForgeError, OSError, ValueError) as exc:
@@ -211,7 +271,10 @@ class FileController(QObject):
             notify(self.widget, "Cannot open the file", text)
             return False
         is_project = target.suffix.lower() == ".json" and not is_keras_model_json(target)
-        self._replace(doc, target if is_project else None)
+        # Asked before the document is shown, so nothing of it is built until then.
+        trusted = self._ask_trust(doc, target.name, digest, target)
+        self._replace(doc, target if is_project else None, trusted)
+        self.opened_digest = digest if file_digest(target) == digest else None
         if is_project:
             self.recent.add(target)
             self.recent_changed.emit()
@@ -231,9 +294,43 @@ class FileController(QObject):
 
         return load(path, self.session.doc.catalog), []
 
-    def _replace(self, doc: Document, path: Path | None) -> None:
+    def _replace(self, doc: Document, path: Path | None, trusted: bool = True) -> None:
         remove_recovery(self.recovery_path)
-        self.session.replace_document(doc, path)
+        self.opened_digest = None
+        self.session.replace_document(doc, path, trusted)
+
+    # -------------------------------------------------------- trust
+    def _ask_trust(self, doc: Document, name: str, digest: str | None,
+                   path: Path | None) -> bool:
+        """Whether the code of a document read from a file may run: yes without code, or for
+        the very bytes trusted before; else the user says so (remembered by content hash)."""
+        code = [c.describe() for c in code_in(doc)]
+        if not code:
+            return True
+        # The digest is checked again after reading, so a file changed meanwhile asks again.
+        unchanged = digest is not None and path is not None and file_digest(path) == digest
+        if unchanged and digest in self.trusted_files:
+            return True
+        if not ask_trust(self.widget, name, code):
+            self.message.emit(f"{name}: its code was not run (File → Trust Project Code… "
+                              "runs it)")
+            return False
+        if unchanged and digest is not None:
+            self.trusted_files.add(digest)
+        return True
+
+    def trust_current(self) -> bool:
+        """Ask to trust the code of the document on screen (File → Trust Project Code…)."""
+        code = self.session.untrusted_code()
+        if not code:
+            self.message.emit("All of this project's code may run")
+            return True
+        if not ask_trust(self.widget, self.session.display_name(), code):
+            return False
+        if self.opened_digest is not None and not self.session.is_modified:
+            self.trusted_files.add(self.opened_digest)  # the bytes the user saw the code of
+        self.session.trust_code()
+        return True
 
     # -------------------------------------------------------- save
     def save(self) -> bool:
@@ -330,7 +427,9 @@ class FileController(QObject):
         except (LayerForgeError, OSError) as exc:
             notify(self.widget, "Cannot restore the autosave", f"{path}:\n{exc}")
             return False
-        self.session.replace_document(doc, origin or None)
+        trusted = self._ask_trust(doc, Path(origin).name if origin else "the autosave", None,
+                                  None)
+        self.session.replace_document(doc, origin or None, trusted)
         # The restored work differs from any file on disk until it is saved.
         self.session.mark_modified()
         self.autosave()

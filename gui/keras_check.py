@@ -84,6 +84,7 @@ class KerasCheck(QObject):
             self._restart_worker()
         self.in_flight = next(_REQUEST_NUMBERS)
         self.in_flight_generation = self.sent_generation = self.session.generation
+        # The worker runs what may run here (the session trusts its typed code as it analyses).
         self.worker.submit(self.session.doc, self.in_flight)
         self._poll.start()
         if self.worker.ready:

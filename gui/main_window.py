@@ -252,6 +252,14 @@ class MainWindow(QMainWindow):
                            "Train the model in the background with the project's settings (F5)")
         self.act_stop = a("&Stop training", self.training.stop_training, "Shift+F5",
                           "End the run after the current batch, keeping the best weights")
+        self.act_trust = a("T&rust Project Code…", self.files.trust_current, None,
+                           "Show the project's Python code (Lambda layers) and run it if you "
+                           "trust it")
+        self.act_trust.setEnabled(not self.session.code_trusted)
+        self.session.trust_changed.connect(lambda trusted: self.act_trust.setEnabled(not trusted))
+        # Train asks to trust a file's code first, from the menu and the dock's button alike.
+        self.training.train_button.clicked.disconnect(self.training.start_training)
+        self.training.train_button.clicked.connect(self.start_training)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -266,6 +274,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.act_save, self.act_save_as])
         export_menu = file_menu.addMenu("&Export")
         self.export_actions = {kind: self._export_action(export_menu, kind) for kind in EXPORTS}
+        file_menu.addActions([self.act_trust])
         file_menu.addSeparator()
         file_menu.addActions([self.act_start, self.act_quit])
         edit = bar.addMenu("&Edit")
@@ -438,6 +447,8 @@ class MainWindow(QMainWindow):
         dock.raise_()
         if dock.height() < 360:
             self.resizeDocks([dock], [max(360, self.height() * 9 // 20)], Qt.Orientation.Vertical)
+        if self.session.untrusted_code() and not self.files.trust_current():
+            return False  # training builds the model: a file's code runs only when trusted
         return self.training.start_training()
 
     def _on_training_running(self, running: bool) -> None:

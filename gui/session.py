@@ -20,9 +20,11 @@ from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.analysis.validation import validate
 from layerforge.core.document.document import MAIN, Document
 from layerforge.core.document.graph import Graph
+from layerforge.core.document.trust import trust_document, untrusted_code
 from layerforge.core.editing.commands import Command
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.trust import guard_code
 
 # Longest a single analysis pass builds layers on the UI thread; the rest follows in later
 # turns of the event loop (a DenseNet-sized model takes a couple of seconds to build).
@@ -69,6 +71,8 @@ class EditorSession(QObject):
     keras_ready_changed = Signal(bool)
     #: A push was refused: the message says what was expected and what was received.
     edit_refused = Signal(str)
+    #: Whether the document's code may run changed (the user trusted it, or another opened).
+    trust_changed = Signal(bool)
 
     def __init__(self, doc: Document | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -81,6 +85,8 @@ class EditorSession(QObject):
         self._analysis_timer.timeout.connect(lambda: self.analyze(VERIFY_SLICE_S))
         self.keras_ready = False
         self.doc = doc if doc is not None else Document()
+        # Code the user typed, or a template's, runs; a file's only once the user trusts it.
+        self.code_trusted = True
         self.path: Path | None = Path(path) if path else None
         self.diagnostics: list[Diagnostic] = []
         self._engines: dict[str, ShapeEngine] = {}
@@ -94,9 +100,12 @@ class EditorSession(QObject):
         self.title_changed.emit()
 
     # ------------------------------------------------------------ document
-    def replace_document(self, doc: Document, path: str | Path | None = None) -> None:
-        """Swap in another document (open, new, restore) with an empty undo history."""
+    def replace_document(self, doc: Document, path: str | Path | None = None,
+                         trusted: bool = True) -> None:
+        """Swap in another document (open, new, restore) with an empty undo history;
+        ``trusted=False`` for a file whose code the user has not trusted: none of it runs."""
         self.doc = doc
+        self._set_trust(trusted)
         self.path = Path(path) if path else None
         self._engines.clear()
         self.undo_stack.clear()
@@ -106,6 +115,30 @@ class EditorSession(QObject):
         self.document_replaced.emit()
         self.title_changed.emit()
         self.schedule_analysis()
+
+    def _set_trust(self, trusted: bool) -> None:
+        self.code_trusted = trusted
+        if trusted:
+            trust_document(self.doc)
+        else:
+            guard_code()  # from now on this process runs only code a user trusted
+        self.trust_changed.emit(trusted)
+
+    def trust_code(self) -> None:
+        """The user trusts the document's code: it runs from now on (shapes, checks, builds)."""
+        self._set_trust(True)
+        self._engines.clear()  # what they computed without the code is stale
+        self.schedule_analysis()
+
+    def untrusted_code(self) -> list[str]:
+        """``name: expression`` of each layer whose code may not run now."""
+        self._trust_typed_code()
+        return [code.describe() for code in untrusted_code(self.doc)]
+
+    def _trust_typed_code(self) -> None:
+        """In a trusted document, the code the user typed since runs too."""
+        if self.code_trusted:
+            trust_document(self.doc)
 
     def set_path(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
@@ -161,6 +194,7 @@ class EditorSession(QObject):
         Layers are built for about ``budget_s`` (all of them without one); when some wait,
         another pass is scheduled, as after an edit."""
         self._analysis_timer.stop()
+        self._trust_typed_code()
         changed: dict[str, set[str]] = {}
         building = False
         found = validate(self.doc)

@@ -1,0 +1,133 @@
+"""Journey: open a project whose Lambda would create a file. The app asks before any of its
+code runs, naming the layer and its expression. Declined: nothing runs, the shapes after the
+Lambda stay unknown and the node warns; File → Trust Project Code… asks again. Accepted:
+the shapes appear, and the same file opens later without asking."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
+from user_steps import LEFT, click_dock_tab, click_menu, node_titled, plain
+
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.io import project
+from layerforge.core.schema.trust import code_guard
+from layerforge.gui import files
+
+SENTINEL = "PWNED"
+# Whether a payload had run when the question showed (the working folder is the test's).
+ran_before_answer: list[bool] = []
+# Each test writes its own file name: Keras' answers are cached by the code's text.
+PAYLOAD = "__import__('pathlib').Path('{}').touch() or ops.concatenate([x, x], axis=-1)"
+
+
+@pytest.fixture(autouse=True)
+def guarded() -> Iterator[None]:
+    """The window guards this process when it opens untrusted code; the tests after it
+    find the process as it was."""
+    with code_guard():
+        yield
+
+
+def lambda_file(path: Path, sentinel: str) -> Path:
+    doc = Document()
+    x = edits.add_input(doc, [4], name="x")
+    x.redo(doc)
+    lam = edits.add_layer(doc, "Lambda", {"expression": PAYLOAD.format(sentinel)}, name="payload")
+    lam.redo(doc)
+    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
+    out = edits.add_output(doc, name="y")
+    out.redo(doc)
+    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
+    project.save(doc, path)
+    data = json.loads(path.read_text())
+    data["runs_code"] = False  # what the file claims changes nothing
+    path.write_text(json.dumps(data))
+    return path
+
+
+def answer_prompt(button: str, seen: list[str], tries: int = 250) -> None:
+    """When the question shows (within about 5 s), read it and click ``button``."""
+    def look(left: int = tries) -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            if left:
+                QTimer.singleShot(20, lambda: look(left - 1))
+            return
+        seen.append(box.text())
+        ran_before_answer.append(any(Path(SENTINEL + suffix).exists() for suffix in ("", "2")))
+        chosen = next(b for b in box.buttons() if plain(b.text()) == button)
+        QTest.mouseClick(chosen, LEFT)
+    QTimer.singleShot(0, look)
+
+
+def lambda_output_label(window: Any) -> Callable[[], str]:
+    lam = node_titled(window, "payload", kind="Lambda")
+    edge = window.session.doc.graph.out_edges(lam)[0]
+    return lambda: window.view.canvas_scene.edges[edge.id].label
+
+
+def open_through_the_menu(window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch,
+                          path: Path, button: str | None) -> list[str]:
+    """File → Open…; ``button`` answers the question if one shows."""
+    monkeypatch.setattr(files, "choose_open_path", lambda parent: str(path))
+    seen: list[str] = []
+    if button is not None:
+        answer_prompt(button, seen)
+    click_menu(qtbot, window, "File", "Open…")
+    qtbot.waitUntil(lambda: window.session.path == path, timeout=5000)
+    qtbot.waitUntil(lambda: bool(window.view.canvas_scene.nodes))
+    return seen
+
+
+def test_opening_asks_before_running_code_and_accepting_shows_shapes(
+        window: Any, qtbot: Any, isolated: SimpleNamespace,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(isolated.path)
+    path = lambda_file(isolated.path / "lambda.json", SENTINEL)
+    seen = open_through_the_menu(window, qtbot, monkeypatch, path, "Trust and Run")
+    assert len(seen) == 1 and "lambda.json" in seen[0] and ran_before_answer[-1] is False
+    assert "payload: " + PAYLOAD.format(SENTINEL) in seen[0]
+    label = lambda_output_label(window)
+    qtbot.waitUntil(lambda: label() == "(None, 8)", timeout=10000)
+    assert (isolated.path / SENTINEL).exists()  # the code the user trusted ran
+    assert not window.act_trust.isEnabled()
+
+    click_menu(qtbot, window, "File", "New")
+    open_through_the_menu(window, qtbot, monkeypatch, path, None)  # a question would block
+    qtbot.waitUntil(lambda: lambda_output_label(window)() == "(None, 8)", timeout=10000)
+    assert not window.act_trust.isEnabled()  # the same bytes: remembered, not asked again
+
+
+def test_declining_runs_nothing_until_the_user_trusts_the_project(
+        window: Any, qtbot: Any, isolated: SimpleNamespace,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(isolated.path)
+    path = lambda_file(isolated.path / "lambda.json", SENTINEL + "2")
+    seen = open_through_the_menu(window, qtbot, monkeypatch, path, "Don't Run")
+    assert len(seen) == 1 and ran_before_answer[-1] is False
+    click_dock_tab(qtbot, window, "Diagnostics")
+    shown = window.diagnostics.list
+    qtbot.waitUntil(lambda: shown.count() == 1)
+    assert "runs Python code: not run until you trust this project" in shown.item(0).text()
+    label = lambda_output_label(window)
+    qtbot.wait(200)
+    assert label() == "?" and not (isolated.path / (SENTINEL + "2")).exists()  # shape unknown
+
+    seen = []
+    answer_prompt("Trust and Run", seen)
+    click_menu(qtbot, window, "File", "Trust Project Code…")
+    qtbot.waitUntil(lambda: len(seen) == 1)
+    assert PAYLOAD.format(SENTINEL + "2") in seen[0]
+    qtbot.waitUntil(lambda: label() == "(None, 8)", timeout=10000)
+    qtbot.waitUntil(lambda: shown.count() == 0)
+    assert (isolated.path / (SENTINEL + "2")).exists()
