@@ -14,10 +14,10 @@ from typing import Any, TextIO
 from ..document.document import Document
 from ..document.search_space import SETTINGS, Dimension, SearchSpaceError
 from ..editing.space_edits import mark_dimension
-from ..io.templates import open_project
 from ..tuning.results import accuracy_key
 from ..tuning.study import run_study
 from .train import settings_for
+from .trust import add_trust_argument, open_trusted
 
 SEARCH_HELP = ("a search dimension, added to the project's: NAME=int:LOW:HIGH[:STEP|:log], "
                "NAME=float:LOW:HIGH[:log] or NAME=choice:A,B,...; NAME is LAYER.PARAM "
@@ -56,12 +56,13 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed of the data, the weights and the "
                                             "sampler")
     p.add_argument("--json", action="store_true", help="print the study's trials as JSON")
+    add_trust_argument(p)
     return p
 
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run the study; exit 0 when it holds a completed trial, 1 otherwise."""
-    doc = open_project(args.project)
+    doc = open_trusted(args, required_by="tune")
     for spec in args.search:
         doc.search_space.put(parse_search(doc, spec))  # validated by mark_dimension
     settings = settings_for(doc, args)

@@ -103,13 +103,14 @@ def test_summary_and_export_work_with_trust(capsys, tmp_path, monkeypatch):
     assert (tmp_path / "m.keras").exists()
 
 
-def test_train_refuses_untrusted_code_naming_the_flag(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_training_refuses_untrusted_code_naming_the_flag(capsys, tmp_path, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
     path = str(lambda_project(tmp_path / "p.json"))
-    code, _, err = cli(capsys, "train", path, "--epochs", "1")
+    code, _, err = cli(capsys, command, path, "--epochs", "1")
     assert code == 2
-    assert "train builds the model" in err and "expected --trust" in err
-    assert not (tmp_path / "PWNED").exists()
+    assert f"{command} builds the model" in err and "expected --trust" in err
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "p.runs").exists()
 
 
 def test_a_command_leaves_the_process_unguarded(capsys, tmp_path):
