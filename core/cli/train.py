@@ -66,8 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
     doc = open_trusted(args, required_by="train")
     settings = settings_for(doc, args)
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(runs_folder(args.project))
-    # lazy: it imports Keras, after the checks above, so --help and their refusals stay fast
-    from ..training.fit import train
+    from ..training.fit import train  # lazy: imports Keras; the refusals above stay fast
 
     stop = threading.Event()
     with _stop_on_ctrl_c(stop), contextlib.redirect_stdout(sys.stderr):
