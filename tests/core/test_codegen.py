@@ -416,3 +416,22 @@ def test_traceback_through_generated_code_shows_its_lines(doc, stack):
     assert frames and all(f.line == lines[f.lineno - 1].strip() for f in frames)
     assert any("lambda x: x / undefined_name" in f.line for f in frames)
     assert "lambda x: x / undefined_name" in "".join(traceback.format_exception(caught.value))
+
+
+def test_a_value_nested_too_deep_for_code_is_refused_with_a_message(doc, stack):
+    from layerforge.core.codegen.python import CodegenError, literal
+
+    deep: object = "relu"
+    for _ in range(900):
+        deep = {"class_name": "x", "config": deep}
+    with pytest.raises(CodegenError, match="nested at most 64 deep"):
+        literal(deep)
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    dense = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, dense))
+    stack.push(edits.connect(doc, dense, out))
+    doc.graph.layer_of(dense).params["activation"] = deep  # as a file written elsewhere has it
+    with pytest.raises(CodegenError, match="nested at most 64 deep"):
+        generate(doc)
+    assert literal([[1, 2.5], {"a": None}]) == "[[1, 2.5], {'a': None}]"

@@ -246,3 +246,34 @@ def test_verify_with_a_budget_builds_a_slice_per_call_and_finishes(doc, stack):
     sizes = [5, *units]
     expected = sum(a * b + b for a, b in itertools.pairwise(sizes))
     assert engine.total_params(build=False) == expected == ShapeEngine(doc).total_params()
+
+
+def test_weights_too_many_to_build_are_refused_before_building(doc, stack):
+    import time
+
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    wide = stack.push(edits.add_layer(doc, "Dense", {"units": 2**31})).node.id
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, x, wide))
+    stack.push(edits.connect(doc, wide, out))
+    engine = ShapeEngine(doc)
+    start = time.perf_counter()
+    error = engine.shapes()[wide].error
+    assert time.perf_counter() - start < 2.0  # building it takes tens of seconds, then fails
+    assert error is not None and "expected at most 500,000,000 weights in one layer" in \
+        error.message and "8,589,934,592" in error.message
+    assert engine.total_params() is None
+
+
+def test_an_embedding_table_too_large_is_refused_and_a_wide_dense_is_not(doc, stack):
+    ids = stack.push(edits.add_input(doc, [10], name="ids", dtype="int32")).node.id
+    table = stack.push(edits.add_layer(doc, "Embedding", {"input_dim": 2**30,
+                                                         "output_dim": 8})).node.id
+    stack.push(edits.connect(doc, ids, table))
+    wide = stack.push(edits.add_layer(doc, "Dense", {"units": 100_000})).node.id
+    stack.push(edits.connect(doc, table, wide))
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, wide, out))
+    shapes = ShapeEngine(doc).shapes()
+    assert "at least 8,589,934,592" in shapes[table].error.message
+    assert shapes[wide].error is None or "weights in one layer" not in shapes[wide].error.message
