@@ -20,7 +20,7 @@ from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.analysis.validation import validate
 from layerforge.core.document.document import MAIN, Document
 from layerforge.core.document.graph import Graph
-from layerforge.core.document.trust import trust_document, untrusted_code
+from layerforge.core.document.trust import code_in, trust_document, untrusted_code
 from layerforge.core.editing.commands import Command
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.errors import LayerForgeError
@@ -101,11 +101,11 @@ class EditorSession(QObject):
 
     # ------------------------------------------------------------ document
     def replace_document(self, doc: Document, path: str | Path | None = None,
-                         trusted: bool = True) -> None:
-        """Swap in another document (open, new, restore) with an empty undo history;
-        ``trusted=False`` for a file whose code the user has not trusted: none of it runs."""
+                         trusted: bool = False) -> None:
+        """Swap in another document (open, new, restore) with an empty undo history. Its code
+        runs only when ``trusted`` (the user made it, or said so); until then none of it runs."""
         self.doc = doc
-        self._set_trust(trusted)
+        self._set_trust(trusted or not code_in(doc))
         self.path = Path(path) if path else None
         self._engines.clear()
         self.undo_stack.clear()
