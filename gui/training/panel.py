@@ -176,12 +176,12 @@ class TrainingPanel(QWidget):
         """Train a snapshot of the document in the background; False if a run is going."""
         if self.worker is not None:
             return False
-        from layerforge.core.training.runs import new_run_dir
+        from layerforge.core.training.runs import RunError, new_run_dir
 
         try:
             run_dir = new_run_dir(self.runs_folder())
-        except OSError as exc:
-            self._show_message(f"cannot create a run folder in {self.runs_folder()}: {exc}")
+        except RunError as exc:  # its message names the folder and why
+            self._show_message(str(exc))
             return False
         self.worker = TrainingWorker(self.session.doc, self.session.doc.training, run_dir)
         self.worker.train_begun.connect(self._on_begun)

@@ -470,3 +470,15 @@ print("after", "matplotlib" in sys.modules, win.training.plot is not None)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=env, timeout=120, check=True).stdout
     assert "before False" in out and "after True True" in out, out
+
+
+def test_a_runs_folder_that_cannot_be_created_is_shown_not_raised(
+        mlp: Any, isolated: SimpleNamespace, monkeypatch: Any) -> None:
+    blocker = isolated.path / "blocker"
+    blocker.write_text("a file where the runs folder would go")
+    panel = mlp.training
+    monkeypatch.setattr(panel, "runs_folder", lambda: blocker / "mlp.runs")
+    assert not panel.start_training()
+    assert "cannot create a run folder in" in panel.message_text()
+    assert str(blocker / "mlp.runs") in panel.message_text()
+    assert panel.train_button.isEnabled() and panel.worker is None
