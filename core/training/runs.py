@@ -24,11 +24,16 @@ from ..io.keras_import.files import import_file
 from ..io.project import load
 from ..io.weights import capture_weights
 from ..schema.errors import LayerForgeError
-from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
+from ..schema.settings import (
+    TrainingSettings,
+    checkpoint_file,
+    settings_from_records,
+    settings_to_records,
+)
 
 RUNS_SUFFIX = ".runs"
-CHECKPOINT = "best.keras"
-WEIGHTS_CHECKPOINT = "best.weights.h5"  # ModelCheckpoint(save_weights_only=True) writes this
+CHECKPOINT = checkpoint_file({})
+WEIGHTS_CHECKPOINT = checkpoint_file({"save_weights_only": True})
 TENSORBOARD = "tensorboard"
 ACTIVATIONS = "activations"
 

@@ -278,3 +278,12 @@ def test_activations_are_logged_per_call_of_a_shared_layer(tmp_path):
     assert {"lstm", "lstm@2", "merged", "predictions"} <= set(acts)
     assert acts["lstm"].shape == acts["lstm@2"].shape
     assert not np.allclose(acts["lstm"], acts["lstm@2"])  # the right branch, not the left again
+
+
+def test_the_split_seed_a_run_drew_is_kept_in_its_settings(tmp_path):
+    doc = load_template("sequential-mlp")
+    result = train(doc, mlp_settings(samples=16, epochs=1, seed=None), run_dir=tmp_path / "run")
+    assert result.status == "completed", result.message
+    kept = load_run(tmp_path / "run").settings
+    assert kept.shuffle_split and isinstance(kept.split_seed, int)
+    assert doc.training.split_seed is None  # the project's own settings are left as they were
