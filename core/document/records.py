@@ -8,6 +8,7 @@ naming the place in the records, what was expected and what was received.
 from __future__ import annotations
 
 import graphlib
+import math
 from typing import Any
 
 from ..catalog.catalog import Catalog
@@ -233,15 +234,21 @@ class _Reader(RecordReader):
                 raise self.fail(f"{where}.metrics", "a list of metric names", metrics)
             return rec.OutputNode(node_id, self.name(record, where),
                               self.get(record, "loss", (str, type(None)), where, None),
-                              float(self.get(record, "loss_weight", (int, float), where, 1.0)),
+                              self.loss_weight(record, where),
                               metrics, position)
         raise self.fail(f"{where}.kind", '"input", "call" or "output"', kind)
+
+    def loss_weight(self, record: dict[str, Any], where: str) -> float:
+        weight = self.get(record, "loss_weight", (int, float), where, 1.0)
+        if not math.isfinite(weight):
+            raise self.fail(f"{where}.loss_weight", "a finite number", weight)
+        return float(weight)
 
     def position(self, record: dict[str, Any], where: str) -> tuple[float, float]:
         pos = self.get(record, "position", list, where, [0.0, 0.0])
         if len(pos) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                    for v in pos):
-            raise self.fail(f"{where}.position", "[x, y]", pos)
+                                    and math.isfinite(v) for v in pos):
+            raise self.fail(f"{where}.position", "[x, y] (finite numbers)", pos)
         return (float(pos[0]), float(pos[1]))
 
     def edge(self, graph: Graph, record: Any, where: str) -> rec.Edge:
