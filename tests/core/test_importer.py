@@ -365,3 +365,21 @@ def test_names_a_project_refuses_are_renamed_and_listed(tmp_path: Path) -> None:
     saved = tmp_path / "p.json"
     project.save(result.doc, saved)
     assert {lay.name for lay in project.load(saved).graph.layers.values()} == names
+
+
+def test_a_model_file_nested_too_deeply_is_refused_with_a_message(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"class_name": "Functional", "config": ' + "[" * 200_000 + "]" * 200_000
+                    + "}", encoding="utf-8")
+    with pytest.raises(ModelImportError, match="nested too deeply"):
+        import_file(path)
+
+
+def test_unencodable_names_are_renamed_so_the_project_saves(tmp_path: Path) -> None:
+    path = small_model_json(tmp_path)
+    text = path.read_text(encoding="utf-8").replace('"body"', '"bo\\ud800dy"')
+    path.write_text(text, encoding="utf-8")
+    result = import_file(path)
+    assert "bo?dy" in {layer.name for layer in result.doc.graph.layers.values()}
+    project.save(result.doc, tmp_path / "p.json")
+    assert project.load(tmp_path / "p.json").graph.layers

@@ -49,6 +49,9 @@ def read_model_config(path: Path) -> dict[str, Any]:
         else:
             raise ModelImportError(f"{path}: expected a .keras, .h5 or model .json file; "
                                    f"received a '{suffix or 'no'}' extension")
+    except RecursionError:
+        raise ModelImportError(f"{path}: expected a Keras model file; it is nested too deeply "
+                               "to be one") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelImportError(f"{path}: cannot be read as a Keras model file ({exc})") from None
     return _check_model_record(data, path)
