@@ -41,6 +41,8 @@ EXPORTS = {
     "dot": ("Export DOT graph", "Graphviz DOT (*.dot *.gv)", ".dot"),
     "png": ("Export PNG diagram", "PNG image (*.png)", ".png"),
 }
+# The exports that need the model built (with its shapes), so a file's code must be trusted.
+BUILDING_EXPORTS = ("keras", "png")
 
 
 # ------------------------------------------------------------ questions (patched in tests)
@@ -372,6 +374,9 @@ class FileController(QObject):
     # -------------------------------------------------------- export
     def export(self, kind: str) -> bool:
         title, filters, suffix = EXPORTS[kind]
+        if kind in BUILDING_EXPORTS and self.session.untrusted_code() \
+                and not self.trust_current():
+            return False  # as on the command line: the text exports run nothing, these do
         suggested = str(Path.cwd() / f"{self._stem()}{suffix}")
         path = choose_save_path(self.widget, title, filters, suggested)
         if not path:

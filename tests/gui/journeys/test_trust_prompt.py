@@ -1,7 +1,7 @@
 """Journey: open a project whose Lambda would create a file. The app asks before any of its
 code runs, naming the layer and its expression. Declined: nothing runs, the shapes after the
-Lambda stay unknown and the node warns; File → Trust Project Code… asks again. Accepted:
-the shapes appear, and the same file opens later without asking."""
+Lambda stay unknown and the node warns; exporting a model and File → Trust Project Code…
+ask again. Accepted: the shapes appear, and the same file opens later without asking."""
 
 from __future__ import annotations
 
@@ -122,6 +122,15 @@ def test_declining_runs_nothing_until_the_user_trusts_the_project(
     label = lambda_output_label(window)
     qtbot.wait(200)
     assert label() == "?" and not (isolated.path / (SENTINEL + "2")).exists()  # shape unknown
+
+    target = isolated.path / "model.keras"
+    monkeypatch.setattr(files, "choose_save_path", lambda *args: str(target))
+    seen = []
+    answer_prompt("Don't Run", seen)
+    click_menu(qtbot, window, "File", "Export", "Export .keras model…")
+    qtbot.waitUntil(lambda: len(seen) == 1)  # exporting a model builds it: asked again
+    qtbot.wait(100)
+    assert not target.exists() and not (isolated.path / (SENTINEL + "2")).exists()
 
     seen = []
     answer_prompt("Trust and Run", seen)
