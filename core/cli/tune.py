@@ -114,7 +114,8 @@ def _target(doc: Document, name: str) -> tuple[str, str | None, str]:
     if not dot or layer is None:
         known = ", ".join(la.name for la in graph.layers.values())
         raise SearchSpaceError(f"--search {name}: expected LAYER.PARAM with a layer among "
-                               f"{known}, or a setting among {', '.join(SETTINGS)}")
+                               f"{known}, or a setting among {', '.join(SETTINGS)}; received "
+                               f"{name!r}")
     return (key, layer.id, param)
 
 

@@ -32,7 +32,7 @@ from ..document.document import Document
 from ..document.records import from_records
 from ..io.keras_import.graph import import_model
 from ..io.project import save
-from ..schema.errors import LayerForgeError
+from ..schema.errors import LayerForgeError, first_line
 from ..schema.settings import TrainingSettings
 from ..training import runs
 from ..training.data import load_training_data
@@ -97,8 +97,10 @@ def _snapshot(run_dir: Path) -> Document:
     try:
         return from_records(json.loads(path.read_text(encoding="utf-8")), str(path))
     except (OSError, ValueError) as exc:
-        raise EnsembleError(f"expected the run's project snapshot {path}; cannot read it "
-                            f"({exc})") from None
+        found = "none" if isinstance(exc, FileNotFoundError) else f"a file that cannot be " \
+                                                                    f"read ({first_line(exc)})"
+        raise EnsembleError(f"expected the run's project snapshot {path}; received "
+                            f"{found}") from None
 
 
 def signature(model: Any) -> tuple[list[tuple[str, tuple[Any, ...]]], list[tuple[str, ...]]]:

@@ -64,7 +64,7 @@ class TrialSeededSampler:
 
     def __init__(self, make: Callable[[int], Any], seed: int) -> None:
         self.make, self.seed = make, seed
-        self.current = make(seed)
+        self.current = make(trial_seed(seed, 0))  # replaced before each trial
 
     def before_trial(self, study: Any, trial: Any) -> None:
         self.current = self.make(trial_seed(self.seed, trial.number))

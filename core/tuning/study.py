@@ -36,6 +36,8 @@ from .storage import (
 )
 from .trial import Interrupted, Objective, TrialFailed, report
 
+DIRECTIONS = ("minimize", "maximize")
+
 
 def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None = None,
               storage: str | None = None, study_name: str | None = None,
@@ -59,12 +61,15 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
     settings = copy.deepcopy(settings or doc.training)
     _check_ready(doc, settings, metric, n_trials, timeout, sampler, pruner)
     direction = direction or metric_direction(metric)
+    if direction not in DIRECTIONS:
+        raise TuningError(f"expected a direction among {', '.join(DIRECTIONS)}; received "
+                          f"{direction!r}")
     study_name = study_name or Path(project).stem
     storage = storage or default_storage(project)
     study, created = _create_or_join(
         open_storage(storage, heartbeat_interval, grace_period), study_name, direction,
         make_sampler(sampler, seed), make_pruner(pruner, settings.epochs))
-    _check_direction(study, direction, study_name)
+    _check_direction(study, direction, study_name, metric)
     objective = Objective(doc, settings, metric, study_folder(project, study_name), reporter,
                           stop_event)
     if created:
@@ -90,6 +95,8 @@ def _check_ready(doc: Document, settings: TrainingSettings, metric: str, n_trial
         raise TuningError("expected a trial count and/or a time budget; received neither")
     if n_trials is not None and n_trials < 1:
         raise TuningError(f"expected a positive number of trials; received {n_trials}")
+    if timeout is not None and timeout <= 0:
+        raise TuningError(f"expected a positive time budget in seconds; received {timeout:g}")
     if sampler not in SAMPLERS:
         raise TuningError(f"expected a sampler among {', '.join(SAMPLERS)}; received {sampler!r}")
     if pruner not in PRUNERS:
@@ -114,11 +121,12 @@ def _create_or_join(storage: Any, name: str, direction: str, sampler: Any,
                                  pruner=pruner), False
 
 
-def _check_direction(study: Any, direction: str, name: str) -> None:
+def _check_direction(study: Any, direction: str, name: str, metric: str) -> None:
     existing = study.direction.name.lower()
     if existing != direction:
-        raise TuningError(f"study '{name}' already exists and is set to {existing}; received "
-                          f"{direction} (choose another --study name or metric)")
+        raise TuningError(f"study '{name}' already exists and {existing}s its metric: "
+                          f"expected a metric to {existing}; received {metric}, which is "
+                          f"{direction}d (choose another --study name or metric)")
 
 
 def _enqueue_defaults(study: Any, doc: Document) -> None:

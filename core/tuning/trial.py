@@ -56,9 +56,9 @@ class Objective:
         try:
             values = {name: suggest(trial, name, dim) for name, dim in self.names.items()}
         except ValueError as exc:  # Optuna refuses another range for a name it has seen
-            raise TuningError(f"study '{trial.study.study_name}' searched these parameters "
-                              f"differently before ({first_line(exc)}); expected the same "
-                              "search space: choose another --study name") from None
+            raise TuningError(f"expected the search space that study "
+                              f"'{trial.study.study_name}' was started with; received another "
+                              f"one ({first_line(exc)}): choose another --study name") from None
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         run_dir = trial_run_dir(self.folder, trial.number).resolve()
@@ -87,7 +87,9 @@ class Objective:
             raise TrialFailed(result.message)
         values = [v for v in result.history.get(self.metric, []) if math.isfinite(v)]
         if not values:
-            message = f"the run logged no {self.metric} (it has {', '.join(result.history)})"
+            logged = ", ".join(result.history) or "nothing"
+            message = f"expected the run to log {self.metric} to compare trials on; received " \
+                      f"{logged}"
             trial.set_user_attr("message", message)
             raise TrialFailed(message)
         trial.set_user_attr("metrics", watcher.best_logs)

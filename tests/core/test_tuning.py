@@ -160,6 +160,21 @@ def test_a_study_needs_a_search_space_and_validation_data(catalog, tmp_path):
         run_study(digits_mlp(catalog), n_trials=1, project=tmp_path / "p.json", sampler="grid")
     with pytest.raises(TuningError, match="expected a storage URL"):
         run_study(digits_mlp(catalog), n_trials=1, storage="nosuchdb://x")
+    with pytest.raises(TuningError, match="expected a positive time budget in seconds; "
+                                          "received -1"):
+        run_study(digits_mlp(catalog), timeout=-1, project=tmp_path / "p.json")
+
+
+def test_joining_a_study_with_another_direction_says_what_it_expected(catalog, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'p.optuna.db'}"
+    optuna.create_study(storage=storage, study_name="p")  # minimises
+    with pytest.raises(TuningError, match="study 'p' already exists and minimizes its metric: "
+                       "expected a metric to minimize; received val_accuracy, which is "
+                       "maximized"):
+        run_study(digits_mlp(catalog), n_trials=1, storage=storage, project=tmp_path / "p.json",
+                  metric="val_accuracy")
 
 
 def sampled(study, count: int) -> list[tuple]:
