@@ -57,13 +57,13 @@ def trials_of(storage: str) -> list:
     return optuna.load_study(study_name="together", storage=storage).get_trials(deepcopy=False)
 
 
-def check_start(folder: Path, procs: list[subprocess.Popen]) -> int:
+def check_start(storage: str, procs: list[subprocess.Popen]) -> int:
     """Both processes joined the study and ran distinct values; returns its trial count."""
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"a process did not join the study:\n{err[-2000:]}"
         assert "Traceback" not in err and "layerforge: error" not in err, err[-2000:]
-    trials = trials_of(storage_of(folder))
+    trials = trials_of(storage)
     assert {t.user_attrs["pid"] for t in trials} == {p.pid for p in procs}, \
         "each process ran trials of the one study"
     assert [t.number for t in trials] == list(range(len(trials)))
@@ -88,7 +88,7 @@ def run_starts(tmp_path: Path, times: int, at_once: int, seconds: float) -> None
             folder.mkdir()
         started = [(folder, start_together(folder, storage_of(folder), seconds))
                    for folder in folders]
-        counts += [check_start(folder, procs) for folder, procs in started]
+        counts += [check_start(storage_of(folder), procs) for folder, procs in started]
     print(f"{times} starts of two tune processes in {time.monotonic() - began:.1f}s; "
           f"trials per study: {counts}")
 

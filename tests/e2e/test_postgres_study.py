@@ -41,3 +41,24 @@ def test_two_processes_share_one_postgres_study(tmp_path):
     assert {t.user_attrs["pid"] for t in trials} == {p.pid for p in procs}
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     optuna.delete_study(study_name=name, storage=URL)
+
+
+def test_two_processes_started_together_create_one_postgres_database(tmp_path):
+    """Both create the tables and types of a new database at the same moment: the one that
+    finds them made retries and joins (PostgreSQL reports "already exists" or a duplicate
+    key where SQLite says "table studies already exists")."""
+    import sqlalchemy
+    from test_concurrent_studies import check_start, start_together
+
+    name = f"new_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = sqlalchemy.engine.make_url(URL).set(database=name)
+        storage = url.render_as_string(hide_password=False)
+        check_start(storage, start_together(tmp_path, storage, seconds=1))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
