@@ -89,11 +89,16 @@ class TrainingSettings:
 
 
 # ------------------------------------------------------------------ writing
+# Fields written only when they differ from the default: files from before them stay the same.
+OPTIONAL_FIELDS = {"shuffle_split": True, "split_seed": None, "allow_nan": False}
+
+
 def settings_to_records(s: TrainingSettings) -> dict[str, Any]:
+    optional = {key: getattr(s, key) for key, default in OPTIONAL_FIELDS.items()
+                if getattr(s, key) != default}
     return {
         "batch_size": s.batch_size, "epochs": s.epochs, "validation_split": s.validation_split,
-        "shuffle": s.shuffle, "seed": s.seed, "shuffle_split": s.shuffle_split,
-        "split_seed": s.split_seed, "allow_nan": s.allow_nan,
+        "shuffle": s.shuffle, "seed": s.seed, **optional,
         "mixed_precision": s.mixed_precision, "feed": s.feed,
         "callbacks": [{"kind": c.kind, "params": dict(c.params)} for c in s.callbacks],
         "data": _bindings_records(s.data),
