@@ -16,6 +16,7 @@ import time
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from layerforge.core.analysis.check_worker import CheckReply, CheckWorker
+from layerforge.core.schema.trust import UNTRUSTED_CODE
 
 from .session import EditorSession
 
@@ -100,10 +101,12 @@ class KerasCheck(QObject):
 
     # ------------------------------------------------------------ replies
     def poll(self) -> None:
-        was_ready = self.worker.ready
+        was_ready, checked = self.worker.ready, self.checked_generation
         for reply in self.worker.poll():
             self._on_reply(reply)
-        if self.worker.ready and not was_ready and self.in_flight is None:
+        # A reply that came with the news of the import is what the status shows.
+        if self.worker.ready and not was_ready and self.in_flight is None \
+                and self.checked_generation == checked:
             self._say_waiting()
         if self.in_flight is not None and not self.worker.alive:
             self._restart_worker()
@@ -127,6 +130,11 @@ class KerasCheck(QObject):
         stamp = time.strftime("%H:%M:%S")
         if reply.failure:
             self._say(f"Keras check failed {stamp}", f"The check itself failed: {reply.failure}")
+            return
+        if any(d.code == UNTRUSTED_CODE for d in reply.diagnostics):
+            self._say(f"Keras check: not built {stamp}", "The project's Python code (Lambda "
+                      "layers) is not trusted, so the model was not built: File → Trust "
+                      "Project Code… runs it")
             return
         errors = reply.errors
         found = (f"found {len(errors)} error(s): " + errors[0].message) if errors \

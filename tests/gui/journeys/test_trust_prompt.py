@@ -140,3 +140,29 @@ def test_declining_runs_nothing_until_the_user_trusts_the_project(
     qtbot.waitUntil(lambda: label() == "(None, 8)", timeout=10000)
     qtbot.waitUntil(lambda: shown.count() == 0)
     assert (isolated.path / (SENTINEL + "2")).exists()
+
+
+def test_the_keras_check_process_runs_no_untrusted_code(
+        isolated: SimpleNamespace, keras_loaded: dict, check_worker: Any, qtbot: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full check builds the model in another process: it, too, waits for the trust.
+    (The file named by absolute path: that process has its own working folder.)"""
+    from layerforge.gui.main_window import MainWindow
+
+    window = MainWindow(check_worker=check_worker)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.session.keras_ready, timeout=20_000)
+    sentinel = isolated.path / "PWNED3"
+    path = lambda_file(isolated.path / "lambda.json", str(sentinel))
+    open_through_the_menu(window, qtbot, monkeypatch, path, "Don't Run")
+    qtbot.waitUntil(lambda: window.check_label.text().startswith("Keras check: not built"),
+                    timeout=120_000)
+    assert "not trusted" in window.check_label.toolTip() and not sentinel.exists()
+
+    answer_prompt("Trust and Run", [])
+    click_menu(qtbot, window, "File", "Trust Project Code…")
+    qtbot.waitUntil(lambda: window.check_label.text().startswith("Checked by Keras"),
+                    timeout=60_000)
+    assert "Keras builds the model" in window.check_label.toolTip() and sentinel.exists()
+    window.close()
