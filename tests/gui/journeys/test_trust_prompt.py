@@ -1,6 +1,6 @@
 """Journey: open a project whose Lambda would create a file. The app asks before any of its
 code runs, naming the layer and its expression. Declined: nothing runs, the shapes after the
-Lambda stay unknown and the node warns; exporting a model and File → Trust Project Code…
+Lambda stay unknown and the node warns; Train, exporting a model and File → Trust Project Code…
 ask again. Accepted: the shapes appear, and the same file opens later without asking."""
 
 from __future__ import annotations
@@ -122,6 +122,13 @@ def test_declining_runs_nothing_until_the_user_trusts_the_project(
     label = lambda_output_label(window)
     qtbot.wait(200)
     assert label() == "?" and not (isolated.path / (SENTINEL + "2")).exists()  # shape unknown
+
+    seen = []
+    answer_prompt("Don't Run", seen)
+    click_menu(qtbot, window, "Train", "Train")
+    qtbot.waitUntil(lambda: len(seen) == 1)  # training builds the model: asked again
+    qtbot.wait(100)
+    assert not window.act_stop.isEnabled()  # no run started
 
     target = isolated.path / "model.keras"
     monkeypatch.setattr(files, "choose_save_path", lambda *args: str(target))
