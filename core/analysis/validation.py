@@ -45,14 +45,15 @@ def _structure(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
 
 
 class _Watch:
-    """Counts the changes of one graph that the structural checks depend on: every change
-    but a parameter value or a position."""
+    """Follows one graph's changes: a count of those the structural checks depend on (every
+    change but a parameter value or a position), and the layers whose parameters changed."""
 
     serials = itertools.count()
 
     def __init__(self, graph: Graph) -> None:
         self.serial = next(self.serials)
         self.count = 0
+        self.changed_layers: set[str] | None = None  # None: check every layer
         self._before: tuple[str, str, str | None] | None = None
         for signal in (graph.node_added, graph.node_removed, graph.edge_added,
                        graph.edge_removed, graph.layer_added, graph.layer_removed):
@@ -63,25 +64,31 @@ class _Watch:
 
     def _bump(self, *_: object) -> None:
         self.count += 1
+        self.changed_layers = None  # a layer's first call (where its errors show) may move
 
     def _node_changed(self, node: object, what: str) -> None:
         if what != "position":
-            self.count += 1
+            self._bump()
 
     def _layer_changing(self, layer: LayerSpec, what: str) -> None:
         self._before = (layer.name, layer.class_name, layer.block_id)
 
     def _layer_changed(self, layer: LayerSpec, what: str) -> None:
         if self._before != (layer.name, layer.class_name, layer.block_id):
-            self.count += 1
+            self._bump()
+        elif self.changed_layers is not None:
+            self.changed_layers.add(layer.id)
+
+    def take_changed_layers(self) -> set[str] | None:
+        changed, self.changed_layers = self.changed_layers, set()
+        return changed
 
 
 _WATCHES: WeakKeyDictionary[Graph, _Watch] = WeakKeyDictionary()
 _STRUCTURE: WeakKeyDictionary[Document, tuple[Any, dict[str, list[Diagnostic]]]] = \
     WeakKeyDictionary()
-# A layer record's parameter diagnostics, kept while the record is the same object.
-_PARAMS: WeakKeyDictionary[Graph, dict[str, tuple[LayerSpec, list[Diagnostic]]]] = \
-    WeakKeyDictionary()
+# Parameter diagnostics of the layers that have some, by graph and layer id.
+_PARAMS: WeakKeyDictionary[Graph, dict[str, list[Diagnostic]]] = WeakKeyDictionary()
 
 
 def _watch(graph: Graph) -> _Watch:
@@ -209,20 +216,22 @@ def _output_names(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
 
 
 def _params(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
-    cache = _PARAMS.setdefault(graph, {})
-    for layer_id, layer in graph.layers.items():
-        hit = cache.get(layer_id)
-        if hit is not None and hit[0] is layer and not hit[1]:
-            continue  # the common case, kept to a dict lookup for 10,000 layers
-        if hit is None or hit[0] is not layer or any(d.target not in graph.nodes
-                                                     for d in hit[1]):
-            calls = graph.calls_of(layer_id)
-            target = calls[0].id if calls else layer_id
-            problems = [] if layer.is_block else _layer_params(doc, layer, target, key)
-            hit = cache[layer_id] = (layer, problems)
-        found += hit[1]
-    return found
+    """Parameter diagnostics; only the layers replaced since the last pass are checked again,
+    so an edit of one parameter in a 10,000-layer model costs microseconds here."""
+    changed = _watch(graph).take_changed_layers()
+    problems = _PARAMS.setdefault(graph, {})
+    if changed is None:
+        problems.clear()
+    for layer_id in graph.layers if changed is None else changed:
+        problems.pop(layer_id, None)
+        layer = graph.layers.get(layer_id)
+        if layer is None or layer.is_block:
+            continue
+        calls = graph.calls_of(layer_id)
+        found = _layer_params(doc, layer, calls[0].id if calls else layer_id, key)
+        if found:
+            problems[layer_id] = found
+    return [d for found in problems.values() for d in found]
 
 
 def _layer_params(doc: Document, layer: LayerSpec, target: str, key: str) -> list[Diagnostic]:
