@@ -11,6 +11,8 @@ classes) before any of its code could run. Import from the module that does the 
   ``import_model``, ``ImportResult``): layers, calls, edges, blocks, layout;
 - ``params``: converting a layer's config into the catalog's parameters (only the
   values that differ from Keras' defaults) and a call's keyword arguments;
+- ``checks``: what an imported model must pass (no Python code anywhere in its config, names
+  a project accepts, records that read back);
 - ``ops``: reading the serialized calls (tensor references, inbound nodes) and mapping
   raw ``keras.ops`` calls to public layers.
 """
