@@ -57,7 +57,7 @@ def test_two_processes_started_together_create_one_postgres_database(tmp_path):
     try:
         url = sqlalchemy.engine.make_url(URL).set(database=name)
         storage = url.render_as_string(hide_password=False)
-        check_start(storage, start_together(tmp_path, storage, seconds=1))
+        check_start(storage, start_together(tmp_path, storage))
     finally:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
