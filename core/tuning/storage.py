@@ -49,6 +49,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_S,
     Processes that open a new database together are retried until each one joins it."""
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        _check_sqlite_folder(url)
         engine["connect_args"] = {"timeout": 60}  # several processes write one file
     for attempt in range(OPEN_ATTEMPTS):
         try:
@@ -67,6 +68,22 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_S,
                               f"sqlite:///study.db or postgresql://user@host/db); received "
                               f"{url!r} ({_cause(exc)})") from None
     raise AssertionError("unreachable")
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """SQLite creates a missing file but not its folder, and then says only "unable to open
+    database file"."""
+    from sqlalchemy.engine import make_url  # lazy: SQLAlchemy only when a study is used
+
+    try:
+        database = make_url(url).database
+    except Exception:  # a malformed URL is reported when the storage opens
+        return
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).parent
+        if not folder.is_dir():
+            raise TuningError(f"expected a SQLite file in an existing folder; received {url!r}, "
+                              f"whose folder {folder} does not exist")
 
 
 def _rdb_storage(url: str, engine: dict[str, Any], heartbeat_interval: int,

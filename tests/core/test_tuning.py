@@ -241,9 +241,14 @@ def test_opening_a_new_storage_retries_when_another_process_creates_its_tables(t
     monkeypatch.setattr(storage_module, "_rdb_storage", failing(calls, sqlalchemy_exc.
                         OperationalError("connect", {}, Exception("unable to open database"))))
     with pytest.raises(TuningError, match=r"expected a storage URL that SQLAlchemy can open "
-                       r".*received 'sqlite:///nowhere/x.db' \(OperationalError: .*unable to "
+                       r".*received 'sqlite:///x.db' \(OperationalError: .*unable to "
                        "open database"):
-        open_storage("sqlite:///nowhere/x.db")
+        open_storage("sqlite:///x.db")
+    assert len(calls) == 1
+    with pytest.raises(TuningError, match="expected a SQLite file in an existing folder; "
+                       f"received 'sqlite:///{tmp_path}/missing/x.db', whose folder "
+                       f"{tmp_path}/missing does not exist"):
+        open_storage(f"sqlite:///{tmp_path}/missing/x.db")
     assert len(calls) == 1
     # a race that never settles ends in the same message after a few attempts
     calls.clear()
