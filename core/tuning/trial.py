@@ -88,8 +88,8 @@ class Objective:
         values = [v for v in result.history.get(self.metric, []) if math.isfinite(v)]
         if not values:
             logged = ", ".join(result.history) or "nothing"
-            message = f"expected the run to log {self.metric} to compare trials on; received " \
-                      f"{logged}"
+            message = (f"expected the run to log {self.metric} to compare trials on; received "
+                       f"logs of {logged}")
             trial.set_user_attr("message", message)
             raise TrialFailed(message)
         trial.set_user_attr("metrics", watcher.best_logs)
