@@ -266,23 +266,33 @@ def failing(calls: list, error: Exception):
 
 
 OPEN_TOGETHER = """
-import sys, time
+import os, sys, time
+from pathlib import Path
 import optuna
 from layerforge.core.tuning.storage import open_storage
-start = float(sys.argv[2])
-while time.time() < start:
+barrier, count = Path(sys.argv[2]), int(sys.argv[3])
+(barrier / str(os.getpid())).touch()
+while len(list(barrier.iterdir())) < count:  # every process has imported Optuna
     time.sleep(0.001)
 optuna.create_study(storage=open_storage(sys.argv[1]), study_name="s", load_if_exists=True)
 """
 
 
 def test_processes_opening_a_new_sqlite_file_together_all_join_it(tmp_path):
-    import time
-
     for round_ in range(2):
-        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
-        start = str(time.time() + 3)  # after every process has imported Optuna
-        procs = [subprocess.Popen([sys.executable, "-c", OPEN_TOGETHER, url, start],
+        url, barrier = f"sqlite:///{tmp_path / f'new-{round_}.db'}", tmp_path / f"b-{round_}"
+        barrier.mkdir()
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_TOGETHER, url, str(barrier), "4"],
                                   stderr=subprocess.PIPE, text=True) for _ in range(4)]
         errors = [p.communicate(timeout=120)[1] for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, "\n".join(errors)[-2000:]
+
+
+def test_a_metric_the_runs_do_not_log_fails_each_trial_naming_the_logs(catalog, tmp_path):
+    summary = run_study(digits_mlp(catalog), n_trials=1, project=tmp_path / "p.json",
+                        metric="val_acc")
+    [trial] = summary.trials
+    assert trial.state == "fail" and summary.best is None
+    assert trial.message.startswith("expected the run to log val_acc to compare trials on; "
+                                    "received logs of ")
+    assert "val_accuracy" in trial.message
