@@ -66,15 +66,17 @@ def ask_keras(catalog: Catalog, layer: LayerSpec, arranged: Any,
 
 
 def build_layer(catalog: Catalog, layer: LayerSpec, arranged: Any,
-                outputs: tuple[Shape, ...] | None = None) -> Built:
+                outputs: tuple[Shape, ...] | None = None, built: Any = None) -> Built:
     """Build a fresh layer on the input shapes, as Keras does when the model is built.
     Given the layer's ``outputs`` shapes, a layer whose weights would clearly not fit in
-    memory is refused first, in microseconds, rather than after seconds of allocating."""
+    memory is refused first, in microseconds, rather than after seconds of allocating.
+    ``built``: a Keras object already built with its weights for these shapes (an
+    application), called instead of making another (seconds for a large one)."""
     too_large = size_error(layer, arranged, outputs)
     if too_large is not None:
         return Built(None, too_large)
     try:
-        obj = make_layer(catalog, layer, first_shape(arranged))
+        obj = built if built is not None else make_layer(catalog, layer, first_shape(arranged))
         symbolic_call(obj, arranged)
         return Built(int(obj.count_params()))
     except Exception as exc:  # Keras refuses weights and calls with many exception types

@@ -28,6 +28,7 @@ from ..catalog.keras_objects import code_may_run, layer_key, make_layer
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
+from ..schema.errors import LayerForgeError
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
 from ..schema.trust import untrusted_diagnostic
 from .fixes import suggest_fix
@@ -350,10 +351,19 @@ class ShapeEngine:
             if not build:
                 return None
             outputs = self.results.get(self.graph.calls_of(layer.id)[0].id)
+            # An application is built with its weights when made: the live pass's object
+            # serves (building another Xception takes seconds).
+            made = self._cached_layer(layer, arranged) if self._is_application(layer) else None
             BUILT.put(key, build_layer(self.doc.catalog, layer, arranged,
-                                       outputs.outputs if outputs else None))
+                                       outputs.outputs if outputs else None, made))
         built: Built = BUILT[key]
         return built
+
+    def _is_application(self, layer: LayerSpec) -> bool:
+        try:
+            return self.doc.catalog.get(layer.class_name).is_application
+        except LayerForgeError:
+            return False
 
     def total_params(self, build: bool = True) -> int | None:
         """Weights of the model: the layers that reach an output (a stray layer is not in it);
