@@ -54,7 +54,9 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="number of synthetic samples")
     p.add_argument("--validation-split", type=float, help="fraction held out for validation")
     p.add_argument("--seed", type=int, help="random seed of the data, the weights and the "
-                                            "sampler")
+                                            "sampler (seeded again for each trial from the "
+                                            "seed and the trial's number, so processes "
+                                            "sharing a seed sample distinct values)")
     p.add_argument("--json", action="store_true", help="print the study's trials as JSON")
     add_trust_argument(p)
     return p
