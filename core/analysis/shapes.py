@@ -28,7 +28,6 @@ from ..catalog.keras_objects import code_may_run, layer_key, make_layer
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
-from ..schema.errors import LayerForgeError
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
 from ..schema.trust import untrusted_diagnostic
 from .fixes import suggest_fix
@@ -353,17 +352,21 @@ class ShapeEngine:
             outputs = self.results.get(self.graph.calls_of(layer.id)[0].id)
             # An application is built with its weights when made: the live pass's object
             # serves (building another Xception takes seconds).
-            made = self._cached_layer(layer, arranged) if self._is_application(layer) else None
+            made = self._application(layer, arranged)
             BUILT.put(key, build_layer(self.doc.catalog, layer, arranged,
                                        outputs.outputs if outputs else None, made))
         built: Built = BUILT[key]
         return built
 
-    def _is_application(self, layer: LayerSpec) -> bool:
+    def _application(self, layer: LayerSpec, arranged: Any) -> Any:
+        """The live pass's object of an application layer, or None (any other layer, or one
+        Keras refuses to make: build_layer then reports why)."""
         try:
-            return self.doc.catalog.get(layer.class_name).is_application
-        except LayerForgeError:
-            return False
+            if self.doc.catalog.get(layer.class_name).is_application:
+                return self._cached_layer(layer, arranged)
+        except Exception:  # Keras refuses a configuration with many exception types
+            return None
+        return None
 
     def total_params(self, build: bool = True) -> int | None:
         """Weights of the model: the layers that reach an output (a stray layer is not in it);
