@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 from layerforge.core.analysis.shapes import NodeShapes, ShapeEngine
 from layerforge.core.document.document import Document
@@ -277,3 +278,16 @@ def test_an_embedding_table_too_large_is_refused_and_a_wide_dense_is_not(doc, st
     shapes = ShapeEngine(doc).shapes()
     assert "at least 8,589,934,592" in shapes[table].error.message
     assert shapes[wide].error is None or "weights in one layer" not in shapes[wide].error.message
+
+
+def test_an_application_keras_refuses_to_make_is_an_error_not_a_crash(catalog):
+    from layerforge.core.io.templates import load_template
+
+    doc = load_template("dual-camera-xception", catalog)
+    base = next(lay for lay in doc.graph.layers.values() if lay.class_name.startswith("app"))
+    # imagenet weights with the top need 299x299 inputs; the template's are 250x250
+    doc.graph.replace_layer(replace(base, params={"include_top": True, "weights": "imagenet"}),
+                            "params")
+    engine = ShapeEngine(doc)
+    assert engine.total_params() is None
+    assert any("input_shape" in d.message for d in engine.diagnostics())
