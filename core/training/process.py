@@ -26,7 +26,9 @@ from typing import Any
 
 from ..document.document import Document
 from ..document.records import from_records, to_records
+from ..document.trust import trusted_code_keys
 from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
+from ..schema.trust import guard_code, set_trusted_keys
 from .runs import record_finish
 
 REPORTS = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end")
@@ -122,7 +124,7 @@ def train_in_child(doc: Document, settings: TrainingSettings, *, run_dir: str | 
     result, reports and stop."""
     child = spares.take() or start_process(warm_up=False)  # no spare: train at once
     child.jobs.put((to_records(doc), dict(doc.weights), settings_to_records(settings),
-                    str(run_dir)))
+                    str(run_dir), trusted_code_keys(doc)))
     finished = False
     try:
         result = _relay(child.process, child.reports, child.stop, reporter, stop_event,
@@ -210,7 +212,10 @@ def child_main(jobs: Any, reports: Any, stop: Any, ready: Any, warm_up: bool = T
     job = jobs.get()
     if job is None:  # the app went away before giving a job
         return
-    records, weights, settings, run_dir = job
+    records, weights, settings, run_dir, trusted = job
+    # The child runs only the code its parent may run (the user's verdict, not the file's).
+    guard_code()
+    set_trusted_keys(trusted)
     if train is None:
         reports.put(("unable", (f"the training process could not load TensorFlow "
                                 f"and Keras: {problem}",)))

@@ -14,8 +14,12 @@ from typing import Any
 
 import pytest
 
+from layerforge.core.document.document import Document
+from layerforge.core.document.trust import trust_document
+from layerforge.core.editing import edits
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource, TrainingSettings
+from layerforge.core.schema.trust import code_guard
 from layerforge.core.training import process as train_process
 from layerforge.core.training.process import _relay, train_in_child
 from layerforge.core.training.runs import load_run
@@ -137,3 +141,29 @@ def test_closing_kills_the_spare_at_once_and_keeps_none(pool: SimpleNamespace) -
     assert not spare.is_alive()
     pool.spares.replenish()  # what a run's end does
     assert len(pool.started) == 1 and pool.spares.take() is None
+
+
+def test_the_training_child_runs_only_code_its_parent_may_run(tmp_path: Path) -> None:
+    """The app guards its process; the child it trains in takes the same verdict, so a
+    project's Lambda runs there only once the user trusted it."""
+    sentinel = tmp_path / "PWNED"
+    doc = Document()
+    x = edits.add_input(doc, [4], name="x")
+    x.redo(doc)
+    lam = edits.add_layer(doc, "Lambda", {
+        "expression": f"__import__('pathlib').Path({str(sentinel)!r}).touch() or x * 2"})
+    lam.redo(doc)
+    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
+    out = edits.add_output(doc, name="y", loss="mse")
+    out.redo(doc)
+    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
+    run = TrainingSettings(batch_size=8, epochs=1, seed=1, data={
+        "x": DataSource("synthetic", {"samples": 16})})
+    with code_guard():
+        refused = train_in_child(doc, run, run_dir=tmp_path / "untrusted")
+        assert refused.status == "failed" and "trust" in refused.message, refused.message
+        assert not sentinel.exists()
+        trust_document(doc)
+        trusted = train_in_child(doc, run, run_dir=tmp_path / "trusted")
+    assert trusted.status == "completed", trusted.message
+    assert sentinel.exists()
