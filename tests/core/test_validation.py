@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from layerforge.core.analysis.check import full_check
 from layerforge.core.analysis.validation import validate
 from layerforge.core.editing import edits
@@ -229,3 +231,16 @@ def test_validation_sees_renames_and_new_connections_after_a_cached_pass(doc, st
     assert validate(doc) == []
     stack.push(RenameLayer(doc.graph.layer_of(a).id, "renamed"))
     assert validate(doc) == []
+
+
+@pytest.mark.slow
+def test_a_2000_layer_chain_builds_in_the_full_check(catalog):
+    """Keras walks the graph recursively: the loader gives it room, so a long valid chain
+    is built and checked instead of failing with 'maximum recursion depth exceeded'."""
+    from layerforge.core.document.records import from_records
+
+    doc = from_records(chain_records(2000), "chain.json", catalog)
+    result = full_check(doc)
+    assert result.ok and result.diagnostics == [], result.diagnostics
+    dense = [layer for layer in result.model.layers if type(layer).__name__ == "Dense"]
+    assert len(dense) == len(doc.graph.layers) >= 2000
