@@ -18,20 +18,27 @@ error on the node, so the live pass never shows a shape Keras would refuse.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, overload
-
-import networkx as nx
 
 from ..catalog.keras_objects import code_may_run, layer_key, make_layer
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
-from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode, Shape, format_shape
-from ..schema.trust import untrusted_diagnostic
+from ..schema.records import (
+    CallNode,
+    Edge,
+    InputNode,
+    LayerSpec,
+    OutputNode,
+    Shape,
+    format_shape,
+    shape_fits,
+)
+from ..schema.trust import UNTRUSTED_CODE, untrusted_diagnostic
 from .fixes import suggest_fix
 from .keras_calls import BUILT, SHAPE_RESULTS, Built, ask_keras, build_layer, built_key, first_shape
+from .validation import nodes_in_model
 
 
 @dataclass(frozen=True)
@@ -306,12 +313,14 @@ class ShapeEngine:
         received = arranged if isinstance(arranged, list) else [arranged]
         declared = [(None, *n.shape) for n in engine.graph.inputs()]
         for got, want in zip(received, declared, strict=False):
-            if not _compatible(got, want):
+            if not shape_fits(got, want):
                 message = (f"block '{layer.name}' expects an input of shape {format_shape(want)}; "
                            f"received {format_shape(got)}")
                 return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key))
         outputs = [engine.shapes().get(o.id) for o in engine.graph.outputs()]
         if any(o is None or o.outputs is None for o in outputs):
+            if _holds_untrusted_code(engine):  # nothing inside ran: not an error of the block
+                return NodeShapes(None, untrusted_diagnostic(node.id, self.key))
             message = f"block '{layer.name}' has errors inside; open it to see them"
             return NodeShapes(None, Diagnostic(node.id, "error", message, "block", self.key))
         return NodeShapes(tuple(o.outputs[0] for o in outputs if o and o.outputs))
@@ -376,22 +385,12 @@ class ShapeEngine:
 
     def layers_in_model(self) -> list[str]:
         """Ids of the layers with a call that leads to an output, in document order."""
-        used = {self.graph.nodes[n].layer_id for n in _upstream(self.graph, self.graph.outputs())
+        used = {self.graph.nodes[n].layer_id for n in nodes_in_model(self.graph)
                 if isinstance(self.graph.nodes[n], CallNode)}
         return [lid for lid in self.graph.layers if lid in used]
 
 
 # ------------------------------------------------------------------ helpers
-def _upstream(graph: Graph, outputs: Iterable[OutputNode]) -> set[str]:
-    nxg = graph.nx_graph()
-    found: set[str] = set()
-    for out in outputs:
-        if out.id not in found:
-            found |= nx.ancestors(nxg, out.id) | {out.id}
-    return found
-
-
-def _compatible(got: Shape | None, want: Shape) -> bool:
-    if got is None or len(got) != len(want):
-        return False
-    return all(w is None or g == w for g, w in zip(got, want, strict=True))
+def _holds_untrusted_code(engine: ShapeEngine) -> bool:
+    return any(result.error is not None and result.error.code == UNTRUSTED_CODE
+               for result in engine.shapes().values())

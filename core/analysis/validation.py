@@ -118,7 +118,7 @@ def _presence(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     return found
 
 
-def _in_model(graph: Graph) -> set[str]:
+def nodes_in_model(graph: Graph) -> set[str]:
     """The nodes that reach an output: Keras builds these, and only these."""
     nxg = graph.nx_graph()
     reached: set[str] = set()
@@ -131,7 +131,7 @@ def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     """Unconnected inputs of the nodes in the model; a stray node (not connected to an
     output) only gets :func:`_reachability`'s warning, as Keras leaves it out."""
     found = []
-    in_model = _in_model(graph)
+    in_model = nodes_in_model(graph)
     for node in graph.nodes.values():
         if node.id not in in_model:
             continue
@@ -154,7 +154,7 @@ def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
 
 def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
     from_inputs = graph.downstream(n.id for n in graph.inputs())
-    in_model = _in_model(graph)
+    in_model = nodes_in_model(graph)
     found = []
     for node in graph.nodes.values():
         if isinstance(node, OutputNode):

@@ -135,3 +135,10 @@ def format_shape(shape: Sequence[int | None] | None, unknown: str = "?") -> str:
         return unknown
     dims = ", ".join("None" if d is None else str(d) for d in shape)
     return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def shape_fits(got: Shape | None, want: Shape) -> bool:
+    """Whether a tensor of shape ``got`` fits where ``want`` is declared (None: any size)."""
+    if got is None or len(got) != len(want):
+        return False
+    return all(w is None or g == w for g, w in zip(got, want, strict=True))

@@ -107,3 +107,16 @@ def test_the_check_worker_runs_only_what_the_parent_trusts(payload):
         reply = check_records(2, records, trusted=trusted_code_keys(doc))
         assert reply.diagnostics == () and reply.failure == ""
     assert sentinel.exists()
+
+
+def test_untrusted_code_inside_a_block_is_a_warning_on_the_block_call(payload):
+    """The block call says its code was not run, not that the block has errors."""
+    doc, node, sentinel = payload
+    edits.group_into_block(doc, [node], "wrapped", [(4,)]).redo(doc)
+    call = next(n for n in doc.graph.calls() if doc.graph.layer(n.layer_id).is_block)
+    with code_guard():
+        result = ShapeEngine(doc).shapes()[call.id]
+        assert result.outputs is None
+        assert result.error is not None and result.error.severity == "warning"
+        assert result.error.message == UNTRUSTED_WARNING
+    assert not sentinel.exists()
