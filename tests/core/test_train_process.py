@@ -13,10 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from code_projects import lambda_doc, touch_payload
 
-from layerforge.core.document.document import Document
 from layerforge.core.document.trust import trust_document
-from layerforge.core.editing import edits
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.core.schema.trust import code_guard
@@ -147,16 +146,7 @@ def test_the_training_child_runs_only_code_its_parent_may_run(tmp_path: Path) ->
     """The app guards its process; the child it trains in takes the same verdict, so a
     project's Lambda runs there only once the user trusted it."""
     sentinel = tmp_path / "PWNED"
-    doc = Document()
-    x = edits.add_input(doc, [4], name="x")
-    x.redo(doc)
-    lam = edits.add_layer(doc, "Lambda", {
-        "expression": f"__import__('pathlib').Path({str(sentinel)!r}).touch() or x * 2"})
-    lam.redo(doc)
-    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
-    out = edits.add_output(doc, name="y", loss="mse")
-    out.redo(doc)
-    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
+    doc, _ = lambda_doc(touch_payload(sentinel, "x * 2"), loss="mse")
     run = TrainingSettings(batch_size=8, epochs=1, seed=1, data={
         "x": DataSource("synthetic", {"samples": 16})})
     with code_guard():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from code_projects import lambda_doc, touch_payload
 
 from layerforge.core.analysis.check import full_check
 from layerforge.core.analysis.check_worker import check_records
@@ -28,23 +29,10 @@ from layerforge.core.schema.trust import (
 SENTINEL = "PWNED"
 
 
-def lambda_doc(expression: str) -> tuple[Document, str]:
-    doc = Document()
-    x = edits.add_input(doc, [4], name="x")
-    x.redo(doc)
-    lam = edits.add_layer(doc, "Lambda", {"expression": expression}, name="payload")
-    lam.redo(doc)
-    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
-    out = edits.add_output(doc, name="y")
-    out.redo(doc)
-    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
-    return doc, lam.node.id
-
-
 @pytest.fixture
 def payload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Document, str, Path]:
     monkeypatch.chdir(tmp_path)
-    doc, node = lambda_doc(f"__import__('pathlib').Path('{SENTINEL}').touch() or x * 2")
+    doc, node = lambda_doc(touch_payload(SENTINEL, "x * 2"))
     return doc, node, tmp_path / SENTINEL
 
 

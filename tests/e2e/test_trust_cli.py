@@ -12,30 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from code_projects import lambda_project as save_lambda_project
+from code_projects import touch_payload
 
-from layerforge.core.document.document import Document
-from layerforge.core.editing import edits
-from layerforge.core.io import project
-
-PAYLOAD = "__import__('pathlib').Path('PWNED').touch() or x"
+PAYLOAD = touch_payload("PWNED")
 
 
 def lambda_project(path: Path, expression: str = PAYLOAD, runs_code: bool | None = None) -> Path:
-    doc = Document()
-    x = edits.add_input(doc, [4], name="x")
-    x.redo(doc)
-    lam = edits.add_layer(doc, "Lambda", {"expression": expression}, name="payload")
-    lam.redo(doc)
-    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
-    out = edits.add_output(doc, name="y")
-    out.redo(doc)
-    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
-    project.save(doc, path)
-    if runs_code is not None:  # what a hand-edited file may claim
-        data = json.loads(path.read_text())
-        data["runs_code"] = runs_code
-        path.write_text(json.dumps(data))
-    return path
+    return save_lambda_project(path, expression, runs_code)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

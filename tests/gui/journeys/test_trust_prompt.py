@@ -5,21 +5,18 @@ ask again. Accepted: the shapes appear, and the same file opens later without as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from code_projects import lambda_project
 from PySide6.QtCore import QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 from user_steps import LEFT, click_dock_tab, click_menu, node_titled, plain
 
-from layerforge.core.document.document import Document
-from layerforge.core.editing import edits
-from layerforge.core.io import project
 from layerforge.core.schema.trust import code_guard
 from layerforge.gui import files
 
@@ -39,20 +36,8 @@ def guarded() -> Iterator[None]:
 
 
 def lambda_file(path: Path, sentinel: str) -> Path:
-    doc = Document()
-    x = edits.add_input(doc, [4], name="x")
-    x.redo(doc)
-    lam = edits.add_layer(doc, "Lambda", {"expression": PAYLOAD.format(sentinel)}, name="payload")
-    lam.redo(doc)
-    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
-    out = edits.add_output(doc, name="y")
-    out.redo(doc)
-    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
-    project.save(doc, path)
-    data = json.loads(path.read_text())
-    data["runs_code"] = False  # what the file claims changes nothing
-    path.write_text(json.dumps(data))
-    return path
+    """A Lambda project whose file claims it runs no code (the claim changes nothing)."""
+    return lambda_project(path, PAYLOAD.format(sentinel), runs_code=False)
 
 
 def answer_prompt(button: str, seen: list[str], tries: int = 250) -> None:
