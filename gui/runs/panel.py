@@ -165,7 +165,7 @@ class RunsPanel(QWidget):
                                           "Choose the folder whose runs are listed")
         self.refresh_button = self._button("Refresh", self.refresh, "Read the run folder again")
         self.load_button = self._button("Load model", self.load_model,
-                                        "Open the run's best model (the weights of best.keras "
+                                        "Open the run's best model (its best checkpoint's weights "
                                         "on the run's graph) as a new document")
         self.snapshot_button = self._button("Open snapshot", self.open_snapshot,
                                             "Open the project as it was when the run started "
@@ -391,7 +391,7 @@ class RunsPanel(QWidget):
         facts = [f"{run.epochs} epoch{'s' if run.epochs != 1 else ''}"]
         if run.device:
             facts.append(f"device {_escape(run.device)}")
-        facts.append("checkpoint best.keras" if run.checkpoint else "no checkpoint")
+        facts.append(f"checkpoint {run.checkpoint.name}" if run.checkpoint else "no checkpoint")
         self.details.setText(" — ".join(parts) + "<br>" + ", ".join(facts))
 
     def _update_buttons(self, run: RunInfo | None) -> None:
@@ -405,7 +405,7 @@ class RunsPanel(QWidget):
         if run is None:
             return
         menu = QMenu(self)
-        menu.addAction("Load model (best.keras)", self.load_model).setEnabled(
+        menu.addAction("Load model (best checkpoint)", self.load_model).setEnabled(
             run.checkpoint is not None)
         menu.addAction("Open project snapshot", self.open_snapshot)
         menu.addAction("Open in TensorBoard", self.open_tensorboard)
@@ -434,7 +434,7 @@ class RunsPanel(QWidget):
             return False
         checkpoint = run.checkpoint
         if checkpoint is None:
-            file_ops.notify(self, "No model saved", f"Run {run.name} saved no best.keras "
+            file_ops.notify(self, "No model saved", f"Run {run.name} saved no best checkpoint "
                             f"(its status: {run.status}). Expected {run.path / runs.CHECKPOINT}.")
             return False
         if not self._may_replace():

@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.training.runs import checkpoint_in
 from layerforge.core.tuning.ensemble import METHODS
 
 from ..theme import ERROR_COLOR
 from .worker import Task
 
-CHECKPOINT = "best.keras"
 RESULT_COLUMNS = ("member", "run", "val loss", "accuracy", "weight")
 
 
@@ -57,7 +57,7 @@ def candidate_runs(runs_folder: Path, summary: Any = None) -> list[tuple[str, Pa
 
     def add(label: str, folder: Path) -> None:
         folder = folder.resolve()
-        if folder not in seen and (folder / CHECKPOINT).exists():
+        if folder not in seen and checkpoint_in(folder) is not None:
             seen.add(folder)
             found.append((label, folder))
 
@@ -153,7 +153,7 @@ class EnsembleDialog(QDialog):
             self.runs.addItem(item)
         self.runs.blockSignals(False)
         if not self.runs.count():
-            self.status.setText(f"No trained run with a {CHECKPOINT} in {self.runs_folder}: "
+            self.status.setText(f"No trained run with a best checkpoint in {self.runs_folder}: "
                                 "train the model or run a study first.")
         self._update_buttons()
 
