@@ -45,7 +45,7 @@ def _add_menu(window: PanelHost, panel: RunsPanel, dock: QDockWidget) -> QMenu:
         ("Choose run folder…", panel.choose_folder, "List the runs of another folder"),
         None,
         ("Load run's best model", panel.load_model,
-         "Open the selected run's best.keras with its weights as a new document"),
+         "Open the selected run's best checkpoint with its weights as a new document"),
         ("Open run's project snapshot", panel.open_snapshot,
          "Open the project as it was when the selected run started"),
         ("Open run in TensorBoard", panel.open_tensorboard,
