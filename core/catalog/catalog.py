@@ -24,21 +24,19 @@ from typing import Any
 from ..schema.errors import UnknownLayerError
 from ..schema.records import ONE_INPUT, PortSpec
 from .hints import (
-    ACTIVATIONS,
     APPLICATIONS,
     CATEGORIES,
     CLASS_INITIAL,
     EXCLUDED,
-    NAMED_CHOICES,
     PORT_HINTS,
     PROBE_INPUTS,
     SPATIAL_TUPLES,
     STRING_CHOICES,
     SUGGESTED,
 )
-from .params import ParamSpec
+from .params import REGISTRY_MODULES, ParamSpec, registry_choices
 
-CATALOG_SCHEMA = 7
+CATALOG_SCHEMA = 8
 APPLICATION_PREFIX = "applications."
 
 @dataclass(frozen=True)
@@ -191,6 +189,7 @@ def build_catalog() -> Catalog:
     import keras  # lazy: only a missing or stale cache pays for the TensorFlow import
 
     excluded = dict(EXCLUDED)
+    named = registry_choices(keras)
     entries = []
     for name, cls in _public_layer_classes(keras):
         if name in excluded:
@@ -198,7 +197,7 @@ def build_catalog() -> Catalog:
         if name.endswith("Cell"):
             excluded[name] = "a recurrent cell; use the layer that wraps it"
             continue
-        entry = _entry_for(cls)
+        entry = _entry_for(cls, named)
         probe = _probe(keras, cls, entry)
         if probe.example is None:
             excluded[name] = f"does not build with its defaults: {probe.problem}"
@@ -233,8 +232,9 @@ def _first_line(doc: str | None) -> str:
     return text.split("\n\n")[0].replace("\n", " ").strip() if text else ""
 
 
-def _entry_for(cls: type) -> LayerEntry:
-    params = tuple(_param_spec(cls, p) for p in _init_parameters(cls))
+def _entry_for(cls: type, named: dict[str, tuple[str, ...]]) -> LayerEntry:
+    """``named``: the names Keras resolves for each registry kind (activations...)."""
+    params = tuple(_param_spec(cls, p, named) for p in _init_parameters(cls))
     ports = PORT_HINTS.get(cls.__name__)
     if ports is None:
         ports = PortSpec("list", 2, None) if _category(cls) == "Merging" else ONE_INPUT
@@ -255,13 +255,14 @@ def _spatial_rank(class_name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _param_spec(cls: type, param: inspect.Parameter) -> ParamSpec:
+def _param_spec(cls: type, param: inspect.Parameter,
+                named_choices: dict[str, tuple[str, ...]]) -> ParamSpec:
     required = param.default is inspect.Parameter.empty
     default = SUGGESTED.get(param.name) if required else param.default
     default = _jsonable(default) if isinstance(default, tuple) else default
     name = param.name
     rank = _spatial_rank(cls.__name__)
-    named = _named_kind(name)
+    named = _named_kind(name, named_choices)
     if named is not None:
         kind, choices = named
         if isinstance(default, str) and default not in choices:
@@ -285,12 +286,12 @@ def _param_spec(cls: type, param: inspect.Parameter) -> ParamSpec:
     return ParamSpec(name, _kind_of(default), _jsonable(default), required)
 
 
-def _named_kind(name: str) -> tuple[str, tuple[Any, ...]] | None:
-    if name == "activation" or name.endswith("_activation"):
-        return "activation", (None, *ACTIVATIONS)
-    for suffix in ("initializer", "regularizer", "constraint"):
-        if name.endswith(suffix):
-            return suffix, (None, *NAMED_CHOICES[suffix])
+def _named_kind(name: str, named_choices: dict[str, tuple[str, ...]]
+                ) -> tuple[str, tuple[Any, ...]] | None:
+    """The registry kind of a parameter, by its name, and its choices (None first)."""
+    for kind in REGISTRY_MODULES:
+        if name == kind or name.endswith("_" + kind):
+            return kind, (None, *named_choices[kind])
     return None
 
 

@@ -2,9 +2,11 @@
 layer option.
 
 Starting values for required arguments, the choices a string argument offers in the
-inspector (activations, initializers, padding modes...), the layers left out and why, which
+inspector (padding modes, interpolations...), the layers left out and why, which
 layers take several tensors, and the symbolic inputs a layer is probed with. After an
 edit here, delete the catalog cache (``catalog.cache_path()``) or bump ``CATALOG_SCHEMA``.
+The names of activations, initializers, regularizers and constraints are not listed here:
+the catalog reads them from the installed Keras (``params.registry_choices``).
 """
 
 from __future__ import annotations
@@ -88,14 +90,3 @@ PROBE_INPUTS: list[Any] = [
     [[None, 8]], [[None, 10, 8]], [[None, 16, 16, 3]], [[None, 8, 8, 8, 2]],
     [[None, 4, 16, 16, 3]], [[None, 4, 16, 3]], [[None, 4, 8, 8, 8, 2]], [[None, 64]],
 ]
-
-ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
-                "mish", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "softplus",
-                "softsign", "exponential")
-NAMED_CHOICES = {
-    "initializer": ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                    "lecun_uniform", "lecun_normal", "orthogonal", "random_normal",
-                    "random_uniform", "truncated_normal", "zeros", "ones"),
-    "regularizer": ("l1", "l2", "l1_l2", "orthogonal_regularizer"),
-    "constraint": ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
-}

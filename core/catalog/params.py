@@ -1,10 +1,14 @@
 """One constructor argument of a layer (:class:`ParamSpec`) and the check of a value for it,
-by kind; the inspector picks its editor by the same kind."""
+by kind; the inspector picks its editor by the same kind. The names a registry kind
+(activation, initializer...) accepts are read from the installed Keras
+(:func:`registry_choices`, called once when the catalog is built)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from ..schema.lambdas import lambda_source
@@ -36,6 +40,40 @@ class ParamSpec:
         if self.kind in ("tuple", "int_or_tuple") and isinstance(value, list):
             return tuple(value)
         return value
+
+
+# Parameter kinds whose string values Keras resolves through a registry, and the public
+# module of each (its ``get`` is the registry).
+REGISTRY_MODULES = {"activation": "activations", "initializer": "initializers",
+                    "regularizer": "regularizers", "constraint": "constraints"}
+
+
+def registry_choices(keras: ModuleType) -> dict[str, tuple[str, ...]]:
+    """For each registry kind, the names Keras resolves, read from the installed Keras."""
+    return {kind: registry_names(getattr(keras, module))
+            for kind, module in REGISTRY_MODULES.items()}
+
+
+def registry_names(module: ModuleType) -> tuple[str, ...]:
+    """The lower-case public names of ``module`` that its ``get`` resolves (aliases such as
+    'swish' and 'silu' included); the CamelCase class names stay out of the choices."""
+    names = []
+    for name, _obj in inspect.getmembers(module, _is_resolvable_object):
+        if name.startswith("_") or name != name.lower() or name in _NOT_REGISTERED:
+            continue
+        try:
+            module.get(name)
+        except (ValueError, KeyError, TypeError):
+            continue  # e.g. 'l1_l2' or 'constant': public, but Keras does not take the name
+        names.append(name)
+    return tuple(names)
+
+
+_NOT_REGISTERED = {"get", "serialize", "deserialize"}
+
+
+def _is_resolvable_object(obj: Any) -> bool:
+    return inspect.isfunction(obj) or inspect.isclass(obj)
 
 
 def _is_int(value: Any) -> bool:

@@ -3,6 +3,7 @@ layer, and its disk cache."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -143,6 +144,69 @@ def test_value_error_message_names_kind() -> None:
     any_spec = ParamSpec("whatever", "any", None)
     assert any_spec.value_error({"a": [1, None]}) is None
     assert "a JSON value" in (any_spec.value_error(object()) or "")
+
+
+# ------------------------------------------------- names Keras resolves
+def keras_activation_names() -> set[str]:
+    """Every function of the public ``keras.activations`` that ``keras.activations.get``
+    resolves by its name."""
+    names = set()
+    for name, _fn in inspect.getmembers(keras.activations, inspect.isfunction):
+        try:
+            keras.activations.get(name)
+        except ValueError:
+            continue
+        names.add(name)
+    return names
+
+
+@pytest.mark.parametrize(("layer", "param"), [
+    ("Dense", "activation"), ("Activation", "activation"), ("Conv2D", "activation"),
+    ("LSTM", "recurrent_activation"),
+])
+def test_every_activation_keras_resolves_is_offered_and_accepted(
+        catalog: Catalog, layer: str, param: str) -> None:
+    expected = keras_activation_names()
+    assert {"hard_silu", "hard_swish", "silu", "swish", "relu"} <= expected, "aliases included"
+    spec = catalog.get(layer).param(param)
+    assert set(spec.choices) - {None} == expected
+    for name in sorted(expected):
+        assert spec.value_error(name) is None, name
+
+
+def test_an_activation_keras_refuses_is_refused_with_the_names_expected(catalog: Catalog
+                                                                        ) -> None:
+    with pytest.raises(ValueError):
+        keras.activations.get("hard_swishy")
+    problem = catalog.get("Dense").param("activation").value_error("hard_swishy")
+    assert problem is not None
+    assert "'activation' expected one of" in problem and "received 'hard_swishy'" in problem
+    assert "'hard_silu'" in problem and "'swish'" in problem
+
+
+@pytest.mark.parametrize(("param", "module"), [
+    ("kernel_initializer", "initializers"), ("kernel_regularizer", "regularizers"),
+    ("kernel_constraint", "constraints"),
+])
+def test_initializer_regularizer_constraint_names_are_the_ones_keras_resolves(
+        catalog: Catalog, param: str, module: str) -> None:
+    registry = getattr(keras, module)
+    spec = catalog.get("Dense").param(param)
+    offered = [c for c in spec.choices if c is not None]
+    assert offered
+    for name in offered:
+        assert registry.get(name) is not None, name
+    snake_names = {name for name in dir(registry) if name == name.lower() and
+                   not name.startswith("_") and name not in ("get", "serialize", "deserialize")}
+    resolved = set()
+    for name in snake_names:
+        try:
+            registry.get(name)
+        except (ValueError, KeyError, TypeError):
+            continue
+        resolved.add(name)
+    assert set(offered) == resolved
+    assert spec.value_error("not_a_" + module) is not None
 
 
 # ------------------------------------------------------ Keras round trip
