@@ -246,6 +246,23 @@ def test_raw_ops_map_to_public_layers_or_name_the_op(catalog: Catalog) -> None:
         import_model(unmapped, catalog=catalog)
 
 
+def test_a_model_with_a_keras_activation_alias_imports_and_rebuilds(tmp_path: Path) -> None:
+    """'hard_silu' (MobileNetV3's activation) and the alias 'swish' are read from Keras."""
+    x = keras.Input((6,), name="x")
+    hidden = layers.Dense(5, activation="hard_silu", name="hard")(x)
+    y = layers.Dense(2, activation="swish", name="smooth")(hidden)
+    path = tmp_path / "hard_silu.keras"
+    original = keras.Model(x, y)
+    original.save(path)
+    result = import_file(path)
+    graph = result.doc.graph
+    assert layer_named(graph, "hard").params["activation"] == "hard_silu"
+    assert layer_named(graph, "smooth").params["activation"] in ("swish", "silu")
+    rebuilt = build(result.doc)
+    assert rebuilt.count_params() == original.count_params()
+    assert rebuilt.get_layer("hard").get_config()["activation"] == "hard_silu"
+
+
 def test_a_project_file_or_another_file_is_not_a_model(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"format": "layerforge-project", "format_version": 1}))
