@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..document.document import Document
@@ -27,9 +28,12 @@ def summarize(doc: Document) -> dict[str, Any]:
     diagnostics = _merge(check.diagnostics if check else validate(doc), live)
     model = check.model if check else None
     params = int(model.count_params()) if model is not None else engine.total_params()
+    trainable, frozen = keras_split(model) if model is not None else param_split(engine)
     return {
         "title": doc.meta.title,
         "params": params,
+        "trainable_params": trainable,
+        "non_trainable_params": frozen,
         "inputs": [{"name": n.name, "shape": _json_shape((None, *n.shape)), "dtype": n.dtype}
                    for n in graph.inputs()],
         "outputs": [{"name": o.name, "shape": _first_shape(engine, o.id)}
@@ -56,8 +60,37 @@ def _layers(graph: Graph, engine: ShapeEngine) -> list[dict[str, Any]]:
             shapes += [_json_shape(s) for s in (result.outputs or ())] if result else []
         rows.append({"name": layer.name, "class_name": layer.class_name,
                      "output_shapes": shapes, "params": engine.layer_params(layer.id),
-                     "calls": len(graph.calls_of(layer.id))})
+                     "calls": len(graph.calls_of(layer.id)),
+                     **({} if layer.trainable else {"trainable": False})})
     return rows
+
+
+def keras_split(model: Any) -> tuple[int, int]:
+    """(trainable, non-trainable) weights of a built model, as ``model.summary()`` counts them."""
+    return (sum(math.prod(w.shape) for w in model.trainable_weights),
+            sum(math.prod(w.shape) for w in model.non_trainable_weights))
+
+
+def param_split(engine: ShapeEngine, build: bool = True) -> tuple[int | None, int | None]:
+    """(trainable, non-trainable) weights from the live pass: a frozen layer's weights are
+    non-trainable. Weights Keras never trains (a BatchNormalization's moving statistics) count
+    as trainable here; the full check's model counts them as ``model.summary()`` does."""
+    trainable = frozen = 0
+    for layer_id in engine.layers_in_model():
+        count = engine.layer_params(layer_id, build)
+        if count is None:
+            return None, None
+        layer = engine.graph.layer(layer_id)
+        if layer.block_id is not None:
+            inner = param_split(engine.block_engine(layer.block_id), build)
+            if inner[0] is None or inner[1] is None:
+                return None, None
+            trainable, frozen = trainable + inner[0], frozen + inner[1]
+        elif layer.trainable:
+            trainable += count
+        else:
+            frozen += count
+    return trainable, frozen
 
 
 def _first_shape(engine: ShapeEngine, node_id: str) -> list[int | None] | None:
@@ -102,6 +135,10 @@ def format_summary(data: dict[str, Any]) -> str:
     lines += [f"  Output {o['name']}: {format_shape(o['shape'])}" for o in data["outputs"]]
     total = "unknown" if data["params"] is None else f"{data['params']:,}"
     lines.append(f"Total params: {total}")
+    for label, key in (("Trainable", "trainable_params"),
+                       ("Non-trainable", "non_trainable_params")):
+        count = "unknown" if data[key] is None else f"{data[key]:,}"
+        lines.append(f"{label} params: {count}")
     for d in data["diagnostics"]:
         lines.append(f"{d['severity']}: {d['where']}: {d['message']}")
     return "\n".join(lines)

@@ -238,14 +238,19 @@ class _GraphWriter:
         args = self.call_arguments(node, layer)
         calls = self.graph.calls_of(layer.id)
         callee, constructor_args = self.constructor(layer, node)
-        if len(calls) == 1:
+        # An application takes no trainable= argument: it is frozen once made, as users do.
+        frozen_after = not layer.trainable and self.is_application(layer)
+        if len(calls) == 1 and not frozen_after:
             var = self.names.create(layer.name)
             self.add(call_text(f"{var} = {callee}", constructor_args, then=args))
         else:
             if layer.id not in self.layer_vars:
                 self.layer_vars[layer.id] = self.names.create(f"{layer.name}_layer")
                 self.add(call_text(f"{self.layer_vars[layer.id]} = {callee}", constructor_args))
-            var = self.names.create(f"{layer.name}_{calls.index(node) + 1}")
+                if frozen_after:
+                    self.add(f"{self.layer_vars[layer.id]}.trainable = False")
+            suffix = f"_{calls.index(node) + 1}" if len(calls) > 1 else ""
+            var = self.names.create(f"{layer.name}{suffix}")
             self.add(call_text(f"{var} = {self.layer_vars[layer.id]}", args))
         self.vars[node.id] = var
 
@@ -298,14 +303,20 @@ class _GraphWriter:
         parts += [f"{identifier(k)}={literal(v)}" for k, v in node.call_kwargs.items()]
         return parts
 
+    def is_application(self, layer: LayerSpec) -> bool:
+        return layer.block_id is None and \
+            self.module.doc.catalog.get(layer.class_name).is_application
+
     def constructor(self, layer: LayerSpec, node: CallNode) -> tuple[str, list[str]]:
         """What builds the layer: the callee and its arguments."""
+        # A frozen layer says so where it is made, as a Keras user writes it.
         name = f"name={layer.name!r}"
+        frozen = [] if layer.trainable else ["trainable=False"]
         if layer.block_id is not None:
             return self.module.block_functions[layer.block_id], [name]
         entry = self.module.doc.catalog.get(layer.class_name)
         if entry.class_name == "Lambda":
-            return "layers.Lambda", [_lambda_argument(layer), name]
+            return "layers.Lambda", [_lambda_argument(layer), *frozen, name]
         args = _constructor_arguments(entry, layer)
         if entry.is_application:
             first = sorted(self.graph.in_edges(node.id), key=lambda e: str(e.dst_slot))
@@ -313,7 +324,7 @@ class _GraphWriter:
                 args.append(f"input_shape={self.tensor(first[0])}.shape[1:]")
             return f"keras.applications.{entry.class_name[len(APPLICATION_PREFIX):]}", \
                 [*args, name]
-        return f"layers.{entry.class_name}", [*args, name]
+        return f"layers.{entry.class_name}", [*args, *frozen, name]
 
 
 def _lambda_argument(layer: LayerSpec) -> str:

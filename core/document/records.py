@@ -70,6 +70,8 @@ def _layer_record(layer: rec.LayerSpec) -> dict[str, Any]:
                               "name": layer.name, "params": layer.params}
     if layer.block_id is not None:
         record["block"] = layer.block_id
+    if not layer.trainable:
+        record["trainable"] = False
     return record
 
 
@@ -192,7 +194,8 @@ class _Reader(RecordReader):
         if block_id is None:
             self.params(doc, class_name, params, where)
         return rec.LayerSpec(self.get(record, "id", str, where), class_name,
-                         self.name(record, where), params, block_id)
+                             self.name(record, where), params, block_id,
+                             self.get(record, "trainable", bool, where, True))
 
     def name(self, record: dict[str, Any], where: str) -> str:
         value = self.get(record, "name", str, where)

@@ -35,6 +35,7 @@ class LayerSpec:
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     block_id: str | None = None
+    trainable: bool = True  # False: frozen, its weights do not change in training
 
     @property
     def is_block(self) -> bool:

@@ -220,15 +220,17 @@ class _Converter:
         config = record.get("config", {})
         name = str(config.get("name", record.get("name")))
         if class_name in MODEL_CLASSES and isinstance(config, dict) and "layers" in config:
-            self.frozen_or_cast(config, name)
+            # A frozen nested model: Keras saved each of its layers frozen, and they stay so.
+            self.cast(config, name)
             return LayerSpec(new_id(), BLOCK_CLASS, name, {}, self.block_of(record, name))
         self.check_class(record, class_name, name)
         if is_raw_op(record):
             class_name, params = raw_op_layer(record, name)
         else:
             params = self.params.convert(self.doc.catalog.get(class_name), config, name)
-        self.frozen_or_cast(config, name)
-        return LayerSpec(new_id(), class_name, name, params)
+        self.cast(config, name)
+        return LayerSpec(new_id(), class_name, name, params,
+                         trainable=config.get("trainable") is not False)
 
     def block_of(self, record: dict[str, Any], name: str) -> str:
         block_name, i = name, 1
@@ -259,10 +261,7 @@ class _Converter:
                 "public Keras layer; LayerForge imports models made of keras.layers only. "
                 "Rebuild that part from Keras layers, or export the model without it")
 
-    def frozen_or_cast(self, config: dict[str, Any], name: str) -> None:
-        if config.get("trainable") is False:
-            self.warnings.append(f"layer '{name}' is frozen (trainable=False) in the model; "
-                                 "the imported layer is trainable")
+    def cast(self, config: dict[str, Any], name: str) -> None:
         dtype = _dtype_name(config.get("dtype"))
         if dtype not in (None, "float32"):
             self.warnings.append(f"layer '{name}' computes in {dtype}; the imported layer "
