@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from layerforge.core.document.document import MAIN
 from layerforge.core.editing.commands import Command
+from layerforge.core.editing.freeze import is_frozen, set_trainable
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.editing.renames import EditNode, RenameLayer
 from layerforge.core.schema.errors import LayerForgeError
@@ -87,6 +89,7 @@ class Inspector(QWidget):
         self._refusal: str | None = None
         self.editors: dict[str, QWidget] = {}
         self.search_buttons: dict[str, SearchButton] = {}  # "⚙": mark as a search dimension
+        self.trainable_box: QCheckBox | None = None  # the call node's "Trainable" (unfrozen)
         self._build_frame()
         # Bound methods, not lambdas: Qt drops these connections when the inspector is deleted.
         session.undo_stack.indexChanged.connect(self._on_index_changed)
@@ -169,6 +172,7 @@ class Inspector(QWidget):
             self.form.removeRow(0)
         self.editors.clear()
         self.search_buttons.clear()
+        self.trainable_box = None
         self.doc_label.clear()
         self.doc_label.hide()
         if node is None:
@@ -193,6 +197,7 @@ class Inspector(QWidget):
         self.title.setText(f"<b>{layer.class_name}</b>")
         self._add_line("name", "name", self._commit_layer_name,
                        "The layer's name in Keras (unique in the model)")
+        self._add_trainable_box(layer.block_id is not None)
         if layer.block_id is not None:
             button = QPushButton("Open block")
             button.setToolTip("Edit the block's own graph (Ctrl+Enter on the canvas)")
@@ -210,6 +215,14 @@ class Inspector(QWidget):
             label.setToolTip(editor.toolTip())
             self.form.addRow(label, self._with_search_button(spec.name, editor))
             self.editors[spec.name] = editor
+
+    def _add_trainable_box(self, is_block: bool) -> None:
+        box = QCheckBox("Trainable")
+        box.setToolTip("Unticked: the layer is frozen (trainable=False), training leaves its "
+                       "weights as they are" + (" (every layer of the block)" if is_block else ""))
+        box.clicked.connect(self._commit_trainable)
+        self.form.addRow("", box)
+        self.trainable_box = box
 
     def _with_search_button(self, param: str, editor: QWidget) -> QWidget:
         """The editor with a small "⚙" beside it that marks the parameter as searched."""
@@ -270,6 +283,9 @@ class Inspector(QWidget):
         if isinstance(node, CallNode):
             layer = self.graph.layer(node.layer_id)
             values: dict[str, Any] = {"name": layer.name}
+            if self.trainable_box is not None:
+                self.trainable_box.setChecked(
+                    not is_frozen(self.session.doc, layer))
             if layer.block_id is None:
                 entry = self.session.doc.catalog.get(layer.class_name)
                 values.update({s.name: layer.params.get(s.name, s.default) for s in entry.params})
@@ -360,6 +376,11 @@ class Inspector(QWidget):
             return
         self._push(SetParam(layer.id, name, value, self.graph_key,
                             text=f"Set {layer.name}.{name} = {format_value(value)}"))
+
+    def _commit_trainable(self, checked: bool) -> None:
+        node = self.node()
+        if isinstance(node, CallNode):
+            self._push(set_trainable(self.session.doc, node.id, checked, self.graph_key))
 
     def _commit_layer_name(self) -> None:
         node = self.node()

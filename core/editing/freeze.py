@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from ..document.document import MAIN, Document
 from ..schema.errors import EditError
-from ..schema.records import CallNode
+from ..schema.records import CallNode, LayerSpec
 from .commands import Command
 
 LayerRef = tuple[str, str]  # (graph key, layer id)
@@ -52,20 +52,28 @@ def set_trainable(doc: Document, node_id: str, trainable: bool,
     return SetTrainable(layers, trainable, text=f"{verb} {graph.layer(node.layer_id).name}")
 
 
-def is_frozen(doc: Document, graph_key: str, layer_id: str) -> bool:
-    """True when the layer is frozen; a block when all its layers are (and it has some)."""
-    refs = _layers_of(doc, graph_key, layer_id, set())
+def is_frozen(doc: Document, layer: LayerSpec) -> bool:
+    """True when the layer is frozen; a block call when all its block's layers are."""
+    if layer.block_id is None:
+        return not layer.trainable
+    refs = _block_layers(doc, layer.block_id, set())
     return bool(refs) and not any(doc.graph_of(k).layer(lid).trainable for k, lid in refs)
 
 
 def _layers_of(doc: Document, graph_key: str, layer_id: str, seen: set[str]) -> list[LayerRef]:
+    """The layer; for a block call, the call's own record too (so views of the calling graph
+    hear of the change) and every layer of the block."""
     layer = doc.graph_of(graph_key).layer(layer_id)
     if layer.block_id is None:
         return [(graph_key, layer_id)]
-    if layer.block_id in seen:
+    return [(graph_key, layer_id), *_block_layers(doc, layer.block_id, seen)]
+
+
+def _block_layers(doc: Document, block_id: str, seen: set[str]) -> list[LayerRef]:
+    if block_id in seen:
         return []
-    seen.add(layer.block_id)
+    seen.add(block_id)
     refs: list[LayerRef] = []
-    for inner in doc.block(layer.block_id).graph.layers.values():
-        refs += _layers_of(doc, layer.block_id, inner.id, seen)
+    for inner in doc.block(block_id).graph.layers.values():
+        refs += _layers_of(doc, block_id, inner.id, seen)
     return refs

@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
 from layerforge.core.document.graph import Graph
+from layerforge.core.editing.freeze import is_frozen, set_trainable
 from layerforge.core.schema.records import CallNode, InputNode, OutputNode
 
 if TYPE_CHECKING:
@@ -89,12 +90,33 @@ def _fill_node_menu(menu: QMenu, view: CanvasView, node_id: str) -> None:
     _add(menu, "Group into block", view.group_selection, len(calls) == len(nodes),
          "only layers can go into a block")
     _add(menu, "Ungroup", view.ungroup_selection, bool(blocks), "not a block")
+    _add_freezing(menu, view, calls)
     if len(blocks) == 1 and len(nodes) == 1:
         block_id = graph.layer(blocks[0].layer_id).block_id or ""
         _add(menu, "Open block", lambda: view.open_block_requested.emit(block_id))
     menu.addSeparator()
     why = output_refusal(graph, node)
     _add(menu, "Make it an output", lambda: view.make_output(node_id), why is None, why or "")
+
+
+def _add_freezing(menu: QMenu, view: CanvasView, calls: list[CallNode]) -> None:
+    """Freeze (trainable=False: training keeps the weights) or unfreeze the selected layers;
+    a block call's entry applies to every layer of its block."""
+    doc = view.canvas_scene.session.doc
+    graph = view.canvas_scene.graph
+    frozen = [is_frozen(doc, graph.layer(n.layer_id)) for n in calls]
+    none = "only a layer has weights to freeze"
+    _add(menu, "Freeze", lambda: set_calls_trainable(view, calls, False),
+         bool(calls) and not all(frozen), none if not calls else "already frozen")
+    _add(menu, "Unfreeze", lambda: set_calls_trainable(view, calls, True), any(frozen),
+         none if not calls else "not frozen")
+
+
+def set_calls_trainable(view: CanvasView, calls: list[CallNode], trainable: bool) -> None:
+    doc = view.canvas_scene.session.doc
+    key = view.graph_key
+    view.controller.push_each("Unfreeze" if trainable else "Freeze", [
+        lambda node_id=n.id: set_trainable(doc, node_id, trainable, key) for n in calls])
 
 
 def output_refusal(graph: Graph, node: InputNode | CallNode | OutputNode) -> str | None:

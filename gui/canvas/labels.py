@@ -8,6 +8,7 @@ from typing import Any
 from layerforge.core.analysis.shapes import NodeShapes
 from layerforge.core.document.document import Document
 from layerforge.core.document.graph import Graph
+from layerforge.core.editing.freeze import is_frozen
 from layerforge.core.schema.records import (
     CallNode,
     InputNode,
@@ -34,6 +35,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+FROZEN_BADGE = "❄ frozen"  # the title mark of a layer whose weights training keeps
 PENDING = -1  # a parameter count not computed yet (Keras loading, or queued)
 
 
@@ -53,13 +55,16 @@ def node_text(doc: Document, graph: Graph, node: Node, params: int | None) -> No
         return NodeText("Output", (node.name, f"loss: {node.loss or 'none'}{weight}",
                                    ", ".join(node.metrics)))
     layer = graph.layer(node.layer_id)
+    # A frozen layer says so in its title, where the eye goes first.
     if layer.block_id is not None:
         block = doc.blocks.get(layer.block_id)
         block_name = block.name if block is not None else "missing block"
-        return NodeText(f"Block {block_name}", (layer.name, "double-click to open",
-                                                format_count(params)))
-    return NodeText(layer.class_name, (layer.name, key_params_text(doc, node, graph),
-                                       format_count(params)))
+        badge = f" {FROZEN_BADGE}" if block is not None and is_frozen(doc, layer) else ""
+        return NodeText(f"Block {block_name}{badge}", (layer.name, "double-click to open",
+                                                       format_count(params)))
+    badge = "" if layer.trainable else f" {FROZEN_BADGE}"
+    return NodeText(f"{layer.class_name}{badge}", (layer.name, key_params_text(doc, node, graph),
+                                                   format_count(params)))
 
 
 _SHORT = {"kernel_size": "k", "pool_size": "pool", "strides": "s"}

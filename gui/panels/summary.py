@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from layerforge.core.analysis.summary import param_split
 from layerforge.core.document.document import MAIN
 from layerforge.core.schema.records import CallNode, format_shape
 
@@ -28,10 +29,13 @@ class SummaryPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.total = QLabel()
+        # As model.summary() splits them: a frozen layer's weights are non-trainable.
+        self.split = QLabel()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tree)
         layout.addWidget(self.total)
+        layout.addWidget(self.split)
         session.analysis_changed.connect(self._on_analysis)
         session.document_replaced.connect(self.tree.clear)
 
@@ -82,6 +86,7 @@ class SummaryPanel(QWidget):
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._fit_columns()
         self.total.setText(self._total_text())
+        self.split.setText(self._split_text())
 
     def _total_text(self) -> str:
         if not self.session.keras_ready:
@@ -90,6 +95,12 @@ class SummaryPanel(QWidget):
         if engine.verifying:
             return "Total params: counting…"
         return f"Total params: {_count(engine.total_params(build=False))}"
+
+    def _split_text(self) -> str:
+        if not self.session.keras_ready or self.session.engine(self.graph_key).verifying:
+            return ""
+        trainable, frozen = param_split(self.session.engine(self.graph_key), build=False)
+        return f"Trainable params: {_count(trainable)}\nNon-trainable params: {_count(frozen)}"
 
 
 def _count(value: int | None) -> str:

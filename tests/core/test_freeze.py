@@ -117,8 +117,10 @@ def test_freezing_a_block_call_freezes_every_layer_of_the_block(doc, stack):
     stack.push(set_trainable(doc, call.id, False))
     block = next(iter(doc.blocks.values()))
     assert not any(layer.trainable for layer in block.graph.layers.values())
-    assert is_frozen(doc, "main", call.layer_id)
+    assert not any(layer.trainable for layer in doc.graph.layers.values())
+    assert is_frozen(doc, doc.graph.layer(call.layer_id))
     model = build_and_compile(doc)
     assert model.trainable_weights == [] and len(model.non_trainable_weights) == 4
     stack.undo()
     assert all(layer.trainable for layer in block.graph.layers.values())
+    assert not is_frozen(doc, doc.graph.layer(call.layer_id))
