@@ -124,3 +124,15 @@ def test_freezing_a_block_call_freezes_every_layer_of_the_block(doc, stack):
     stack.undo()
     assert all(layer.trainable for layer in block.graph.layers.values())
     assert not is_frozen(doc, doc.graph.layer(call.layer_id))
+
+
+def test_a_frozen_application_is_frozen_once_made():
+    """keras.applications.* take no trainable= argument: the code sets it on the model."""
+    doc = load_template("dual-camera-xception")
+    call = doc.graph.calls()[0]
+    name = doc.graph.layer_of(call.id).name
+    UndoStack(doc).push(set_trainable(doc, call.id, False))
+    source = generate(doc).source
+    assert f"    {name}_layer.trainable = False\n" in source
+    assert source.index(f"{name}_layer = keras.applications.") < \
+        source.index(f"{name}_layer.trainable = False")
