@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu
+from user_steps import click_entry, right_click
 
 from layerforge.core.schema.records import CallNode, InputNode, OutputNode
 from layerforge.gui.canvas import context_menu
@@ -28,29 +29,8 @@ def win(window: Any, qtbot: Any) -> Any:
     return window
 
 
-def right_click(qtbot: Any, view: Any, pos: QPoint) -> QMenu:
-    """A right click as the platform delivers it (press, release, context-menu event);
-    returns the menu it opened."""
-    viewport = view.viewport()
-    QTest.mouseClick(viewport, RIGHT, NONE, pos)
-    QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
-                                                       viewport.mapToGlobal(pos)))
-    qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu))
-    return QApplication.activePopupWidget()
-
-
 def entries(menu: QMenu) -> dict[str, bool]:
     return {a.text(): a.isEnabled() for a in menu.actions() if a.text()}
-
-
-def choose(menu: QMenu, text: str) -> None:
-    """Click the entry with this visible text, as a user does."""
-    (action,) = [a for a in menu.actions() if a.text() == text]
-    assert action.isEnabled(), f"{text!r} is disabled: {action.toolTip()}"
-    QTest.mouseClick(menu, LEFT, NONE, menu.actionGeometry(action).center())
-    if menu.isVisible():  # the offscreen platform may not deliver the click
-        action.trigger()
-        menu.close()
 
 
 def palette_insert(win: Any, text: str) -> None:
@@ -120,18 +100,18 @@ def test_right_click_on_empty_canvas_adds_here(win: Any, qtbot: Any) -> None:
     assert list(entries(menu)) == ["Add layer here…", "Add Input here", "Add Output here",
                                    "Paste", "Select all", "Auto layout", "Fit to window"]
     assert not entries(menu)["Select all"], "nothing to select in an empty model"
-    choose(menu, "Add Input here")
+    click_entry(menu, "Add Input here")
     (inp,) = nodes_of(win, InputNode)
     where = view.mapToScene(spot)
     assert inp.position == pytest.approx((where.x(), where.y()))
     assert view.node_at(spot + QPoint(0, 56)) is None
     # Just below the Input: an Output centred there would overlap it, so it moves clear.
     menu = right_click(qtbot, view, spot + QPoint(0, 56))
-    choose(menu, "Add Output here")
+    click_entry(menu, "Add Output here")
     assert len(nodes_of(win, OutputNode)) == 1 and not overlapping(view)
     assert not win.session.doc.graph.edges, "added on empty space: not connected"
     menu = right_click(qtbot, view, QPoint(500, 420))
-    choose(menu, "Add layer here…")
+    click_entry(menu, "Add layer here…")
     assert view.popup is not None and view.popup.isVisible()
     QTest.keyClicks(view.popup.edit, "Dense")
     QTest.keyClick(view.popup.edit, Qt.Key.Key_Return)
@@ -148,20 +128,20 @@ def test_node_menu_entries_apply_to_what_was_clicked(win: Any, qtbot: Any,
     assert not shown["Call again"] and not shown["Group into block"]
     assert not shown["Disconnect"] and shown["Make it an output"]
     monkeypatch.setattr(context_menu, "ask_text", lambda *args: "question")
-    choose(menu, "Rename…")
+    click_entry(menu, "Rename…")
     assert win.session.doc.graph.node(inp.id).name == "question"
     palette_insert(win, "dense")  # fed by the selected Input
     (dense,) = nodes_of(win, CallNode)
     menu = right_click(qtbot, win.view, screen_point(win, dense.id))
     assert entries(menu)["Call again"] and entries(menu)["Disconnect"]
-    choose(menu, "Make it an output")
+    click_entry(menu, "Make it an output")
     (out,) = nodes_of(win, OutputNode)
     assert [(e.src, e.src_index) for e in win.session.doc.graph.in_edges(out.id)] == [
         (dense.id, 0)]
     assert out.position[1] > dense.position[1] and not overlapping(win.view)
     menu = right_click(qtbot, win.view, screen_point(win, dense.id))
     assert not entries(menu)["Make it an output"], "it already feeds an output"
-    choose(menu, "Disconnect")
+    click_entry(menu, "Disconnect")
     assert not win.session.doc.graph.edges
     QTest.keyClick(win, Qt.Key.Key_Z, CTRL)  # one undo step brings both edges back
     assert len(win.session.doc.graph.edges) == 2
@@ -173,12 +153,12 @@ def test_duplicate_call_again_and_delete_from_the_node_menu(win: Any, qtbot: Any
     palette_insert(win, "input")
     palette_insert(win, "dense")
     (dense,) = nodes_of(win, CallNode)
-    choose(right_click(qtbot, win.view, screen_point(win, dense.id)), "Duplicate")
+    click_entry(right_click(qtbot, win.view, screen_point(win, dense.id)), "Duplicate")
     assert len(nodes_of(win, CallNode)) == 2 and not overlapping(win.view)
-    choose(right_click(qtbot, win.view, screen_point(win, dense.id)), "Call again")
+    click_entry(right_click(qtbot, win.view, screen_point(win, dense.id)), "Call again")
     graph = win.session.doc.graph
     assert len(graph.calls_of(dense.layer_id)) == 2 and not overlapping(win.view)
-    choose(right_click(qtbot, win.view, screen_point(win, dense.id)), "Delete")
+    click_entry(right_click(qtbot, win.view, screen_point(win, dense.id)), "Delete")
     assert dense.id not in graph.nodes
 
 
@@ -265,5 +245,5 @@ def test_menu_key_and_connections(win: Any, qtbot: Any) -> None:
     middle = view.mapFromScene(edge.path.pointAtPercent(0.3))
     menu = right_click(qtbot, view, middle)
     assert next(iter(entries(menu))) == "Delete connection"
-    choose(menu, "Delete connection")
+    click_entry(menu, "Delete connection")
     assert not win.session.doc.graph.edges and len(win.session.doc.graph.nodes) == 2

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMenu
+from user_steps import click_entry, right_click
 
 from layerforge.gui.canvas.labels import FROZEN_BADGE
 
@@ -49,22 +48,6 @@ def test_untick_trainable_freezes_the_layer_and_undo_restores(window: Any, qtbot
     assert item.text.title == "Dense" and box.isChecked()
 
 
-def right_click(qtbot: Any, view: Any, pos: QPoint) -> QMenu:
-    viewport = view.viewport()
-    QTest.mouseClick(viewport, RIGHT, NONE, pos)
-    QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
-                                                       viewport.mapToGlobal(pos)))
-    qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu))
-    return QApplication.activePopupWidget()
-
-
-def choose(menu: QMenu, text: str) -> None:
-    (action,) = [a for a in menu.actions() if a.text() == text]
-    assert action.isEnabled(), f"{text!r} is disabled: {action.toolTip()}"
-    action.trigger()
-    menu.close()
-
-
 def test_freeze_and_unfreeze_from_the_node_menu(window: Any, qtbot: Any) -> None:
     assert window.open_template("sequential-mlp")
     node_id = first_dense(window)
@@ -73,9 +56,9 @@ def test_freeze_and_unfreeze_from_the_node_menu(window: Any, qtbot: Any) -> None
     pos = view.mapFromScene(item.sceneBoundingRect().center())
     menu = right_click(qtbot, view, pos)
     assert not next(a for a in menu.actions() if a.text() == "Unfreeze").isEnabled()
-    choose(menu, "Freeze")
+    click_entry(menu, "Freeze")
     assert window.session.doc.graph.layer_of(node_id).trainable is False
     assert FROZEN_BADGE in item.text.title and not window.inspector.trainable_box.isChecked()
-    choose(right_click(qtbot, view, pos), "Unfreeze")
+    click_entry(right_click(qtbot, view, pos), "Unfreeze")
     assert window.session.doc.graph.layer_of(node_id).trainable is True
     assert FROZEN_BADGE not in item.text.title

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QContextMenuEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QWidget
 from pytestqt.exceptions import TimeoutError as WaitTimedOut
@@ -150,3 +150,21 @@ def click_tab(qtbot: Any, tabs: Any, title: str) -> None:
 
 def _text(action: QAction | None) -> str | None:
     return plain(action.text()) if action is not None else None
+
+
+def right_click(qtbot: Any, view: Any, pos: QPoint) -> QMenu:
+    """A right click on a canvas as the platform delivers it (press, release, context-menu
+    event); returns the menu it opened."""
+    viewport = view.viewport()
+    QTest.mouseClick(viewport, Qt.MouseButton.RightButton, NONE, pos)
+    QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
+                                                       viewport.mapToGlobal(pos)))
+    qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu))
+    return QApplication.activePopupWidget()
+
+
+def click_entry(menu: QMenu, text: str) -> None:
+    """Click the entry of an open context menu with this visible text, as a user does."""
+    (action,) = [a for a in menu.actions() if a.text() == text]
+    assert action.isEnabled(), f"{text!r} is disabled: {action.toolTip()}"
+    QTest.mouseClick(menu, LEFT, NONE, menu.actionGeometry(action).center())
