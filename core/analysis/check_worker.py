@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ class CheckReply:
 def worker_main(requests: Any, replies: Any) -> None:
     """The child process: import TensorFlow once, then check the newest request, forever."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _stop_with_parent(requests)
     guard_code()  # only the code the parent's user trusts runs here (each request says which)
     start = time.perf_counter()
     keras_module()  # TensorFlow is imported here once, so a request costs only the check
@@ -70,6 +72,19 @@ def worker_main(requests: Any, replies: Any) -> None:
 
 
 Request = tuple[int, dict[str, Any], list[str]]
+
+
+def _stop_with_parent(requests: Any) -> None:
+    """A parent that dies (a crash, a kill) never says stop: stop once it is gone."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        requests.put(STOP)
+
+    threading.Thread(target=watch, name="layerforge-parent-watch", daemon=True).start()
 
 
 def newest_request(requests: Any) -> Request | None:

@@ -83,3 +83,39 @@ def test_an_empty_project_gets_no_error_from_the_check_but_one_input_alone_does(
     edits.add_input(doc, (None, 4)).redo(doc)
     reply = check_records(2, to_records(doc))
     assert [d.message for d in reply.errors] == ["the model has no output: connect an output node"]
+
+
+PARENT = """
+import sys, time
+from layerforge.core.analysis.check_worker import CheckWorker
+worker = CheckWorker()
+worker.start()
+print(worker._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_worker_ends_when_its_parent_is_killed():
+    """A killed app (no chance to stop its children) leaves no check process behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from layerforge.core.io.liveness import process_alive
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(parent.stdout.readline())
+        assert process_alive(worker_pid, unknown=False)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 90  # the worker first finishes importing TensorFlow
+        while process_alive(worker_pid, unknown=False) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not process_alive(worker_pid, unknown=False)
+    finally:
+        parent.kill()
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.kill(worker_pid, signal.SIGKILL)
