@@ -149,6 +149,15 @@ def remove_recovery(path: Path) -> None:
 
 
 # ------------------------------------------------------------ recent files
+def string_list(settings: QSettings, key: str) -> list[str]:
+    """A list of strings kept in QSettings (which gives back a lone string for a list of one,
+    and whatever another version wrote: anything else is dropped)."""
+    value = settings.value(key, [])
+    if isinstance(value, str):
+        value = [value]
+    return [item for item in (value or []) if isinstance(item, str)]
+
+
 class RecentFiles:
     KEY = "files/recent"
 
@@ -156,10 +165,7 @@ class RecentFiles:
         self.settings = settings or QSettings()
 
     def paths(self) -> list[str]:
-        value = self.settings.value(self.KEY, [])
-        if isinstance(value, str):
-            value = [value]
-        return [p for p in (value or []) if isinstance(p, str)]
+        return string_list(self.settings, self.KEY)
 
     def add(self, path: str | Path) -> None:
         text = str(Path(path).resolve())
@@ -189,10 +195,7 @@ class TrustedFiles:
         self.settings = settings or QSettings()
 
     def digests(self) -> list[str]:
-        value = self.settings.value(self.KEY, [])
-        if isinstance(value, str):
-            value = [value]
-        return [d for d in (value or []) if isinstance(d, str)]
+        return string_list(self.settings, self.KEY)
 
     def __contains__(self, digest: str) -> bool:
         return digest in self.digests()
