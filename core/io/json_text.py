@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ..schema.errors import ProjectFileError
+from ..schema.reading import first_unfit
 
 PROJECT_TEXT = "a LayerForge project file (JSON text)"
 # A project nests about 10 levels (graph, layers, params, an initializer's config); the
@@ -64,42 +65,25 @@ def _huge_number(text: str) -> str:
 
 def check_tree(data: Any, source: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH and text that cannot be written as UTF-8,
-    naming the place (walked without recursion: the data may be deep)."""
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
-    while stack:
-        value, place = stack.pop()
-        if isinstance(value, str):
-            _check_text(value, place, source)
-        elif isinstance(value, dict | list | tuple):
-            if len(place) >= MAX_DEPTH:
-                raise ProjectFileError(f"{source}: expected a project nested at most "
-                                       f"{MAX_DEPTH} levels deep; received deeper nesting at "
-                                       f"{_place(place)}")
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    if isinstance(key, str):
-                        _check_text(key, (*place, key), source, " (a key)")
-                    stack.append((item, (*place, str(key))))
-            else:
-                stack.extend((item, (*place, i)) for i, item in enumerate(value))
-
-
-def _check_text(text: str, place: tuple[str | int, ...], source: str, what: str = "") -> None:
-    if text.isascii():
+    naming the place."""
+    unfit = first_unfit(data, MAX_DEPTH)
+    if unfit is None:
         return
-    found = _SURROGATE.search(text)
-    if found is not None:
-        raise ProjectFileError(
-            f"{source}: {_place(place)}{what}: expected text that can be saved as UTF-8; "
-            f"received {_shown(text)}, which holds an unpaired surrogate "
-            f"(\\u{ord(found.group()):04x})")
+    if unfit.too_deep:
+        raise ProjectFileError(f"{source}: expected a project nested at most {MAX_DEPTH} "
+                               f"levels deep; received deeper nesting at {_place(unfit.place)}")
+    place, what = ((*unfit.place, unfit.text), " (a key)") if unfit.in_key else (unfit.place, "")
+    raise ProjectFileError(
+        f"{source}: {_place(place)}{what}: expected text that can be saved as UTF-8; "
+        f"received {_shown(unfit.text)}, which holds an unpaired surrogate "
+        f"(\\u{ord(unfit.text[unfit.position]):04x})")
 
 
 def _place(place: tuple[str | int, ...]) -> str:
     if not place:
         return "the top level"
-    parts = [f"[{p}]" if isinstance(p, int) else f".{_shown(p) if _SURROGATE.search(p) else p}"
-             for p in place]
+    parts = [f"[{p}]" if isinstance(p, int)
+             else f".{_shown(p) if _SURROGATE.search(str(p)) else p}" for p in place]
     if len(parts) > 8:  # deep nesting: the start, the end and how deep
         parts = [*parts[:5], f"...({len(parts)} levels)...", *parts[-2:]]
     return "".join(parts).lstrip(".")

@@ -4,6 +4,7 @@ the place in the file, what was expected and what was received."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ProjectFileError
@@ -71,41 +72,80 @@ class RecordReader:
 MAX_DEPTH = 64
 
 
-def text_error(text: str) -> str | None:
-    """Why ``text`` cannot be saved as UTF-8 (a lone UTF-16 surrogate), or None."""
+@dataclass(frozen=True)
+class Unfit:
+    """The first thing in a JSON-like value that a project file cannot hold: nesting deeper
+    than allowed, or text with an unpaired UTF-16 surrogate (no UTF-8 file can store it)."""
+
+    place: tuple[Any, ...]  # the keys and list indexes down to it
+    too_deep: bool = False
+    text: str = ""  # the text that cannot be stored (a value, or a key when ``in_key``)
+    in_key: bool = False
+    position: int = 0  # of the first character UTF-8 cannot encode
+
+
+def first_unfit(value: Any, max_depth: int) -> Unfit | None:
+    """Walk ``value`` without recursion (it may be deep) for what a file cannot hold."""
+    todo: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while todo:
+        current, place = todo.pop()
+        if isinstance(current, str):
+            at = unencodable_at(current)
+            if at is not None:
+                return Unfit(place, text=current, position=at)
+            continue
+        if not isinstance(current, dict | list | tuple):
+            continue
+        if len(place) >= max_depth:
+            return Unfit(place, too_deep=True)
+        if not isinstance(current, dict):
+            todo.extend((item, (*place, i)) for i, item in enumerate(current))
+            continue
+        for key, item in current.items():
+            at = unencodable_at(key) if isinstance(key, str) else None
+            if at is not None:
+                return Unfit(place, text=key, in_key=True, position=at)
+            todo.append((item, (*place, key)))
+    return None
+
+
+def unencodable_at(text: str) -> int | None:
+    """Where UTF-8 first fails on ``text`` (a lone surrogate), or None."""
+    if text.isascii():
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return f"text encodable as UTF-8; received {text[:40]!r} (character " \
-               f"{exc.object[exc.start]!r} at position {exc.start} is half a UTF-16 pair)"
+        return exc.start
     return None
 
 
 def value_problem(value: Any, where: str, max_depth: int = MAX_DEPTH) -> str | None:
     """The first string that UTF-8 cannot hold, or nesting deeper than ``max_depth``, in a
-    JSON-like value, as 'at PLACE: expected ...; received ...'; None when there is none.
-    Iterative, so any depth is reported rather than overflowing the stack."""
-    todo: list[tuple[Any, str, int]] = [(value, where, 0)]
-    while todo:
-        current, place, depth = todo.pop()
-        place = place if len(place) < 100 else f"{place[:40]}...{place[-40:]}"
-        if isinstance(current, str):
-            problem = text_error(current)
-            if problem is not None:
-                return f"at {place or 'the top level'}: expected {problem}"
-            continue
-        if not isinstance(current, dict | list):
-            continue
-        if depth >= max_depth:
-            return (f"at {place or 'the top level'}: expected values nested at most "
-                    f"{max_depth} deep; received deeper nesting")
-        items = current.items() if isinstance(current, dict) else enumerate(current)
-        for key, item in items:
-            if isinstance(key, str):
-                problem = text_error(key)
-                if problem is not None:
-                    return f"at {place or 'the top level'}: expected a key {problem}"
-                todo.append((item, f"{place}.{key}" if place else key, depth + 1))
-            else:
-                todo.append((item, f"{place}[{key}]", depth + 1))
-    return None
+    JSON-like value, as 'at PLACE: expected ...; received ...'; None when there is none."""
+    unfit = first_unfit(value, max_depth)
+    if unfit is None:
+        return None
+    place = _dotted(where, unfit.place) or "the top level"
+    if unfit.too_deep:
+        return (f"at {place}: expected values nested at most {max_depth} deep; received "
+                "deeper nesting")
+    key = "a key " if unfit.in_key else ""
+    return (f"at {place}: expected {key}text encodable as UTF-8; received "
+            f"{unfit.text[:40]!r} (character {unfit.text[unfit.position]!r} at position "
+            f"{unfit.position} is half a UTF-16 pair)")
+
+
+def _dotted(where: str, parts: tuple[Any, ...]) -> str:
+    """``where.key[0].key``, kept short the way a long place is shown: its start and end."""
+    place = _trimmed(where)
+    for part in parts:
+        if isinstance(part, str):
+            place = _trimmed(f"{place}.{part}" if place else part)
+        else:
+            place = _trimmed(f"{place}[{part}]")
+    return place
+
+
+def _trimmed(place: str) -> str:
+    return place if len(place) < 100 else f"{place[:40]}...{place[-40:]}"
