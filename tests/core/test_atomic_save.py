@@ -106,11 +106,18 @@ def test_a_save_killed_at_any_moment_leaves_one_whole_pair(
 
 
 # ------------------------------------------------------------- the pair on disk
-def test_weights_are_named_by_their_content_and_recorded_in_the_project(
-        catalog: Catalog, tmp_path: Path) -> None:
+@pytest.fixture
+def saved(catalog: Catalog, tmp_path: Path) -> tuple[Document, Path]:
+    """A project with 1 MB of weights, saved once as model.json."""
     doc = weighted(catalog, megabytes=1)
     path = tmp_path / "model.json"
     save(doc, path)
+    return doc, path
+
+
+def test_weights_are_named_by_their_content_and_recorded_in_the_project(
+        catalog: Catalog, saved: tuple[Document, Path], tmp_path: Path) -> None:
+    doc, path = saved
     reference = json.loads(path.read_text(encoding="utf-8"))["weights"]
     assert reference["file"] == f"model.weights-{reference['sha256'][:16]}.npz"
     assert names(tmp_path) == ["model.json", reference["file"]]
@@ -122,10 +129,8 @@ def test_weights_are_named_by_their_content_and_recorded_in_the_project(
 
 
 def test_unchanged_weights_are_kept_and_changed_ones_replace_the_file(
-        catalog: Catalog, tmp_path: Path) -> None:
-    doc = weighted(catalog, megabytes=1)
-    path = tmp_path / "model.json"
-    save(doc, path)
+        catalog: Catalog, saved: tuple[Document, Path], tmp_path: Path) -> None:
+    doc, path = saved
     first = tmp_path / weights_name(path)
     inode = first.stat().st_ino
     doc.meta.title = "an edit of the graph only"
@@ -142,10 +147,8 @@ def test_unchanged_weights_are_kept_and_changed_ones_replace_the_file(
 
 
 def test_a_weights_file_from_another_save_is_refused_naming_both_files(
-        catalog: Catalog, tmp_path: Path) -> None:
-    doc = weighted(catalog, megabytes=1)
-    path = tmp_path / "model.json"
-    save(doc, path)
+        catalog: Catalog, saved: tuple[Document, Path], tmp_path: Path) -> None:
+    doc, path = saved
     weights = tmp_path / weights_name(path)
     other = tmp_path / "other" / "model.json"
     other.parent.mkdir()
@@ -263,10 +266,8 @@ def test_removing_a_project_removes_its_weights(catalog: Catalog, tmp_path: Path
 
 
 def test_an_existing_file_of_the_right_name_but_wrong_content_is_rewritten(
-        catalog: Catalog, tmp_path: Path) -> None:
-    doc = weighted(catalog, megabytes=1)
-    path = tmp_path / "model.json"
-    save(doc, path)
+        catalog: Catalog, saved: tuple[Document, Path], tmp_path: Path) -> None:
+    doc, path = saved
     weights = tmp_path / weights_name(path)
     weights.write_bytes(b"PK\x03\x04 damaged")
     save(doc, path)
