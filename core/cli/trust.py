@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
 from ..document.trust import CodeLayer, trust_document, untrusted_code
-from ..io.templates import open_project
+from ..io.templates import names_a_template, open_project
 from ..schema.errors import LayerForgeError
 from ..schema.trust import UNTRUSTED_WARNING
 
@@ -26,17 +25,11 @@ def add_trust_argument(parser: Any) -> None:
     parser.add_argument("--trust", action="store_true", help=TRUST_HELP)
 
 
-def is_template(project: str) -> bool:
-    """As ``open_project`` decides: a name that is no file and does not end in .json."""
-    path = Path(project)
-    return not (path.exists() or path.suffix == ".json")
-
-
 def open_trusted(args: argparse.Namespace, required_by: str = "") -> Document:
     """Open ``args.project``; trust its code with ``--trust`` (or a template's), else warn,
     or refuse when the command (``required_by``) cannot do without running it."""
     doc = open_project(args.project)
-    if getattr(args, "trust", False) or is_template(args.project):
+    if getattr(args, "trust", False) or names_a_template(args.project):
         trust_document(doc)
     if required_by:
         require_trust(doc, args, required_by)

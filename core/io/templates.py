@@ -52,9 +52,15 @@ def load_template(name: str, catalog: Catalog | None = None) -> Document:
     )
 
 
+def names_a_template(file_or_template: str) -> bool:
+    """What ``open_project`` opens: a file when the path exists or ends in .json, else a
+    template by name."""
+    path = Path(file_or_template)
+    return not (path.exists() or path.suffix == ".json")
+
+
 def open_project(file_or_template: str, catalog: Catalog | None = None) -> Document:
     """A project file when the path exists, else a template by name."""
-    path = Path(file_or_template)
-    if path.exists() or path.suffix == ".json":
-        return load(path, catalog)
-    return load_template(file_or_template, catalog)
+    if names_a_template(file_or_template):
+        return load_template(file_or_template, catalog)
+    return load(Path(file_or_template), catalog)
