@@ -162,7 +162,7 @@ def _keras_default_config(kind: str, alias: str) -> Any:
               "constraint": keras.constraints.get}[kind]
     try:
         return plain(getter(alias).get_config())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError):  # KeyError: 'constant' needs a value
         return None
 
 
