@@ -33,10 +33,11 @@ from .hints import (
     SPATIAL_TUPLES,
     STRING_CHOICES,
     SUGGESTED,
+    VOCABULARY_LAYERS,
 )
 from .params import REGISTRY_MODULES, ParamSpec, registry_choices
 
-CATALOG_SCHEMA = 8
+CATALOG_SCHEMA = 9
 APPLICATION_PREFIX = "applications."
 
 @dataclass(frozen=True)
@@ -344,6 +345,8 @@ def _probe(keras: Any, cls: type, entry: LayerEntry) -> _Probe:
 
 
 def _probe_candidates(entry: LayerEntry) -> list[dict[str, Any]]:
+    if entry.class_name in VOCABULARY_LAYERS:  # strings (or ids), one sample a row
+        return [VOCABULARY_LAYERS[entry.class_name]]
     if entry.ports.kind == "named":
         return [{"inputs": {"query": [None, 4, 8], "value": [None, 5, 8]}, "dtype": "float32"}]
     if entry.ports.kind == "list":

@@ -27,8 +27,6 @@ EXCLUDED = {
     "FlaxLayer": "wraps a Flax module",
     "TorchModuleWrapper": "wraps a PyTorch module",
     "Pipeline": "holds other layers",
-    "TextVectorization": "works on strings, needs adapt()",
-    "StringLookup": "works on strings, needs a vocabulary",
     "Bidirectional": "wraps another layer (not yet supported)",
     "TimeDistributed": "wraps another layer (not yet supported)",
     "SpectralNormalization": "wraps another layer (not yet supported)",
@@ -64,6 +62,8 @@ CLASS_INITIAL = {
     "CategoryEncoding": {"num_tokens": 16},
     "Discretization": {"num_bins": 4},
     "GroupNormalization": {"groups": 4},
+    # A bounded vocabulary keeps the saved project readable (see training/adapt.py).
+    "TextVectorization": {"max_tokens": 5000},
 }
 
 PORT_HINTS = {
@@ -84,6 +84,15 @@ CATEGORIES = {
 
 APPLICATIONS = ["Xception", "VGG16", "ResNet50", "InceptionV3", "MobileNetV2", "DenseNet121",
                 "EfficientNetB0", "NASNetMobile"]
+
+# Layers with a vocabulary (adapted on the data bound to their input, saved as their
+# ``vocabulary`` parameter), and the one symbolic input each is probed with: they take
+# strings (or integer ids) one sample a row, as a text folder gives them.
+VOCABULARY_LAYERS: dict[str, dict[str, Any]] = {
+    "TextVectorization": {"inputs": [[None]], "dtype": "string"},
+    "StringLookup": {"inputs": [[None]], "dtype": "string"},
+    "IntegerLookup": {"inputs": [[None]], "dtype": "int64"},
+}
 
 # Symbolic inputs tried, in order, when probing a layer; the first that builds is its example.
 PROBE_INPUTS: list[Any] = [

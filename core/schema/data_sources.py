@@ -102,6 +102,10 @@ def load_directory(kind, path, shape, label_mode, batch_size, validation_split, 
         made = keras.utils.text_dataset_from_directory(
             path, label_mode=label_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
             verbose=False, **split)
+        if tuple(shape) == (1,):  # an input of shape (1,): one string a row, not a scalar
+            made = [part.map(lambda x, y: (x[:, None], y)) for part in
+                    (made if validation_split else [made])]
+            made = made if validation_split else made[0]
     return tuple(made) if validation_split else (made, None)
 
 

@@ -27,6 +27,7 @@ from ..codegen.portable import (
     split_validation,
     synthetic_array,
 )
+from ..codegen.vocabulary import missing_vocabularies
 from ..document.document import Document
 from ..schema.data_sources import DATA_SOURCES, load_directory
 from ..schema.errors import LayerForgeError
@@ -138,8 +139,10 @@ def load_training_data(doc: Document, model: Any, settings: TrainingSettings) ->
     directory = _directory_binding(io, settings.data)
     if directory is not None:
         train_ds, val_ds = load_directory_binding(io, directory, settings)
+        adapt_missing(doc, model, {names[0][0]: texts_of(train_ds)})
         return TrainData(*names, dataset=train_ds, val_dataset=val_ds)
     x, y = _load_bindings(io, model, settings.data, settings.seed)
+    adapt_missing(doc, model, x)
     data = TrainData(*names, x=x, y=y)
     if settings.validation_data:
         data.val_x, data.val_y = _load_bindings(io, model, settings.validation_data,
@@ -151,6 +154,24 @@ def load_training_data(doc: Document, model: Any, settings: TrainingSettings) ->
             data.x, data.y, settings.validation_split, shuffle, split_seed(settings))
     check_finite(data, settings.allow_nan)
     return data
+
+
+def texts_of(dataset: Any) -> Any:
+    """The inputs of a directory dataset of (inputs, labels) batches."""
+    return dataset.map(lambda x, y: x)
+
+
+def adapt_missing(doc: Document, model: Any, data: dict[str, Any]) -> None:
+    """Adapt, in the built model, each vocabulary layer the project saved no vocabulary for,
+    on the training data of the input that feeds it (as the exported code does)."""
+    for use in missing_vocabularies(doc):
+        if use.input_name in data:
+            try:
+                model.get_layer(use.layer.name).adapt(data[use.input_name])
+            except (ValueError, TypeError) as exc:
+                raise DataError(f"layer '{use.layer.name}' ({use.layer.class_name}): its "
+                                f"vocabulary could not be adapted on input '{use.input_name}'"
+                                f": {exc}") from None
 
 
 def check_finite(data: TrainData, allow_nan: bool) -> None:

@@ -1,0 +1,63 @@
+"""Which layers of a model keep a vocabulary (TextVectorization, StringLookup,
+IntegerLookup), the model input whose data adapts each, and which still have none.
+
+A vocabulary is saved as the layer's ``vocabulary`` parameter (the tokens without the
+mask and OOV tokens Keras adds), so the project file, the app's run and the exported code
+all build the layer with the same words. A layer without one is adapted on the training
+data of the input that feeds it, in the app's run (``training.data``), in ``layerforge
+train`` and in the exported code alike; the inspector's "Adapt vocabulary" saves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..catalog.hints import VOCABULARY_LAYERS
+from ..document.document import Document
+from ..schema.records import CallNode, InputNode, LayerSpec
+
+
+@dataclass(frozen=True)
+class VocabularyUse:
+    """A vocabulary layer of the main graph and the model input that feeds it directly
+    (None when other layers stand between, so its data cannot be read from a source)."""
+
+    layer: LayerSpec
+    input_name: str | None
+
+    @property
+    def has_vocabulary(self) -> bool:
+        return self.layer.params.get("vocabulary") is not None
+
+
+def is_vocabulary_layer(class_name: str) -> bool:
+    return class_name in VOCABULARY_LAYERS
+
+
+def vocabulary_uses(doc: Document) -> list[VocabularyUse]:
+    """Every vocabulary layer of the main graph, in layer order."""
+    graph = doc.graph
+    uses = []
+    for layer in graph.layers.values():
+        if not is_vocabulary_layer(layer.class_name):
+            continue
+        uses.append(VocabularyUse(layer, _feeding_input(doc, layer)))
+    return uses
+
+
+def missing_vocabularies(doc: Document) -> list[VocabularyUse]:
+    """The vocabulary layers fed by a model input that have no saved vocabulary yet."""
+    return [use for use in vocabulary_uses(doc)
+            if not use.has_vocabulary and use.input_name is not None]
+
+
+def _feeding_input(doc: Document, layer: LayerSpec) -> str | None:
+    graph = doc.graph
+    for call in graph.calls_of(layer.id):
+        for edge in graph.in_edges(call.id):
+            src = graph.nodes[edge.src]
+            if isinstance(src, InputNode):
+                return src.name
+            if isinstance(src, CallNode):
+                return None
+    return None
