@@ -43,6 +43,7 @@ from .dimension_editor import SearchButton
 from .param_editors import format_value, make_editor
 from .session import EditorSession
 from .theme import ERROR_COLOR
+from .vocabulary import VocabularyRow, is_vocabulary_layer
 
 LOSSES = ("None", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
           "sparse_categorical_crossentropy", "huber", "kl_divergence", "hinge")
@@ -209,6 +210,8 @@ class Inspector(QWidget):
         entry = self.session.doc.catalog.get(layer.class_name)
         self.doc_label.setText(entry.doc)
         self.doc_label.setVisible(bool(entry.doc))
+        if is_vocabulary_layer(layer.class_name) and self.graph_key == MAIN:
+            self.form.addRow("", VocabularyRow(self.session, layer.id))
         for spec in entry.params:
             editor = make_editor(spec, lambda name=spec.name: self._commit_param(name))
             label = QLabel(f"<b>{spec.name}</b>" if spec.required else spec.name)
