@@ -40,6 +40,7 @@ from .data_plan import (
 )
 from .helper_source import helper_names, helper_source
 from .python import INDENT, CodegenError, literal, wrapped
+from .vocabulary import adapt_statements
 
 GUARD = 'if __name__ == "__main__":\n    main()\n'
 # Module-level names the helpers may use; the exported module imports them at its top.
@@ -118,11 +119,13 @@ class _MainWriter:
         directory = self.directory_source()
         if directory is not None:
             self.directory_data(directory)
+            self.adapt({self.names_in[0]: "train_ds.map(lambda x, y: x)"})
             fit_args = ["train_ds", "validation_data=val_ds"]
             sample = "np.asarray(next(iter(val_ds or train_ds))[0])"
             has_validation = s.validation_split > 0
         else:
             static = self.arrays("x", "y", s.data)
+            self.adapt({name: f"x[{literal(name)}]" for name in self.names_in})
             train, validation, sample = self.validation(static)
             fit_args = [*train, f"batch_size={literal(s.batch_size)}",
                         f"shuffle={literal(s.shuffle)}", *validation]
@@ -131,6 +134,11 @@ class _MainWriter:
         named = zip(fit_args, ["inputs", "targets", "", "", "validation"], strict=False)
         self.add(wrapped("model.fit(", [self.hoisted(arg, name) for arg, name in named]
                          + [f"epochs={literal(s.epochs)}", "callbacks=callbacks"]))
+
+    def adapt(self, data: dict[str, str]) -> None:
+        """Vocabularies the project does not hold are adapted on the training data."""
+        for line in adapt_statements(self.doc, data):
+            self.add(line)
 
     def hoisted(self, arg: str, name: str) -> str:
         """A fit argument too long for its line becomes a variable set just before."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..catalog.hints import VOCABULARY_LAYERS
 from ..document.document import Document
 from ..schema.records import CallNode, InputNode, LayerSpec
+from .python import literal
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,11 @@ def _feeding_input(doc: Document, layer: LayerSpec) -> str | None:
             if isinstance(src, CallNode):
                 return None
     return None
+
+
+def adapt_statements(doc: Document, data: dict[str, str]) -> list[str]:
+    """The exported code's lines that adapt each layer without a saved vocabulary, as the
+    app's run does (``training.data.adapt_missing``); ``data``: input name -> the expression
+    of its training data in the generated ``main``."""
+    return [f"model.get_layer({literal(use.layer.name)}).adapt({data[use.input_name]})"
+            for use in missing_vocabularies(doc) if use.input_name in data]
