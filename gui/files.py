@@ -241,7 +241,7 @@ class FileController(QObject):
     def new_project(self) -> bool:
         if not self.maybe_discard():
             return False
-        self._replace(Document(self.session.doc.catalog), None)
+        self._replace(Document(self.session.doc.catalog.base), None)
         return True
 
     def new_from_template(self, name: str) -> bool:

@@ -9,6 +9,7 @@ from ..schema.lambdas import lambda_source
 from ..schema.records import LayerSpec, Shape
 from ..schema.trust import may_run, refuse_untrusted
 from .catalog import APPLICATION_PREFIX, Catalog, LayerEntry
+from .custom import class_may_run, custom_class, source_of
 
 # The layer classes whose parameters are code that building the layer runs.
 CODE_CLASSES = ("Lambda",)
@@ -37,8 +38,11 @@ def layer_key(layer: LayerSpec) -> str:
 
 
 def code_may_run(layer: LayerSpec) -> bool:
-    """False for a layer whose code the user has not trusted (see ``schema.trust``)."""
-    return layer.class_name not in CODE_CLASSES or may_run(layer.params.get("expression", "x"))
+    """False for a layer whose code the user has not trusted (see ``schema.trust``): a
+    Lambda's expression, a class from a custom module."""
+    if layer.class_name in CODE_CLASSES:
+        return may_run(layer.params.get("expression", "x"))
+    return class_may_run(layer.class_name)
 
 
 def constructor_kwargs(entry: LayerEntry, layer: LayerSpec) -> dict[str, Any]:
@@ -57,6 +61,9 @@ def make_layer(catalog: Catalog, layer: LayerSpec, input_shape: Shape | None = N
         return factory(**kwargs)
     if layer.class_name == "Lambda":
         return keras.layers.Lambda(make_lambda(kwargs["expression"]))
+    source = source_of(catalog, layer.class_name)
+    if source is not None:  # a custom module's class runs only once trusted
+        return custom_class(source, layer.class_name)(**kwargs)
     return getattr(keras.layers, layer.class_name)(**kwargs)
 
 

@@ -29,7 +29,13 @@ from ..schema.errors import LayerForgeError
 from ..schema.trust import code_guard
 from .ensemble import add_ensemble_parser, run_ensemble
 from .train import add_train_parser, run_train
-from .trust import add_trust_argument, open_trusted, require_trust
+from .trust import (
+    add_custom_module_argument,
+    add_trust_argument,
+    catalog_with_modules,
+    open_trusted,
+    require_trust,
+)
 from .tune import add_tune_parser, run_tune
 
 
@@ -73,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="project file to write (.json)")
     imp.add_argument("--weights", action="store_true",
                      help="keep the model's weights (saved beside the project as .weights.npz)")
+    add_custom_module_argument(imp)
     return parser
 
 
@@ -209,7 +216,8 @@ def _write_text(text: str, output: str | None) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    result = import_file(args.model, keep_weights=args.weights)
+    catalog = catalog_with_modules(get_catalog(), args.custom_modules)
+    result = import_file(args.model, keep_weights=args.weights, catalog=catalog)
     for warning in result.warnings:
         print(f"layerforge: warning: {warning}", file=sys.stderr)
     save(result.doc, args.output)

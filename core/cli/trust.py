@@ -11,18 +11,37 @@ import argparse
 import sys
 from typing import Any
 
+from ..catalog.catalog import Catalog
+from ..catalog.custom import CustomModule, ProjectCatalog, read_module
 from ..document.document import Document
 from ..document.trust import CodeLayer, trust_document, untrusted_code
 from ..io.templates import names_a_template, open_project
 from ..schema.errors import LayerForgeError
-from ..schema.trust import UNTRUSTED_WARNING
+from ..schema.trust import UNTRUSTED_WARNING, trust_module
 
-TRUST_HELP = ("run the project's Python code (Lambda layers) to build it; without it that code "
-              "is never run")
+TRUST_HELP = ("run the project's Python code (Lambda layers, custom layer modules) to build "
+              "it; without it that code is never run")
+CUSTOM_MODULE_HELP = ("a Python file of yours that defines layer classes the model uses "
+                      "(naming it trusts it: it is imported); repeat for several files")
 
 
 def add_trust_argument(parser: Any) -> None:
     parser.add_argument("--trust", action="store_true", help=TRUST_HELP)
+
+
+def add_custom_module_argument(parser: Any) -> None:
+    parser.add_argument("--custom-module", action="append", default=[], metavar="FILE",
+                        dest="custom_modules", help=CUSTOM_MODULE_HELP)
+
+
+def catalog_with_modules(base: Catalog, paths: list[str]) -> ProjectCatalog:
+    """The catalog plus the classes of the custom modules named on the command line, which
+    the user trusts by naming them."""
+    modules: tuple[CustomModule, ...] = ()
+    for path in paths:
+        trust_module(path)
+        modules += (read_module(path, ProjectCatalog(base, modules)),)
+    return ProjectCatalog(base, modules)
 
 
 def open_trusted(args: argparse.Namespace, required_by: str = "") -> Document:
@@ -35,7 +54,7 @@ def open_trusted(args: argparse.Namespace, required_by: str = "") -> Document:
         require_trust(doc, args, required_by)
     not_run = untrusted_code(doc)
     if not_run:
-        print(f"layerforge: warning: {args.project}: Lambda {listing(not_run)}: "
+        print(f"layerforge: warning: {args.project}: {listing(not_run)}: "
               f"{UNTRUSTED_WARNING} (pass --trust to run it)", file=sys.stderr)
     return doc
 
@@ -46,8 +65,12 @@ def require_trust(doc: Document, args: argparse.Namespace, what: str) -> None:
     if not_run:
         raise LayerForgeError(
             f"{what} builds the model, which runs the project's Python code: expected --trust; "
-            f"received {args.project} without it, so nothing was run (Lambda {listing(not_run)})")
+            f"received {args.project} without it, so nothing was run ({listing(not_run)})")
 
 
 def listing(code: list[CodeLayer]) -> str:
-    return "; ".join(f"'{c.name}' ({c.expression[:80]!r})" for c in code)
+    """``Lambda 'name' ('x * 2')`` or ``custom layer 'name' (Class from file)``, joined."""
+    return "; ".join(f"custom layer '{c.name}' ({c.layer.class_name} from {c.module})"
+                     if c.module else f"Lambda '{c.name}' ({c.expression[:80]!r})"
+                     for c in code)
+

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog.catalog import APPLICATION_PREFIX, LayerEntry
+from ..catalog.custom import source_of
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.lambdas import lambda_source
 from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode
 from ..schema.settings import OPTIMIZERS
+from .custom_code import custom_part, keyword_arguments, standard_imports
 from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
 from .training_code import training_code
 
@@ -50,7 +52,10 @@ class _ModuleWriter:
         self.add_part(self.header())
         imported = "layers, ops" if self.uses_lambda() else "layers"
         training = training_code(self.doc)
-        self.add_part(module_imports(training.imports, imported))
+        self.add_part(module_imports(training.imports + standard_imports(self.doc), imported))
+        custom = custom_part(self.doc)
+        if custom:
+            self.add_part(custom)
         order = self.block_order()
         # Every function name is known before any body is written, so no variable shadows one.
         for block_id in order:
@@ -317,6 +322,8 @@ class _GraphWriter:
         entry = self.module.doc.catalog.get(layer.class_name)
         if entry.class_name == "Lambda":
             return "layers.Lambda", [_lambda_argument(layer), *frozen, name]
+        if source_of(self.module.doc.catalog, entry.class_name):  # imported or written above
+            return entry.class_name, [*keyword_arguments(entry, layer), *frozen, name]
         args = _constructor_arguments(entry, layer)
         if entry.is_application:
             first = sorted(self.graph.in_edges(node.id), key=lambda e: str(e.dst_slot))

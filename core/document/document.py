@@ -9,6 +9,7 @@ from typing import Any
 from psygnal import Signal
 
 from ..catalog.catalog import Catalog, get_catalog
+from ..catalog.custom import CustomModule, ProjectCatalog
 from ..schema.errors import EditError, NameClashError, UnknownIdError
 from ..schema.records import BLOCK_CLASS, MAIN, LayerSpec, PortSpec
 from ..schema.settings import CompileSettings, TrainingSettings
@@ -43,7 +44,12 @@ class Document:
     settings_changed = Signal(str)
 
     def __init__(self, catalog: Catalog | None = None) -> None:
-        self._catalog = catalog
+        # The base catalog (Keras' layers); a document's own catalog adds its custom modules
+        # (a document made from another's catalog starts with that one's modules).
+        self._catalog = catalog.base if isinstance(catalog, ProjectCatalog) else catalog
+        self._project_catalog: ProjectCatalog | None = None
+        self.custom_modules: tuple[CustomModule, ...] = \
+            catalog.modules if isinstance(catalog, ProjectCatalog) else ()
         self.blocks: dict[str, Block] = {}
         self.graph = self.new_graph()
         self.compile = CompileSettings()
@@ -55,10 +61,20 @@ class Document:
         self.search_space: SearchSpace = SearchSpace()
 
     @property
-    def catalog(self) -> Catalog:
+    def catalog(self) -> ProjectCatalog:
+        """Keras' layers, LayerForge's own for keras.applications, and the classes of the
+        project's custom modules."""
         if self._catalog is None:
             self._catalog = get_catalog()
-        return self._catalog
+        current = self._project_catalog
+        if current is None or current.base is not self._catalog or \
+                current.modules is not self.custom_modules:
+            self._project_catalog = ProjectCatalog(self._catalog, self.custom_modules)
+        return self._project_catalog
+
+    def set_custom_modules(self, modules: tuple[CustomModule, ...]) -> None:
+        self.custom_modules = tuple(modules)
+        self.settings_changed.emit("custom_modules")
 
     def new_graph(self) -> Graph:
         return Graph(ports=self.port_spec_of)
@@ -138,6 +154,7 @@ class Document:
         twin.training = deepcopy(self.training)
         twin.meta = deepcopy(self.meta)
         twin.search_space = deepcopy(self.search_space)
+        twin.custom_modules = self.custom_modules
         twin.weights = {key: list(arrays) for key, arrays in self.weights.items()}
         return twin
 

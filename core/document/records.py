@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import graphlib
 import math
+from pathlib import Path
 from typing import Any
 
 from ..catalog.catalog import Catalog
+from ..catalog.custom import module_from_record, module_record
 from ..schema import records as rec
 from ..schema.errors import EditError, ProjectFileError
 from ..schema.reading import RecordReader, value_problem
@@ -32,9 +34,10 @@ def code_layers(doc: Document) -> list[str]:
     return [code.name for code in code_in(doc)]
 
 
-def to_records(doc: Document) -> dict[str, Any]:
+def to_records(doc: Document, folder: Path | None = None) -> dict[str, Any]:
+    """``folder``: the project file's, which custom module paths are kept relative to."""
     # A note for readers of the file only: what runs is always read from the layers.
-    marker = {"runs_code": True} if code_layers(doc) else {}
+    marker = {"runs_code": True} if code_layers(doc) or doc.custom_modules else {}
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -48,7 +51,14 @@ def to_records(doc: Document) -> dict[str, Any]:
         "blocks": [{"id": b.id, "name": b.name, "graph": _graph_records(b.graph)}
                    for b in doc.blocks.values()],
         **_search_space_records(doc),
+        **_custom_module_records(doc, folder),
     }
+
+
+def _custom_module_records(doc: Document, folder: Path | None) -> dict[str, Any]:
+    if not doc.custom_modules:
+        return {}
+    return {"custom_modules": [module_record(m, folder) for m in doc.custom_modules]}
 
 
 def _search_space_records(doc: Document) -> dict[str, Any]:
@@ -121,6 +131,7 @@ class _Reader(RecordReader):
             raise self.fail("format_version", "1 or later", version)
 
     def fill(self, doc: Document, data: dict[str, Any]) -> None:
+        self.custom_modules(doc, self.get(data, "custom_modules", list, "the top level", []))
         meta = self.get(data, "meta", dict, "the top level", {})
         known = {"title", "section", "description"}
         doc.meta = ProjectMeta(
@@ -143,6 +154,17 @@ class _Reader(RecordReader):
         self.graph(doc, doc.graph, self.get(data, "graph", dict, "the top level"), "graph")
         doc.training = settings_from_records(data.get("training"), self.source)
         self.search_space(doc, data.get("search_space"))
+
+    def custom_modules(self, doc: Document, raw: list[Any]) -> None:
+        """The project's custom layer modules (their classes' entries; nothing is run)."""
+        folder = Path(self.source).parent
+        modules = []
+        for i, record in enumerate(raw):
+            try:
+                modules.append(module_from_record(record, folder))
+            except ValueError as exc:
+                raise ProjectFileError(f"{self.source}: at custom_modules[{i}]: {exc}") from None
+        doc.custom_modules = tuple(modules)
 
     def block_order(self, doc: Document, blocks: list[Any]) -> list[int]:
         """Indexes of the blocks, each after the blocks it uses (their inputs give its calls'

@@ -1,57 +1,95 @@
 """A document's code and whether it may run (the rules are in ``schema.trust``).
 
-What runs is read from the content (the Lambda layers), never from a marker in the file.
+What runs is read from the content (the Lambda layers, the layers of custom modules), never
+from a marker in the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..catalog.custom import SHIPPED_SOURCE, source_of
 from ..catalog.keras_objects import CODE_CLASSES
 from ..schema.diagnostics import Diagnostic
 from ..schema.records import LayerSpec
-from ..schema.trust import may_run, trust_code, trusted_keys, untrusted_diagnostic
+from ..schema.trust import (
+    may_run,
+    module_key,
+    module_may_run,
+    trust_code,
+    trust_module,
+    trusted_keys,
+    untrusted_diagnostic,
+)
 from .document import MAIN, Document
 
 
 @dataclass(frozen=True)
 class CodeLayer:
-    """A layer that runs Python code when the model is built."""
+    """A layer that runs Python code when the model is built: a Lambda's expression, or
+    the class of a custom module (``module``: its file)."""
 
     graph_key: str
     name: str  # ``block/layer`` inside a block
     layer: LayerSpec
+    module: str = ""
 
     @property
     def expression(self) -> str:
         return str(self.layer.params.get("expression", "x"))
 
     def describe(self) -> str:
+        if self.module:
+            return f"{self.name}: {self.layer.class_name} from {Path(self.module).name}"
         return f"{self.name}: {self.expression}"
+
+    def may_run(self) -> bool:
+        return module_may_run(self.module) if self.module else may_run(self.expression)
 
 
 def code_in(doc: Document) -> list[CodeLayer]:
     found = []
     for key, graph in doc.graphs():
         prefix = "" if key == MAIN else f"{doc.block(key).name}/"
-        found += [CodeLayer(key, prefix + layer.name, layer) for layer in graph.layers.values()
-                  if layer.class_name in CODE_CLASSES]
+        for layer in graph.layers.values():
+            module = custom_module_of(doc, layer)
+            if layer.class_name in CODE_CLASSES or module:
+                found.append(CodeLayer(key, prefix + layer.name, layer, module))
     return found
+
+
+def custom_module_of(doc: Document, layer: LayerSpec) -> str:
+    """The user's module file a layer's class comes from, or ''."""
+    if layer.block_id is not None:
+        return ""
+    source = source_of(doc.catalog, layer.class_name)
+    return source if source and source != SHIPPED_SOURCE else ""
+
+
+def module_files(doc: Document) -> list[str]:
+    """The custom module files the document's layers use, each once."""
+    return sorted({c.module for c in code_in(doc) if c.module})
 
 
 def untrusted_code(doc: Document) -> list[CodeLayer]:
     """The code layers that may not run now."""
-    return [c for c in code_in(doc) if not may_run(c.expression)]
+    return [c for c in code_in(doc) if not c.may_run()]
 
 
 def trust_document(doc: Document) -> None:
-    """The user trusts this document's code as it is now."""
-    trust_code(c.expression for c in code_in(doc))
+    """The user trusts this document's code as it is now (its modules' files included)."""
+    code = code_in(doc)
+    trust_code(c.expression for c in code if not c.module)
+    for path in {c.module for c in code if c.module}:
+        trust_module(path)
 
 
 def trusted_code_keys(doc: Document) -> list[str]:
     """What a worker process may run of this document (the parent's verdict)."""
-    return trusted_keys(c.expression for c in code_in(doc))
+    code = code_in(doc)
+    keys = trusted_keys(c.expression for c in code if not c.module)
+    return keys + sorted({module_key(c.module) for c in code if c.module and c.may_run()})
 
 
 def untrusted_diagnostics(doc: Document) -> list[Diagnostic]:

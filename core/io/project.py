@@ -32,7 +32,7 @@ def save(doc: Document, path: str | os.PathLike[str]) -> None:
     """Write the project and its weights as one unit: a crash at any moment leaves the old
     pair or the new pair. New files take the mode of the project's existing file."""
     target = Path(path)
-    records = to_records(doc)
+    records = to_records(doc, target.parent)
     text = encode(records, str(target))  # refuses unsavable text before anything is written
     mode = mode_for(target)
     ref = save_weights(doc, target, mode)

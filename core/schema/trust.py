@@ -13,9 +13,11 @@ can run, whatever file it came from.
 from __future__ import annotations
 
 import ast
+import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .diagnostics import Diagnostic
 from .errors import LayerForgeError
@@ -102,11 +104,56 @@ def refuse_untrusted(expression: str) -> None:
 
 
 def untrusted_functions(source: str) -> list[str]:
-    """The lambdas of a generated module that may not run now (none when not guarded)."""
+    """The lambdas of a generated module, and the custom modules it imports, that may not run
+    now (none when not guarded)."""
     if not _STATE.guarded:
         return []
-    found = [ast.unparse(n) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Lambda)]
-    return [text for text in found if text not in _STATE.trusted]
+    tree = ast.parse(source)
+    found = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    lambdas = [text for text in found if text not in _STATE.trusted]
+    return lambdas + [f"{path} (a custom layer module)" for path in imported_files(tree)
+                      if not module_may_run(path)]
+
+
+def imported_files(tree: ast.Module) -> list[str]:
+    """The module files a generated module imports from the folders it puts on sys.path."""
+    folders = [n.args[1].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+               and ast.unparse(n.func) == "sys.path.insert" and len(n.args) == 2
+               and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)]
+    names = [n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module]
+    return [str(Path(folder) / f"{name}.py") for folder in folders for name in names
+            if (Path(folder) / f"{name}.py").is_file()]
+
+
+# ------------------------------------------------------------ module files
+MODULE_KEY = "module:"
+
+
+def module_key(path: str) -> str:
+    """What trusting a Python file is kept by: its content's SHA-256 (a changed file is a new
+    file); a file that cannot be read has no key any trust matches."""
+    try:
+        return MODULE_KEY + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return MODULE_KEY + "unreadable:" + path
+
+
+def trust_module(path: str) -> None:
+    """The user trusts this file, as its content is now."""
+    _STATE.trusted.add(module_key(path))
+
+
+def module_may_run(path: str) -> bool:
+    return not _STATE.guarded or module_key(path) in _STATE.trusted
+
+
+def refuse_untrusted_module(path: str) -> None:
+    """Raise before an untrusted custom layer module could be imported."""
+    if not module_may_run(path):
+        raise UntrustedCodeError(
+            f"expected a custom layer module you trust; received {path}, which is not trusted "
+            "(or changed since): it was not imported. Trust it (the app asks; the command line "
+            "takes --trust, or --custom-module for an import) to run it")
 
 
 def untrusted_diagnostic(node_id: str, graph_key: str) -> Diagnostic:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ...catalog.catalog import Catalog
+from ...catalog.custom import SHIPPED_SOURCE, source_of
 from ...document.document import Document
 from ...document.graph import Graph
 from ...document.records import from_records, to_records
@@ -13,6 +15,10 @@ from ...schema.errors import ModelImportError, UnsafeLambdaError
 
 # Serialized Python functions: a lambda's bytecode, a function by module and name.
 CODE_CLASSES = {"__lambda__", "function", "lambda", "__function__"}
+# What to do about a class that is neither Keras' nor of a custom module given.
+CUSTOM_HINT = ("If the class is defined in a Python file of yours, import with "
+               "--custom-module FILE (in the app: File → Add Custom Layer Module…, then open "
+               "the model); otherwise rebuild that part from Keras layers")
 # Nested models add a few levels each; deeper than this is no model Keras writes.
 MAX_CONFIG_DEPTH = 400
 
@@ -40,6 +46,12 @@ def refuse_code(serialized: Any, source: str) -> None:
                 "Replace it by a Keras built-in (e.g. an activation name) before importing")
         todo += [(v, f"{place}.{k}" if place else str(k), owner, depth + 1)
                  for k, v in value.items()]
+
+
+def from_custom_module(catalog: Catalog, class_name: str) -> bool:
+    """Whether the class comes from one of the user's custom modules in ``catalog``."""
+    source = source_of(catalog, class_name)
+    return bool(source) and source != SHIPPED_SOURCE
 
 
 def _owner(record: dict[str, Any], owner: str) -> str:

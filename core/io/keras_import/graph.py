@@ -36,7 +36,14 @@ from ...schema.records import (
     new_id,
 )
 from ..weights import capture_weights
-from .checks import check_reads_back, clean_name, refuse_code, sanitize_names
+from .checks import (
+    CUSTOM_HINT,
+    check_reads_back,
+    clean_name,
+    from_custom_module,
+    refuse_code,
+    sanitize_names,
+)
 from .ops import (
     as_call,
     is_raw_op,
@@ -250,6 +257,8 @@ class _Converter:
         module = str(record.get("module") or "keras.layers")
         custom = not module.startswith("keras") or (registered and registered != class_name
                                                     and ">" in str(registered))
+        if custom and from_custom_module(self.doc.catalog, class_name):
+            return  # a class of a custom module the user named
         if custom or class_name not in self.doc.catalog:
             why = self.doc.catalog.excluded.get(class_name)
             if why and not custom:
@@ -258,8 +267,7 @@ class _Converter:
                     f"({why}); replace it before importing")
             raise CustomLayerError(
                 f"layer '{name}' is of class '{class_name}' ({_origin(record)}), which is not a "
-                "public Keras layer; LayerForge imports models made of keras.layers only. "
-                "Rebuild that part from Keras layers, or export the model without it")
+                f"public Keras layer nor a class of a custom module given. {CUSTOM_HINT}")
 
     def cast(self, config: dict[str, Any], name: str) -> None:
         dtype = _dtype_name(config.get("dtype"))
