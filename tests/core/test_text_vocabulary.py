@@ -1,0 +1,114 @@
+"""Text from a folder: a string input, TextVectorization adapted on the bound text folder
+(in the run, or saved with the project by the Adapt action), the exported code using the same
+vocabulary, and a classifier that tells held-out files apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from text_projects import held_out, text_classifier, write_texts
+
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.codegen.loader import load_generated
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io.project import dumps, loads
+from layerforge.core.schema.settings import DataSource
+from layerforge.core.training.adapt import AdaptError, adapt_all, adapt_layer
+from layerforge.core.training.fit import train
+from layerforge.core.training.runs import load_run_model
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_texts(tmp_path_factory.mktemp("reviews") / "train", 100, seed=1)
+
+
+def accuracy(model: object, root: Path) -> float:
+    texts, labels = held_out(root)
+    scores = model.predict(tf.constant(texts), verbose=0)[:, 0]  # type: ignore[attr-defined]
+    return float(np.mean((scores > 0.5) == np.asarray(labels)))
+
+
+def vocabulary_of(model: object) -> list[str]:
+    layer = model.get_layer("text_vectorization")  # type: ignore[attr-defined]
+    return [str(t) for t in layer.get_vocabulary(include_special_tokens=False)]
+
+
+def test_a_text_folder_classifier_tells_held_out_files_apart(folder: Path, tmp_path: Path
+                                                              ) -> None:
+    """The acceptance test: project -> text folder -> train (the core run), no vocabulary
+    saved, so the run adapts one on the folder's training subset first."""
+    doc = text_classifier(folder)
+    result = train(doc, doc.training, run_dir=tmp_path / "run")
+    assert result.status == "completed", result.message
+    model = load_run_model(tmp_path / "run")
+    assert {"great", "awful", "the"} <= set(vocabulary_of(model))
+    assert accuracy(model, tmp_path / "held") >= 0.85
+
+
+def test_adapted_vocabulary_is_saved_with_the_project_and_undone(folder: Path) -> None:
+    doc = text_classifier(folder)
+    stack = UndoStack(doc)
+    [adapted] = adapt_all(doc)
+    assert adapted.source == "text folder train"
+    assert adapted.size == len(adapted.vocabulary) + 2  # padding and [UNK] come first
+    assert {"great", "awful", "the", "movie"} <= set(adapted.vocabulary)
+    assert "" not in adapted.vocabulary
+    stack.push(adapted.edit())
+    layer = next(lay for lay in doc.graph.layers.values()
+                 if lay.class_name == "TextVectorization")
+    again = loads(dumps(doc))
+    assert again.graph.layer(layer.id).params["vocabulary"] == adapted.vocabulary
+    assert f"vocabulary={adapted.vocabulary[:1]!r}"[:-1] in generate(again).source
+    assert adapt_all(doc) == [], "nothing left to adapt"
+    stack.undo()
+    assert "vocabulary" not in doc.graph.layer(layer.id).params
+
+
+def test_exported_code_trains_with_the_same_vocabulary(folder: Path, tmp_path: Path) -> None:
+    """Saved vocabulary: the code builds the layer with it. None saved: the code adapts on
+    the same training subset as the app and gets the same words in the same order."""
+    doc = text_classifier(folder, epochs=1)
+    expected = adapt_layer(doc, next(iter(doc.graph.layers))).vocabulary
+    source = generate(doc).source
+    assert "model.get_layer('text_vectorization').adapt(train_ds.map(lambda x, y: x))" in source
+    load_generated(generate(doc), "text_export_adapts").main(str(tmp_path / "adapts"))
+    assert vocabulary_of(keras.saving.load_model(tmp_path / "adapts" / "best.keras")) == expected
+
+    UndoStack(doc).push(adapt_all(doc)[0].edit())
+    code = generate(doc)
+    assert ".adapt(" not in code.source
+    load_generated(code, "text_export_saved").main(str(tmp_path / "saved"))
+    assert vocabulary_of(keras.saving.load_model(tmp_path / "saved" / "best.keras")) == expected
+
+
+def test_strings_from_an_array_file_adapt_a_string_lookup(tmp_path: Path) -> None:
+    doc = Document(get_catalog())
+    stack = UndoStack(doc)
+    colour = stack.push(edits.add_input(doc, [1], name="colour", dtype="string")).node
+    lookup = stack.push(edits.add_layer(doc, "StringLookup")).node
+    stack.push(edits.connect(doc, colour.id, lookup.id))
+    np.save(tmp_path / "colours.npy", np.array([["red"], ["blue"], ["red"], ["green"]]))
+    doc.training.data = {"colour": DataSource("npy", {"path": str(tmp_path / "colours.npy")})}
+    adapted = adapt_layer(doc, lookup.layer_id)
+    assert adapted.vocabulary == ["red", "green", "blue"]  # by count, then reverse order
+    assert adapted.size == 4
+
+
+def test_adapt_without_data_or_without_an_input_says_what_it_expected(folder: Path) -> None:
+    doc = text_classifier(None)
+    layer_id = next(iter(doc.graph.layers))
+    with pytest.raises(AdaptError, match=r"expected input 'text' bound to a text folder.*"
+                                         r"received synthetic data"):
+        adapt_layer(doc, layer_id)
+    doc.training.data = {"text": DataSource("text_dir", {"path": str(folder / "nowhere")})}
+    with pytest.raises(AdaptError, match=r"input 'text' \(text folder nowhere\)"):
+        adapt_layer(doc, layer_id)
