@@ -11,7 +11,14 @@ from typing import Any
 
 from ..catalog.catalog import Catalog
 from ..catalog.keras_objects import as_shapes, keras_module, layer_key, make_layer, symbolic
-from ..schema.records import LayerSpec, Shape, format_shape
+from ..schema.records import (
+    LayerSpec,
+    PortSpec,
+    Shape,
+    argument_of,
+    call_arguments,
+    format_shape,
+)
 
 _RESULT_CACHE_SIZE = 8192
 # Catalog category of the layers whose ``build`` validates input shapes without weights.
@@ -41,32 +48,62 @@ class Built:
 SHAPE_RESULTS = LRU()
 BUILT = LRU()
 Answer = tuple[tuple[Shape, ...] | None, str | None]
+# The shapes of a call's extra tensors (mask, initial_state[0]...) by port.
+Extras = dict[str, Shape | None]
 
 
-def built_key(layer: LayerSpec, arranged: Any) -> tuple[str, str]:
-    return layer_key(layer), repr(arranged)
+def built_key(layer: LayerSpec, arranged: Any, extras: Extras | None = None) -> tuple[str, str]:
+    return layer_key(layer), repr(arranged) + (repr(sorted(extras.items())) if extras else "")
+
+
+def arrange(spec: PortSpec, shapes: dict[Any, Shape | None]) -> tuple[Any, Extras]:
+    """Input shapes (by port) as the layer's call takes them: one, a list, or by keyword;
+    and those of the extra tensors it is given (mask, initial states)."""
+    extras = extra_shapes(spec, shapes)
+    if spec.kind == "named":
+        return {name: shapes[name] for name in spec.names if name in shapes}, extras
+    if spec.kind == "list":
+        return [shapes[k] for k in sorted(k for k in shapes if isinstance(k, int))], extras
+    return shapes.get(0), extras
+
+
+def extra_shapes(spec: PortSpec, shapes: dict[Any, Shape | None]) -> Extras:
+    """The shapes of the extra tensors a call is given: an argument that takes a list is
+    left out until all its tensors are connected (validation says which are missing)."""
+    found = {slot: shapes[slot] for slot in spec.extras if slot in shapes}
+    for slots in call_arguments(spec.extras).values():
+        if not all(slot in found for slot in slots):
+            for slot in slots:
+                found.pop(slot, None)
+    return found
 
 
 def ask_keras(catalog: Catalog, layer: LayerSpec, arranged: Any,
-              layer_object: Callable[[], Any]) -> Answer:
+              layer_object: Callable[[], Any], extras: Extras | None = None) -> Answer:
     """The output shapes of ``layer`` on the ``arranged`` input shapes, or Keras' message;
-    ``layer_object`` gives the (cached, unbuilt) Keras layer to ask."""
+    ``layer_object`` gives the (cached, unbuilt) Keras layer to ask. A call given
+    ``extras`` (a mask, initial states) is made on symbolic tensors: Keras checks those
+    only in the call."""
     try:
         obj = layer_object()
         check_input_spec(obj, arranged, layer.name)
         if catalog.get(layer.class_name).category == MERGING:
             obj.build(arranged)  # merges validate their inputs only here (no weights)
         try:
+            if extras:
+                raise NotImplementedError  # the extra tensors are checked by a call only
             result = compute_output_shape(obj, arranged)
         except (NotImplementedError, AttributeError, TypeError, KeyError):
-            result = symbolic_call(make_layer(catalog, layer, first_shape(arranged)), arranged)
+            result = symbolic_call(make_layer(catalog, layer, first_shape(arranged)), arranged,
+                                   extras)
         return tuple(as_shapes(result)), None
     except Exception as exc:  # Keras reports bad shapes with many exception types
         return None, keras_message(exc)
 
 
 def build_layer(catalog: Catalog, layer: LayerSpec, arranged: Any,
-                outputs: tuple[Shape, ...] | None = None, built: Any = None) -> Built:
+                outputs: tuple[Shape, ...] | None = None, built: Any = None,
+                extras: Extras | None = None) -> Built:
     """Build a fresh layer on the input shapes, as Keras does when the model is built.
     Given the layer's ``outputs`` shapes, a layer whose weights would clearly not fit in
     memory is refused first, in microseconds, rather than after seconds of allocating.
@@ -77,7 +114,7 @@ def build_layer(catalog: Catalog, layer: LayerSpec, arranged: Any,
         return Built(None, too_large)
     try:
         obj = built if built is not None else make_layer(catalog, layer, first_shape(arranged))
-        symbolic_call(obj, arranged)
+        symbolic_call(obj, arranged, extras)
         return Built(int(obj.count_params()))
     except Exception as exc:  # Keras refuses weights and calls with many exception types
         return Built(None, keras_message(exc))
@@ -118,15 +155,30 @@ def compute_output_shape(obj: Any, arranged: Any) -> Any:
     return obj.compute_output_shape(arranged)
 
 
-def symbolic_call(obj: Any, arranged: Any) -> Any:
+def symbolic_call(obj: Any, arranged: Any, extras: Extras | None = None) -> Any:
+    keywords = extra_tensors(extras or {})
     if isinstance(arranged, dict):
-        out = obj(**{k: symbolic(v) for k, v in arranged.items()})
+        out = obj(**{k: symbolic(v) for k, v in arranged.items()}, **keywords)
     elif isinstance(arranged, list):
-        out = obj([symbolic(s) for s in arranged])
+        out = obj([symbolic(s) for s in arranged], **keywords)
     else:
-        out = obj(symbolic(arranged))
+        out = obj(symbolic(arranged), **keywords)
     keras = keras_module()
     return keras.tree.map_structure(lambda t: tuple(t.shape), out)
+
+
+def extra_tensors(extras: Extras) -> dict[str, Any]:
+    """Symbolic tensors for a call's extra arguments, by keyword: a mask is boolean, and an
+    argument that takes a list gets its tensors in port order."""
+    keywords: dict[str, Any] = {}
+    for slot, shape in extras.items():
+        name, index = argument_of(slot)
+        tensor = symbolic(shape or (), "bool" if name.endswith("mask") else "float32")
+        if index is None:
+            keywords[name] = tensor
+        else:
+            keywords.setdefault(name, []).append(tensor)
+    return keywords
 
 
 def check_input_spec(obj: Any, arranged: Any, name: str) -> None:

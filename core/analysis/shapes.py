@@ -37,7 +37,17 @@ from ..schema.records import (
 )
 from ..schema.trust import UNTRUSTED_CODE, untrusted_diagnostic
 from .fixes import suggest_fix
-from .keras_calls import BUILT, SHAPE_RESULTS, Built, ask_keras, build_layer, built_key, first_shape
+from .keras_calls import (
+    BUILT,
+    SHAPE_RESULTS,
+    Built,
+    Extras,
+    arrange,
+    ask_keras,
+    build_layer,
+    built_key,
+    first_shape,
+)
 from .validation import nodes_in_model
 
 
@@ -267,16 +277,16 @@ class ShapeEngine:
 
     def _call_shapes(self, node: CallNode, edges: list[Edge]) -> NodeShapes:
         layer = self.graph.layer(node.layer_id)
-        arranged = self._arrange(layer, edges)
+        arranged, extras = self._arrange(layer, edges)
         if layer.block_id is not None:
             return self._block_shapes(node, layer, arranged)
         if not code_may_run(layer):  # unknown until the user trusts the code, which never ran
             return NodeShapes(None, untrusted_diagnostic(node.id, self.key))
-        keras_key = built_key(layer, arranged)
+        keras_key = built_key(layer, arranged, extras)
         cache_key = (*keras_key, repr(sorted(node.call_kwargs.items())))
         if cache_key not in SHAPE_RESULTS:
             asked = ask_keras(self.doc.catalog, layer, arranged,
-                              lambda: self._cached_layer(layer, arranged))
+                              lambda: self._cached_layer(layer, arranged), extras)
             SHAPE_RESULTS.put(cache_key, asked)
         outputs, message = SHAPE_RESULTS[cache_key]
         if message is None:
@@ -289,15 +299,10 @@ class ShapeEngine:
         fix = suggest_fix(self.graph, node, edges, message, self.edge_shape)
         return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key, fix))
 
-    def _arrange(self, layer: LayerSpec, edges: list[Edge]) -> Any:
-        """Input shapes as the layer's call takes them: one, a list, or by keyword."""
-        spec = self.doc.port_spec_of(layer)
+    def _arrange(self, layer: LayerSpec, edges: list[Edge]) -> tuple[Any, Extras]:
+        """Input shapes as the call takes them, and its extra tensors' (mask, states)."""
         shapes = {e.dst_slot: self.edge_shape(e) for e in edges}
-        if spec.kind == "named":
-            return {name: shapes[name] for name in spec.names if name in shapes}
-        if spec.kind == "list":
-            return [shapes[k] for k in sorted(shapes, key=int)]
-        return shapes.get(0)
+        return arrange(self.doc.port_spec_of(layer), shapes)
 
     def _cached_layer(self, layer: LayerSpec, arranged: Any) -> Any:
         key = layer_key(layer)
@@ -353,8 +358,8 @@ class ShapeEngine:
     def _built(self, layer: LayerSpec, edges: list[Edge], build: bool) -> Built | None: ...
 
     def _built(self, layer: LayerSpec, edges: list[Edge], build: bool = True) -> Built | None:
-        arranged = self._arrange(layer, edges)
-        key = built_key(layer, arranged)
+        arranged, extras = self._arrange(layer, edges)
+        key = built_key(layer, arranged, extras)
         if key not in BUILT:
             if not build:
                 return None
@@ -363,7 +368,7 @@ class ShapeEngine:
             # serves (building another Xception takes seconds).
             made = self._application(layer, arranged)
             BUILT.put(key, build_layer(self.doc.catalog, layer, arranged,
-                                       outputs.outputs if outputs else None, made))
+                                       outputs.outputs if outputs else None, made, extras))
         built: Built = BUILT[key]
         return built
 
@@ -390,7 +395,6 @@ class ShapeEngine:
         return [lid for lid in self.graph.layers if lid in used]
 
 
-# ------------------------------------------------------------------ helpers
 def _holds_untrusted_code(engine: ShapeEngine) -> bool:
     return any(result.error is not None and result.error.code == UNTRUSTED_CODE
                for result in engine.shapes().values())

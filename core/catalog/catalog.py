@@ -23,6 +23,7 @@ from typing import Any
 
 from ..schema.errors import UnknownLayerError
 from ..schema.records import ONE_INPUT, PortSpec
+from .call_ports import with_call_ports
 from .hints import (
     APPLICATIONS,
     CATEGORIES,
@@ -37,7 +38,7 @@ from .hints import (
 )
 from .params import REGISTRY_MODULES, ParamSpec, registry_choices
 
-CATALOG_SCHEMA = 9
+CATALOG_SCHEMA = 14
 APPLICATION_PREFIX = "applications."
 
 @dataclass(frozen=True)
@@ -127,8 +128,8 @@ class Catalog:
             params = tuple(
                 ParamSpec(**{**p, "choices": tuple(p["choices"])}) for p in raw["params"]
             )
-            ports = PortSpec(**{**raw["ports"], "names": tuple(raw["ports"]["names"]),
-                                "required": tuple(raw["ports"]["required"])})
+            ports = PortSpec(**{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in raw["ports"].items()})
             entries.append(LayerEntry(raw["class_name"], raw["category"], raw["doc"], params,
                                       ports, raw["example"], raw["initial"],
                                       raw["default_name"]))
@@ -203,7 +204,8 @@ def build_catalog() -> Catalog:
         if probe.example is None:
             excluded[name] = f"does not build with its defaults: {probe.problem}"
             continue
-        entries.append(replace(entry, example=probe.example, default_name=probe.keras_name))
+        entries.append(replace(entry, example=probe.example, default_name=probe.keras_name,
+                               ports=with_call_ports(cls, entry.ports, probe.layer)))
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
     entries.append(_lambda_entry())
@@ -323,6 +325,7 @@ class _Probe:
     example: dict[str, Any] | None
     keras_name: str = ""
     problem: str = ""
+    layer: Any = None  # the layer built on the example (asked for its call's extra ports)
 
 
 def _probe(keras: Any, cls: type, entry: LayerEntry) -> _Probe:
@@ -338,7 +341,7 @@ def _probe(keras: Any, cls: type, entry: LayerEntry) -> _Probe:
             else:
                 layer(args if entry.ports.kind == "list" else args[0])
             # Keras' own default name, without the counter it adds to repeats
-            return _Probe(candidate, re.sub(r"_\d+$", "", layer.name))
+            return _Probe(candidate, re.sub(r"_\d+$", "", layer.name), layer=layer)
         except Exception as exc:  # any failure just means: try the next shape
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
     return _Probe(None, problem=problem)

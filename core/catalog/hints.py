@@ -75,6 +75,13 @@ PORT_HINTS = {
     "Dot": PortSpec("list", 2, 2),
 }
 
+# Call arguments that take a list of tensors whose length Keras' signature cannot tell
+# (a recurrent layer's initial_state is asked of the layer): one port per tensor.
+ARGUMENT_TENSORS: dict[tuple[str, str], int] = {
+    ("Attention", "mask"): 2,  # [query_mask, value_mask]
+    ("AdditiveAttention", "mask"): 2,
+}
+
 CATEGORIES = {
     "core": "Core", "convolutional": "Convolution", "pooling": "Pooling", "rnn": "Recurrent",
     "normalization": "Normalization", "regularization": "Regularization",

@@ -92,7 +92,10 @@ class PortSpec:
 
     ``single``: one tensor in slot 0. ``list``: a list of tensors in integer
     slots (merge layers). ``named``: tensors passed by keyword (MultiHeadAttention's
-    query/value/key).
+    query/value/key). ``extras``: optional tensors the layer's ``call`` takes besides
+    (``mask``, ``attention_mask``), one port per tensor: an argument that takes a list
+    has one port per item, ``initial_state[0]``, ``initial_state[1]`` (all or none).
+    ``training``: the call takes a ``training`` argument (a per-call setting).
     """
 
     kind: Literal["none", "single", "list", "named"]
@@ -100,17 +103,23 @@ class PortSpec:
     max: int | None = 1
     names: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    training: bool = False
 
     def slot_error(self, slot: Slot) -> str | None:
         """Why ``slot`` is not a port of this spec, or None if it is."""
         if self.kind == "none":
             return "this node takes no input"
+        if isinstance(slot, str) and slot in self.extras:
+            return None
         if self.kind == "named":
             if slot in self.names:
                 return None
-            return f"expected one of the inputs {', '.join(self.names)}; received {slot!r}"
+            return f"expected one of the inputs {', '.join(self.names + self.extras)}; " \
+                f"received {slot!r}"
         if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
-            return f"expected an input index 0, 1, ...; received {slot!r}"
+            also = f" or one of {', '.join(self.extras)}" if self.extras else ""
+            return f"expected an input index 0, 1, ...{also}; received {slot!r}"
         if self.max is not None and slot >= self.max:
             most = "one input" if self.max == 1 else f"at most {self.max} inputs"
             return f"expected {most}; received input index {slot}"
@@ -118,12 +127,45 @@ class PortSpec:
 
     def missing(self, connected: set[Slot]) -> list[str]:
         """Descriptions of the inputs that must still be connected."""
+        main = {s for s in connected if s not in self.extras}
         if self.kind == "named":
-            return [name for name in self.required if name not in connected]
-        if self.kind in ("single", "list") and len(connected) < self.min:
-            need = self.min - len(connected)
-            return [f"{need} more input{'s' if need > 1 else ''} (needs {self.min})"]
-        return []
+            found = [name for name in self.required if name not in main]
+        elif self.kind in ("single", "list") and len(main) < self.min:
+            need = self.min - len(main)
+            found = [f"{need} more input{'s' if need > 1 else ''} (needs {self.min})"]
+        else:
+            found = []
+        return found + self._incomplete_arguments(connected)
+
+    def _incomplete_arguments(self, connected: set[Slot]) -> list[str]:
+        """An argument that takes a list (initial_state) takes all its tensors or none."""
+        found = []
+        for argument, slots in call_arguments(self.extras).items():
+            given = [s for s in slots if s in connected]
+            if given and len(given) < len(slots):
+                absent = [s for s in slots if s not in connected]
+                found.append(f"{', '.join(absent)} ({argument} takes {len(slots)} tensors, "
+                             f"{len(given)} connected)")
+        return found
+
+
+def argument_of(slot: str) -> tuple[str, int | None]:
+    """The call argument of an extra port and its index in the list it takes:
+    ``initial_state[1]`` -> ("initial_state", 1), ``mask`` -> ("mask", None)."""
+    name, bracket, rest = slot.partition("[")
+    if bracket and rest.endswith("]") and rest[:-1].isdigit():
+        return name, int(rest[:-1])
+    return slot, None
+
+
+def call_arguments(extras: Sequence[str]) -> dict[str, list[str]]:
+    """The call arguments of extra ports that take a list: argument -> its ports in order."""
+    grouped: dict[str, list[str]] = {}
+    for slot in extras:
+        argument, index = argument_of(slot)
+        if index is not None:
+            grouped.setdefault(argument, []).append(slot)
+    return grouped
 
 
 NO_INPUT = PortSpec("none", 0, 0)

@@ -1,0 +1,123 @@
+"""The extra tensors of a recorded call (``initial_state``, ``mask``...) -> a node's ports,
+and the masks Keras made itself, which the rebuilt model makes again.
+
+Keras records a mask it propagated (from ``Embedding(mask_zero=True)`` or ``Masking``) as
+an explicit ``mask=`` argument computed by raw ops (``not_equal``, ``any``) on the masking
+layer's input. The generated code lets Keras propagate it again, so such a mask is not
+wired, and the ops that compute only such masks are left out of the document. Any other
+mask is a tensor like another: it is wired into the node's ``mask`` port.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...schema.errors import UnsupportedOperationError
+from ...schema.records import PortSpec, Slot, argument_of
+from .ops import TensorRef, as_call, is_raw_op, tensor_ref, tensors_in
+
+MASK = "mask"
+
+
+def record_name(record: dict[str, Any]) -> str:
+    return str(record["config"].get("name", record.get("name")))
+
+
+class AutomaticMasks:
+    """The masks of one functional config that Keras propagated by itself."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = {record_name(r): r for r in records}
+        self.sources = {ref for r in records if _makes_mask(r) for ref in _inputs_of(r)}
+        traversed: set[str] = set()
+        used: set[str] = set()
+        for record in records:
+            for call in (as_call(node) for node in record.get("inbound_nodes", [])):
+                for key, value in call["kwargs"].items():
+                    if key == MASK and self.is_automatic(value):
+                        traversed |= self._ops_behind(value)
+                    else:
+                        used |= {ref[0] for ref in tensors_in(value)}
+                used |= {ref[0] for ref in tensors_in(call["args"])}
+        # An op that also feeds something else stays (and is imported as any op is).
+        self.skipped = {name for name in traversed if name not in used - traversed}
+
+    def is_automatic(self, value: Any) -> bool:
+        """Whether a ``mask=`` value is computed by ops from a masking layer's input only."""
+        ref = tensor_ref(value)
+        if ref is None or not self._is_op(ref[0]):
+            return False
+        leaves = self._leaves(ref, set())
+        return bool(leaves) and leaves <= self.sources
+
+    def _is_op(self, name: str) -> bool:
+        record = self.records.get(name)
+        return record is not None and is_raw_op(record)
+
+    def _op_inputs(self, ref: TensorRef) -> list[TensorRef]:
+        nodes = self.records[ref[0]].get("inbound_nodes", [])
+        if ref[1] >= len(nodes):
+            return []
+        return list(tensors_in(as_call(nodes[ref[1]])["args"]))
+
+    def _leaves(self, ref: TensorRef, seen: set[str]) -> set[TensorRef]:
+        if not self._is_op(ref[0]):
+            return {ref}
+        if ref[0] in seen:
+            return set()
+        seen.add(ref[0])
+        found: set[TensorRef] = set()
+        for source in self._op_inputs(ref):
+            found |= self._leaves(source, seen)
+        return found
+
+    def _ops_behind(self, value: Any) -> set[str]:
+        found: set[str] = set()
+        pending = list(tensors_in(value))
+        while pending:
+            ref = pending.pop()
+            if self._is_op(ref[0]) and ref[0] not in found:
+                found.add(ref[0])
+                pending += self._op_inputs(ref)
+        return found
+
+
+def _makes_mask(record: dict[str, Any]) -> bool:
+    config = record.get("config", {})
+    return record.get("class_name") == "Masking" or \
+        (isinstance(config, dict) and config.get("mask_zero") is True)
+
+
+def _inputs_of(record: dict[str, Any]) -> list[TensorRef]:
+    return [ref for node in record.get("inbound_nodes", [])
+            for ref in tensors_in(as_call(node)["args"][:1])]
+
+
+def extra_slots(spec: PortSpec, arguments: dict[str, Any], layer_name: str
+                ) -> list[tuple[Slot, Any]]:
+    """(port, serialized tensor) for each extra tensor argument of a call: ``mask`` goes to
+    the ``mask`` port, ``initial_state=[h, c]`` to ``initial_state[0]`` and ``[1]``."""
+    pairs: list[tuple[Slot, Any]] = []
+    for argument, value in arguments.items():
+        ports = [slot for slot in spec.extras if argument_of(slot)[0] == argument]
+        if not ports:
+            wired = sorted({argument_of(s)[0] for s in spec.extras})
+            raise UnsupportedOperationError(
+                f"layer '{layer_name}' receives a tensor as '{argument}', which its call does "
+                f"not take as a tensor (it takes {', '.join(wired) or 'no extra tensors'})")
+        if argument_of(ports[0])[1] is None:
+            pairs.append((ports[0], _single(value)))
+            continue
+        tensors = value if isinstance(value, list | tuple) else [value]
+        if len(tensors) != len(ports):
+            raise UnsupportedOperationError(
+                f"layer '{layer_name}': expected {len(ports)} tensor(s) as '{argument}'; "
+                f"received {len(tensors)}")
+        pairs += list(zip(ports, tensors, strict=True))
+    return pairs
+
+
+def _single(value: Any) -> Any:
+    if isinstance(value, list | tuple) and len(value) == 1:
+        return value[0]
+    return value
