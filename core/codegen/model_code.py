@@ -18,7 +18,16 @@ from ..catalog.custom import source_of
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.lambdas import lambda_source
-from ..schema.records import CallNode, Edge, InputNode, LayerSpec, OutputNode
+from ..schema.records import (
+    CallNode,
+    Edge,
+    InputNode,
+    LayerSpec,
+    OutputNode,
+    PortSpec,
+    argument_of,
+    call_arguments,
+)
 from ..schema.settings import OPTIMIZERS
 from .custom_code import custom_part, keyword_arguments, standard_imports
 from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
@@ -296,17 +305,31 @@ class _GraphWriter:
     def call_arguments(self, node: CallNode, layer: LayerSpec) -> list[str]:
         edges = self.graph.in_edges(node.id)
         spec = self.module.doc.port_spec_of(layer)
+        main = [e for e in edges if e.dst_slot not in spec.extras]
         if spec.kind == "named":
             order = {name: i for i, name in enumerate(spec.names)}
-            edges.sort(key=lambda e: order.get(str(e.dst_slot), 99))
-            parts = [f"{identifier(str(e.dst_slot))}={self.tensor(e)}" for e in edges]
+            main.sort(key=lambda e: order.get(str(e.dst_slot), 99))
+            parts = [f"{identifier(str(e.dst_slot))}={self.tensor(e)}" for e in main]
         elif spec.kind == "list":
-            edges.sort(key=lambda e: int(e.dst_slot))
-            parts = ["[" + ", ".join(self.tensor(e) for e in edges) + "]"]
+            main.sort(key=lambda e: int(e.dst_slot))
+            parts = ["[" + ", ".join(self.tensor(e) for e in main) + "]"]
         else:
-            parts = [self.tensor(e) for e in edges[:1]]
+            parts = [self.tensor(e) for e in main[:1]]
+        parts += self.extra_arguments(spec, edges)
         parts += [f"{identifier(k)}={literal(v)}" for k, v in node.call_kwargs.items()]
         return parts
+
+    def extra_arguments(self, spec: PortSpec, edges: list[Edge]) -> list[str]:
+        """The call's extra tensors by keyword, in the call's order: ``mask=m``, and
+        ``initial_state=[h, c]`` for an argument that takes a list."""
+        by_slot = {e.dst_slot: self.tensor(e) for e in edges if e.dst_slot in spec.extras}
+        values: dict[str, list[str]] = {}
+        for slot in spec.extras:
+            if slot in by_slot:
+                values.setdefault(argument_of(slot)[0], []).append(by_slot[slot])
+        listed = call_arguments(spec.extras)
+        return [f"{identifier(name)}=[{', '.join(tensors)}]" if name in listed
+                else f"{identifier(name)}={tensors[0]}" for name, tensors in values.items()]
 
     def is_application(self, layer: LayerSpec) -> bool:
         return layer.block_id is None and \

@@ -36,6 +36,7 @@ from ...schema.records import (
     new_id,
 )
 from ..weights import capture_weights
+from .call_args import MASK, AutomaticMasks, extra_slots
 from .checks import (
     CUSTOM_HINT,
     check_reads_back,
@@ -147,9 +148,10 @@ class _Converter:
         inputs = refs(config["input_layers"])
         for name, _, _ in inputs:
             placed[name] = self.input_node(layers[name], graph)
+        masks = AutomaticMasks(config["layers"])
         for record in config["layers"]:
             name = record["config"].get("name", record.get("name"))
-            if name in placed:
+            if name in placed or name in masks.skipped:
                 continue
             if not record.get("inbound_nodes"):
                 self.warnings.append(f"layer '{name}' is never called in the model; left out")
@@ -161,7 +163,7 @@ class _Converter:
                 continue
             for index, node in enumerate(record.get("inbound_nodes", [])):
                 self.connect_call(record, placed, placed[name].calls[index], as_call(node),
-                                  graph)
+                                  graph, masks)
         self.outputs(config["output_layers"], placed, graph)
 
     def sequential(self, config: dict[str, Any], serialized: dict[str, Any],
@@ -277,7 +279,7 @@ class _Converter:
 
     # ------------------------------------------------------------- edges
     def connect_call(self, record: dict[str, Any], placed: dict[str, _Placed], call_id: str,
-                     call: dict[str, Any], graph: Graph) -> None:
+                     call: dict[str, Any], graph: Graph, masks: AutomaticMasks) -> None:
         layer = graph.layer_of(call_id)
         spec = self.doc.port_spec_of(layer)
         name = layer.name
@@ -287,7 +289,13 @@ class _Converter:
             tensors = tensor_values(args)
             args = [tensors] if len(tensors) > 1 else tensors
         named = {k: v for k, v in kwargs.items() if list(tensors_in(v))}
-        for slot, value in self.slots(spec.kind, spec.names, args, named, name, layer):
+        # A mask Keras propagated itself is propagated again by the rebuilt model.
+        wired = {k: v for k, v in named.items()
+                 if not (k == MASK and masks.is_automatic(v))}
+        main = {k: v for k, v in wired.items() if k in spec.names}
+        extra = {k: v for k, v in wired.items() if k not in main}
+        pairs = self.slots(spec.kind, spec.names, args, main, name, layer)
+        for slot, value in pairs + extra_slots(spec, extra, name):
             ref = tensor_ref(value)
             if ref is None:
                 raise UnsupportedOperationError(
@@ -304,18 +312,11 @@ class _Converter:
     def slots(self, kind: str, names: tuple[str, ...], args: list[Any],
               named: dict[str, Any], layer_name: str, layer: LayerSpec
               ) -> list[tuple[int | str, Any]]:
+        """The main inputs of a call (``named``: those passed by keyword, query/value/key);
+        the extra tensors (mask, initial_state) are :func:`extra_slots`'."""
         if kind == "named":
             pairs: list[tuple[int | str, Any]] = list(zip(names, args, strict=False))
-            unknown = [k for k in named if k not in names]
-            if unknown:
-                raise UnsupportedOperationError(
-                    f"layer '{layer_name}' receives a tensor as '{unknown[0]}', which LayerForge "
-                    f"cannot wire (inputs it wires: {', '.join(names)})")
             return pairs + list(named.items())
-        if named:
-            raise UnsupportedOperationError(
-                f"layer '{layer_name}' receives a tensor as '{next(iter(named))}', which "
-                "LayerForge cannot wire (it wires the layer's main input only)")
         first = args[0] if len(args) == 1 else list(args)
         if len(args) > 1 and any(tensor_ref(a) is None for a in args):
             raise UnsupportedOperationError(
