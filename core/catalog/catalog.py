@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from ..schema.errors import UnknownLayerError
 from ..schema.records import ONE_INPUT, PortSpec
 from .call_ports import with_call_ports
+from .entry import APPLICATION_PREFIX, LayerEntry
 from .hints import (
     APPLICATIONS,
     CATEGORIES,
@@ -36,57 +37,25 @@ from .hints import (
     SUGGESTED,
     VOCABULARY_LAYERS,
 )
+from .nested import use_entries
 from .params import REGISTRY_MODULES, ParamSpec, registry_choices
+from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 14
-APPLICATION_PREFIX = "applications."
-
-@dataclass(frozen=True)
-class LayerEntry:
-    class_name: str
-    category: str
-    doc: str
-    params: tuple[ParamSpec, ...]
-    ports: PortSpec = ONE_INPUT
-    example: dict[str, Any] = field(default_factory=dict)
-    initial: dict[str, Any] = field(default_factory=dict)
-    default_name: str = ""
-
-    def param(self, name: str) -> ParamSpec:
-        for spec in self.params:
-            if spec.name == name:
-                return spec
-        known = ", ".join(p.name for p in self.params)
-        raise KeyError(f"{self.class_name} has no parameter '{name}'; it has {known}")
-
-    def has_param(self, name: str) -> bool:
-        return any(spec.name == name for spec in self.params)
-
-    def initial_params(self) -> dict[str, Any]:
-        """Parameters a new layer starts with: a value for each required argument."""
-        values = {p.name: p.default for p in self.params if p.required}
-        values.update(self.initial)
-        return values
-
-    def key_params(self) -> list[str]:
-        """Names worth showing on a node: required arguments, then activation/padding."""
-        keys = [p.name for p in self.params if p.required]
-        return keys + [n for n in ("activation", "strides", "padding")
-                       if self.has_param(n) and n not in keys]
-
-    @property
-    def is_application(self) -> bool:
-        return self.class_name.startswith(APPLICATION_PREFIX)
+CATALOG_SCHEMA = 16
 
 
 class Catalog:
     """Lookup of layer entries by class name."""
 
     def __init__(self, entries: Iterable[LayerEntry], keras_version: str,
-                 excluded: dict[str, str] | None = None) -> None:
+                 excluded: dict[str, str] | None = None,
+                 nested: Iterable[LayerEntry] = ()) -> None:
         self.entries = {entry.class_name: entry for entry in entries}
         self.keras_version = keras_version
         self.excluded = dict(excluded or {})
+        # Entries chosen only inside another layer (recurrent cells), never on the canvas.
+        self.nested = {entry.class_name: entry for entry in nested}
+        use_entries(self.entries, self.nested)
 
     def __contains__(self, class_name: object) -> bool:
         return class_name in self.entries
@@ -119,21 +88,14 @@ class Catalog:
             "keras_version": self.keras_version,
             "excluded": self.excluded,
             "entries": [asdict(e) for e in self.entries.values()],
+            "nested": [asdict(e) for e in self.nested.values()],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Catalog:
-        entries = []
-        for raw in data["entries"]:
-            params = tuple(
-                ParamSpec(**{**p, "choices": tuple(p["choices"])}) for p in raw["params"]
-            )
-            ports = PortSpec(**{k: tuple(v) if isinstance(v, list) else v
-                                for k, v in raw["ports"].items()})
-            entries.append(LayerEntry(raw["class_name"], raw["category"], raw["doc"], params,
-                                      ports, raw["example"], raw["initial"],
-                                      raw["default_name"]))
-        return cls(entries, data["keras_version"], data.get("excluded"))
+        entries, nested = ([LayerEntry.from_json(raw) for raw in data[key]]
+                           for key in ("entries", "nested"))
+        return cls(entries, data["keras_version"], data.get("excluded"), nested=nested)
 
 
 # ------------------------------------------------------------------ loading
@@ -192,24 +154,34 @@ def build_catalog() -> Catalog:
 
     excluded = dict(EXCLUDED)
     named = registry_choices(keras)
-    entries = []
+    entries: list[LayerEntry] = []
+    held = []
     for name, cls in _public_layer_classes(keras):
         if name in excluded:
             continue
-        if name.endswith("Cell"):
-            excluded[name] = "a recurrent cell; use the layer that wraps it"
+        if holds_layers(name):  # made once every layer they may hold is known
+            held.append(cls)
             continue
-        entry = _entry_for(cls, named)
-        probe = _probe(keras, cls, entry)
-        if probe.example is None:
-            excluded[name] = f"does not build with its defaults: {probe.problem}"
-            continue
-        entries.append(replace(entry, example=probe.example, default_name=probe.keras_name,
-                               ports=with_call_ports(cls, entry.ports, probe.layer)))
+        entry = _probed(keras, cls, _entry_for(cls, named), excluded)
+        entries += [entry] if entry is not None else []
+    wrappers, nested = nesting_entries(keras, held, entries, lambda cls: _entry_for(cls, named),
+                                       lambda cls, e: _probed(keras, cls, e, excluded))
+    entries += wrappers
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
     entries.append(_lambda_entry())
-    return Catalog(entries, keras.__version__, excluded)
+    return Catalog(entries, keras.__version__, excluded, nested=nested)
+
+
+def _probed(keras: Any, cls: type, entry: LayerEntry, excluded: dict[str, str]
+            ) -> LayerEntry | None:
+    """``entry`` with the example input it builds on, or None (and why, in ``excluded``)."""
+    probe = _probe(keras, cls, entry)
+    if probe.example is None:
+        excluded[cls.__name__] = f"does not build with its defaults: {probe.problem}"
+        return None
+    return replace(entry, example=probe.example, default_name=probe.keras_name,
+                   ports=with_call_ports(cls, entry.ports, probe.layer))
 
 
 def _public_layer_classes(keras: Any) -> list[tuple[str, type]]:

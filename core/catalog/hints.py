@@ -20,16 +20,10 @@ EXCLUDED = {
     "Layer": "abstract base class",
     "InputLayer": "use an input node",
     "Wrapper": "abstract base class",
-    "RNN": "needs a cell object",
-    "StackedRNNCells": "needs cell objects",
     "TFSMLayer": "loads a SavedModel from disk",
     "JaxLayer": "wraps a JAX function",
     "FlaxLayer": "wraps a Flax module",
     "TorchModuleWrapper": "wraps a PyTorch module",
-    "Pipeline": "holds other layers",
-    "Bidirectional": "wraps another layer (not yet supported)",
-    "TimeDistributed": "wraps another layer (not yet supported)",
-    "SpectralNormalization": "wraps another layer (not yet supported)",
 }
 
 # Starting values for constructor arguments that have no default in Keras.

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from ..schema.lambdas import lambda_source
+from .nested import NESTED_KINDS, nested_value_error, to_keras_layers
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ParamSpec:
 
     def value_error(self, value: Any) -> str | None:
         """Why ``value`` does not fit this parameter, or None."""
+        if self.kind in NESTED_KINDS:  # a layer inside this one: see nested.py
+            return nested_value_error(self, value)
         if value is None and (self.default is None or (not self.required and self.kind == "any")):
             return None
         check = _KIND_CHECKS.get(self.kind, _check_any)
@@ -36,7 +39,10 @@ class ParamSpec:
         return f"'{self.name}' expected {problem}; received {value!r} ({type(value).__name__})"
 
     def to_keras(self, value: Any) -> Any:
-        """The value as Keras' constructor wants it (JSON lists become tuples)."""
+        """The value as Keras' constructor wants it (JSON lists become tuples, nested
+        layers Keras layers)."""
+        if self.kind in NESTED_KINDS:
+            return to_keras_layers(self, value)
         if self.kind in ("tuple", "int_or_tuple") and isinstance(value, list):
             return tuple(value)
         return value

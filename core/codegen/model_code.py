@@ -29,6 +29,7 @@ from ..schema.records import (
     call_arguments,
 )
 from ..schema.settings import OPTIMIZERS
+from .constructor_code import constructor_arguments
 from .custom_code import custom_part, keyword_arguments, standard_imports
 from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
 from .training_code import training_code
@@ -365,24 +366,6 @@ def _lambda_argument(layer: LayerSpec) -> str:
 
 
 def _constructor_arguments(entry: LayerEntry, layer: LayerSpec) -> list[str]:
-    """Required arguments by position (as Keras users write them), others by keyword."""
-    args: list[str] = []
-    positional = True
-    for spec in entry.params:
-        if spec.name not in layer.params:
-            positional = positional and not spec.required
-            continue
-        value = layer.params[spec.name]
-        if not spec.required and value == spec.default and spec.name not in entry.initial:
-            continue
-        text = literal(value, as_tuple=spec.kind in ("tuple", "int_or_tuple"))
-        if spec.required and positional:
-            args.append(text)
-        else:
-            positional = False
-            args.append(f"{spec.name}={text}")
-    unknown = set(layer.params) - {p.name for p in entry.params}
-    if unknown:
-        raise CodegenError(f"{entry.class_name} '{layer.name}' has no parameter "
-                           f"{', '.join(sorted(unknown))}")
-    return args
+    """Required arguments by position (as Keras users write them), others by keyword;
+    nested layers as their constructors."""
+    return constructor_arguments(entry, layer.params, f"{entry.class_name} '{layer.name}'")

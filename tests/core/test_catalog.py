@@ -52,7 +52,7 @@ def test_categories(catalog: Catalog) -> None:
 
 
 def test_excluded_classes_are_explained(catalog: Catalog) -> None:
-    for name in ("Layer", "InputLayer", "TFSMLayer", "LSTMCell"):
+    for name in ("Layer", "InputLayer", "TFSMLayer"):
         assert name not in catalog
         with pytest.raises(UnknownLayerError, match=name) as info:
             catalog.get(name)
@@ -232,7 +232,8 @@ def test_layer_builds_and_config_round_trips(entry: LayerEntry) -> None:
     layer = build(entry)
     assert layer.built
     config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
+    # a copy: a wrapper's from_config pops its layer out of the dict it is given
+    assert type(layer).from_config(dict(config)).get_config() == config
 
 
 @pytest.mark.parametrize("entry", LAYERS, ids=[e.class_name for e in LAYERS])

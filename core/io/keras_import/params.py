@@ -15,13 +15,16 @@ import re
 from typing import Any
 
 from ...catalog.catalog import Catalog, LayerEntry
+from ...catalog.nested import NESTED_KINDS, entry_of, nested_layer, nested_value_error
 from ...catalog.params import ParamSpec
 from ...schema.errors import CustomLayerError, ModelImportError, UnsupportedOperationError
 from ...schema.records import LayerSpec
 from ...schema.values import is_jsonable
 
 # Keys of a layer config that are not constructor parameters the catalog edits.
-IGNORED_KEYS = {"name", "trainable", "dtype", "build_config", "compile_config"}
+# vocabulary_size: what TextVectorization's config reports of its vocabulary (not an argument)
+IGNORED_KEYS = {"name", "trainable", "dtype", "build_config", "compile_config",
+                "vocabulary_size"}
 
 
 class ParamConverter:
@@ -36,6 +39,8 @@ class ParamConverter:
 
     def convert(self, entry: LayerEntry, config: dict[str, Any], name: str) -> dict[str, Any]:
         values = {k: v for k, v in config.items() if k not in IGNORED_KEYS}
+        if entry.class_name == "Bidirectional":
+            values = _without_forced_mask_option(values)
         given: dict[str, Any] = {}
         for key, raw in values.items():
             if entry.has_param(key):
@@ -46,7 +51,11 @@ class ParamConverter:
         if missing:
             raise ModelImportError(f"layer '{name}' ({entry.class_name}): expected a value "
                                    f"for '{missing[0]}' in its config; received none")
-        params = self.without_defaults(entry, given, values)
+        if entry.class_name == "Bidirectional":
+            _as_given_to_bidirectional(given)
+        # Defaults are asked of Keras with the nested layers as records, not as configs.
+        nested = {k: v for k, v in given.items() if entry.param(k).kind in NESTED_KINDS}
+        params = self.without_defaults(entry, given, {**values, **nested})
         for key, value in params.items():
             problem = entry.param(key).value_error(value)
             if problem is not None:
@@ -64,6 +73,8 @@ class ParamConverter:
         if rebuilt is None:
             return kept
         for key, value in given.items():
+            if entry.param(key).kind in NESTED_KINDS:
+                continue  # only a left-out backward_layer: Keras derives it, as meant
             if key not in kept and self.normalized(entry.param(key), rebuilt.get(key),
                                                    "") != value:
                 kept[key] = value
@@ -87,12 +98,35 @@ class ParamConverter:
                              "default")
 
     def normalized(self, spec: ParamSpec, raw: Any, name: str) -> Any:
+        if spec.kind in NESTED_KINDS:
+            return self.nested(spec, raw, name)
         value = self.serialized_object(spec, raw, name) if isinstance(raw, dict) else plain(raw)
         if spec.kind == "int_or_tuple":
             return compact_tuple(value)
         if spec.kind == "int" and isinstance(value, list) and len(value) == 1:
             return value[0]  # Keras stores an int axis as a 1-tuple (Normalization)
         return value
+
+    def nested(self, spec: ParamSpec, raw: Any, name: str) -> Any:
+        """Serialized layers (a wrapper's layer, an RNN's cell...) -> nested-layer records
+        (see ``catalog/nested.py``), their parameters converted like any layer's."""
+        if raw is None:
+            return None
+        if isinstance(raw, list):
+            return [self.nested_one(spec, item, name) for item in raw]
+        return self.nested_one(spec, raw, name)
+
+    def nested_one(self, spec: ParamSpec, raw: Any, name: str) -> dict[str, Any]:
+        class_name = raw.get("class_name") if isinstance(raw, dict) else None
+        entry = entry_of(str(class_name)) if class_name in spec.choices else None
+        if not isinstance(entry, LayerEntry) or not str(raw.get("module") or
+                                                        "keras").startswith("keras"):
+            problem = nested_value_error(spec, nested_layer(str(class_name)))
+            raise ModelImportError(f"layer '{name}' ({spec.name}): {problem or 'unknown'}")
+        config = raw.get("config") or {}
+        inner_name = str(config.get("name") or "")
+        params = self.convert(entry, config, f"{name}/{inner_name}")
+        return nested_layer(str(class_name), params, inner_name or None)
 
     def serialized_object(self, spec: ParamSpec, raw: dict[str, Any], name: str) -> Any:
         """An initializer/regularizer/constraint config: its short name where one exists."""
@@ -169,6 +203,40 @@ def _keras_default_config(kind: str, alias: str) -> Any:
 def _snake(class_name: str) -> str:
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
     return re.sub("([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _without_forced_mask_option(values: dict[str, Any]) -> dict[str, Any]:
+    """Bidirectional sets zero_output_for_mask on the layers it wraps (and again when
+    rebuilt): not a value of the layer as given."""
+    values = dict(values)
+    for key in ("layer", "backward_layer"):
+        raw = values.get(key)
+        if isinstance(raw, dict) and isinstance(raw.get("config"), dict):
+            config = {k: v for k, v in raw["config"].items() if k != "zero_output_for_mask"}
+            values[key] = {**raw, "config": config}
+    return values
+
+
+def _as_given_to_bidirectional(given: dict[str, Any]) -> None:
+    """Bidirectional names its layers forward_<name> and backward_<name> after the layer it
+    was given: keep that layer as given (named <name>), and leave out a backward layer that
+    Keras derives from it."""
+    forward = given.get("layer")
+    if isinstance(forward, dict) and str(forward.get("name", "")).startswith("forward_"):
+        forward["name"] = forward["name"].removeprefix("forward_")
+    if _derived_backward(given):
+        given["backward_layer"] = None
+
+
+def _derived_backward(given: dict[str, Any]) -> bool:
+    """Whether Bidirectional's saved backward layer is the one Keras makes from its forward
+    layer (its config with go_backwards=True, named backward_<name>)."""
+    forward, backward = given.get("layer"), given.get("backward_layer")
+    if not isinstance(forward, dict) or not isinstance(backward, dict):
+        return False
+    expected = {**forward, "params": {**forward["params"], "go_backwards": True}}
+    expected["name"] = f"backward_{forward.get('name', '')}"
+    return backward == expected
 
 
 # ------------------------------------------------------------------ call arguments
