@@ -16,6 +16,7 @@ from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io.keras_import.files import import_file
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.settings import DataSource
 from layerforge.core.training.adapt import AdaptError, adapt_all, adapt_layer
@@ -112,3 +113,41 @@ def test_adapt_without_data_or_without_an_input_says_what_it_expected(folder: Pa
     doc.training.data = {"text": DataSource("text_dir", {"path": str(folder / "nowhere")})}
     with pytest.raises(AdaptError, match=r"input 'text' \(text folder nowhere\)"):
         adapt_layer(doc, layer_id)
+
+
+def adapted_model() -> object:
+    """A functional model with the three vocabulary layers adapted (vocabularies in assets)."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    vectorize = keras.layers.TextVectorization(max_tokens=20, name="words")
+    vectorize.adapt(["a b c", "a b", "d"])
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 4)(vectorize(text)))
+    tag = keras.Input(shape=(1,), dtype="string", name="tag")
+    tags = keras.layers.StringLookup(name="tags")
+    tags.adapt(np.array([["x"], ["y"], ["x"]]))
+    ids = keras.Input(shape=(1,), dtype="int64", name="ids")
+    codes = keras.layers.IntegerLookup(name="codes")
+    codes.adapt(np.array([[3], [4], [3]]))
+    return keras.Model([text, tag, ids], [keras.layers.Dense(1)(pooled), tags(tag), codes(ids)])
+
+
+def test_a_keras_model_with_vocabularies_imports_and_round_trips(tmp_path: Path) -> None:
+    model = adapted_model()
+    model.save(tmp_path / "model.keras")
+    result = import_file(tmp_path / "model.keras")
+    assert result.warnings == []
+    doc = loads(dumps(result.doc))
+    params = {layer.name: layer.params for layer in doc.graph.layers.values()}
+    assert params["words"]["vocabulary"] == ["b", "a", "d", "c"]
+    assert params["tags"]["vocabulary"] == ["x", "y"]
+    assert params["codes"]["vocabulary"] == [3, 4]
+    rebuilt = load_generated(generate(doc), "text_round_trip").build_model()
+    for layer in model.layers:
+        rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+        if hasattr(layer, "get_vocabulary"):
+            got = rebuilt.get_layer(layer.name).get_vocabulary()
+            assert [str(t) for t in got] == [str(t) for t in layer.get_vocabulary()]
+    batch = [tf.constant(["a b", "d c zz"]), tf.constant([["x"], ["q"]]),
+             tf.constant([[3], [9]], dtype="int64")]
+    for want, got in zip(model.predict(batch, verbose=0), rebuilt.predict(batch, verbose=0),
+                         strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)

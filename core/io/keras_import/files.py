@@ -18,6 +18,7 @@ from ...catalog.catalog import Catalog
 from ...schema.errors import ModelImportError
 from ..weights import capture_weights
 from .graph import ImportResult, import_config
+from .vocabulary import read_vocabularies
 
 
 def import_file(path: str | os.PathLike[str], *, keep_weights: bool = False,
@@ -28,6 +29,8 @@ def import_file(path: str | os.PathLike[str], *, keep_weights: bool = False,
     result = import_config(serialized, safe_mode=safe_mode, catalog=catalog, source=str(target))
     if not result.doc.meta.title:
         result.doc.meta.title = target.stem
+    if target.suffix.lower() == ".keras":  # adapted vocabularies are assets, not config
+        result.warnings += read_vocabularies(target, serialized, result.doc)
     if keep_weights:
         _keep_file_weights(result, target, safe_mode)
     return result
