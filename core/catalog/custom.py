@@ -126,7 +126,8 @@ def load_module(path: str | Path) -> ModuleType:
     name = target.stem
     loaded = sys.modules.get(name)
     if loaded is not None and getattr(loaded, "__file__", None) == str(target):
-        if getattr(loaded, "__layerforge_mtime__", None) == _mtime(target):
+        # Imported already (by LayerForge for this content, or by the user's own code).
+        if getattr(loaded, "__layerforge_mtime__", _mtime(target)) == _mtime(target):
             return loaded
     elif loaded is not None:
         raise CustomModuleError(f"{target}: expected a module name of its own; received "
@@ -187,6 +188,16 @@ def read_module(path: str | Path, taken: Catalog | None = None) -> CustomModule:
 
     target = Path(path).resolve()
     module = load_module(target)
+    try:
+        return CustomModule(str(target), module_entries(keras, module, target, taken))
+    except CustomModuleError:
+        if sys.modules.get(module.__name__) is module:
+            del sys.modules[module.__name__]  # a refused module is not left importable
+        raise
+
+
+def module_entries(keras: Any, module: ModuleType, target: Path,
+                   taken: Catalog | None) -> tuple[LayerEntry, ...]:
     classes = layer_classes(module, keras)
     if not classes:
         raise CustomModuleError(f"{target}: expected at least one subclass of "
@@ -198,7 +209,7 @@ def read_module(path: str | Path, taken: Catalog | None = None) -> CustomModule:
             raise CustomModuleError(f"{target}: class '{cls.__name__}' has the name of a layer "
                                     "LayerForge already offers; rename the class")
         entries.append(class_entry(keras, cls, str(target), CUSTOM_CATEGORY))
-    return CustomModule(str(target), tuple(entries))
+    return tuple(entries)
 
 
 def class_entry(keras: Any, cls: type, source: str, category: str) -> LayerEntry:
