@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.call_ports import INITIAL_STATE
 from ..catalog.catalog import Catalog
 from ..catalog.keras_objects import as_shapes, keras_module, layer_key, make_layer, symbolic
 from ..schema.records import (
@@ -163,6 +164,8 @@ def symbolic_call(obj: Any, arranged: Any, extras: Extras | None = None) -> Any:
         out = obj([symbolic(s) for s in arranged], **keywords)
     else:
         out = obj(symbolic(arranged), **keywords)
+    if INITIAL_STATE in keywords:
+        check_states(obj, [tuple(t.shape) for t in keywords[INITIAL_STATE]])
     keras = keras_module()
     return keras.tree.map_structure(lambda t: tuple(t.shape), out)
 
@@ -179,6 +182,19 @@ def extra_tensors(extras: Extras) -> dict[str, Any]:
         else:
             keywords.setdefault(name, []).append(tensor)
     return keywords
+
+
+def check_states(obj: Any, given: list[Shape]) -> None:
+    """Keras checks the shapes of initial states only when the model runs: check them
+    against the states the built layer starts from."""
+    try:
+        expected = [tuple(t.shape[1:]) for t in obj.get_initial_state(1)]
+    except Exception:  # a layer that cannot say: Keras will, when it runs
+        return
+    for index, (got, want) in enumerate(zip(given, expected, strict=False)):
+        if tuple(got[1:]) != want:
+            raise ValueError(f"expected initial_state[{index}] of shape "
+                             f"{format_shape((None, *want))}; received {format_shape(got)}")
 
 
 def check_input_spec(obj: Any, arranged: Any, name: str) -> None:
