@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.catalog.registries import offered_names, registry_error
 from layerforge.core.document.document import MAIN
 from layerforge.core.editing.commands import Command
 from layerforge.core.editing.freeze import is_frozen, set_trainable
@@ -44,9 +45,6 @@ from .param_editors import format_value, make_editor
 from .session import EditorSession
 from .theme import ERROR_COLOR
 from .vocabulary import VocabularyRow, is_vocabulary_layer
-
-LOSSES = ("None", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
-          "sparse_categorical_crossentropy", "huber", "kl_divergence", "hinge")
 
 
 def parse_shape(text: str) -> list[int | None]:
@@ -261,7 +259,8 @@ class Inspector(QWidget):
         self._add_line("name", "name", lambda: self._commit_node("name", self._text("name")),
                        "The output's name (used by losses and metrics)")
         loss = QComboBox(editable=True)
-        loss.addItems(LOSSES)
+        # "None", then every name keras.losses.get resolves, read from the installed Keras.
+        loss.addItems(["None", *offered_names(self._registry("loss"))])
         loss.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         loss.setToolTip("The loss of this output when the model is compiled")
         loss.lineEdit().editingFinished.connect(self._commit_loss)
@@ -271,8 +270,9 @@ class Inspector(QWidget):
         self._add_line("loss_weight", "loss weight", self._commit_loss_weight,
                        "The weight of this output's loss in the total loss")
         self._add_line("metrics", "metrics",
-                       lambda: self._commit_node("metrics", parse_metrics(self._text("metrics"))),
-                       "Metric names separated by commas, e.g. accuracy, mae")
+                       self._commit_metrics,
+                       "Metric names separated by commas, e.g. accuracy, mae, auc (names "
+                       "keras.metrics resolves)")
 
     # ------------------------------------------------------------ values
     def _text(self, key: str) -> str:
@@ -417,9 +417,27 @@ class Inspector(QWidget):
         else:
             self._show_values(node)  # "None" typed over "(None,)": show it as the node does
 
+    def _registry(self, kind: str) -> dict[str, str]:
+        return self.session.doc.catalog.registries.get(kind, {})
+
     def _commit_loss(self) -> None:
         text = self.editors["loss"].currentText().strip()
-        self._commit_node("loss", None if text.lower() in ("", "none") else text)
+        loss = None if text.lower() in ("", "none") else text
+        problem = loss and registry_error(self.session.doc.catalog.registries, "loss", loss)
+        if problem:
+            self._reject(f"loss: {problem}")
+            return
+        self._commit_node("loss", loss)
+
+    def _commit_metrics(self) -> None:
+        metrics = parse_metrics(self._text("metrics"))
+        registries = self.session.doc.catalog.registries
+        problem = next(filter(None, (registry_error(registries, "metric", m) for m in metrics)),
+                       None)
+        if problem:
+            self._reject(f"metrics: {problem}")
+            return
+        self._commit_node("metrics", metrics)
 
     def _commit_loss_weight(self) -> None:
         text = self._text("loss_weight")

@@ -39,9 +39,10 @@ from .hints import (
 )
 from .nested import use_entries
 from .params import REGISTRY_MODULES, ParamSpec, registry_choices
+from .registries import setting_registries
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 16
+CATALOG_SCHEMA = 18
 
 
 class Catalog:
@@ -49,10 +50,12 @@ class Catalog:
 
     def __init__(self, entries: Iterable[LayerEntry], keras_version: str,
                  excluded: dict[str, str] | None = None,
+                 registries: dict[str, dict[str, str]] | None = None,
                  nested: Iterable[LayerEntry] = ()) -> None:
         self.entries = {entry.class_name: entry for entry in entries}
         self.keras_version = keras_version
         self.excluded = dict(excluded or {})
+        self.registries = dict(registries or {})  # losses, metrics, optimizers by name
         # Entries chosen only inside another layer (recurrent cells), never on the canvas.
         self.nested = {entry.class_name: entry for entry in nested}
         use_entries(self.entries, self.nested)
@@ -87,6 +90,7 @@ class Catalog:
             "schema": CATALOG_SCHEMA,
             "keras_version": self.keras_version,
             "excluded": self.excluded,
+            "registries": self.registries,
             "entries": [asdict(e) for e in self.entries.values()],
             "nested": [asdict(e) for e in self.nested.values()],
         }
@@ -95,7 +99,8 @@ class Catalog:
     def from_json(cls, data: dict[str, Any]) -> Catalog:
         entries, nested = ([LayerEntry.from_json(raw) for raw in data[key]]
                            for key in ("entries", "nested"))
-        return cls(entries, data["keras_version"], data.get("excluded"), nested=nested)
+        return cls(entries, data["keras_version"], data.get("excluded"), data["registries"],
+                   nested=nested)
 
 
 # ------------------------------------------------------------------ loading
@@ -170,7 +175,8 @@ def build_catalog() -> Catalog:
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
     entries.append(_lambda_entry())
-    return Catalog(entries, keras.__version__, excluded, nested=nested)
+    return Catalog(entries, keras.__version__, excluded, setting_registries(keras),
+                   nested=nested)
 
 
 def _probed(keras: Any, cls: type, entry: LayerEntry, excluded: dict[str, str]

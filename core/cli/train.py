@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import json
 import signal
 import sys
@@ -21,7 +22,9 @@ import numpy as np
 
 from ..codegen.data_plan import is_synthetic
 from ..document.document import Document
-from ..schema.settings import DataSource, TrainingSettings
+from ..editing.settings_commands import fine_tune_error
+from ..schema.errors import LayerForgeError
+from ..schema.settings import DataSource, FineTune, TrainingSettings, settings_from_records
 from ..training.data import DataError, preview
 from ..training.runs import new_run_dir, runs_folder
 from .trust import add_trust_argument, open_trusted
@@ -50,6 +53,19 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="the run folder to write (default: a new one in <project>.runs/)")
     p.add_argument("--allow-nan", action="store_true",
                    help="train on data holding NaN or Inf (refused by default)")
+    p.add_argument("--fine-tune", metavar="LAYER",
+                   help="a two-phase plan: train --epochs with LAYER (a block call or "
+                        "keras.applications layer) frozen, then unfreeze its top layers and "
+                        "continue at a lower learning rate")
+    p.add_argument("--fine-tune-top", type=int, metavar="K",
+                   help="phase 2: how many of LAYER's top layers to unfreeze (default 1; "
+                        "BatchNormalization layers stay frozen)")
+    p.add_argument("--fine-tune-epochs", type=int, metavar="M",
+                   help="phase 2: epochs after the first --epochs (default 1)")
+    p.add_argument("--fine-tune-lr", type=float, metavar="RATE",
+                   help="phase 2: the learning rate (default 1e-05)")
+    p.add_argument("--no-fine-tune", action="store_true",
+                   help="train in one phase, ignoring the project's two-phase plan")
     p.add_argument("--json", action="store_true",
                    help="print the final history as JSON, the only output on stdout")
     add_trust_argument(p)
@@ -121,7 +137,36 @@ def settings_for(doc: Document, args: argparse.Namespace) -> TrainingSettings:
             src = s.data.setdefault(t, DataSource())
             if is_synthetic(src):
                 src.params["samples"] = args.samples
+    s.fine_tune = fine_tune_for(doc, s.fine_tune, args)
     return s
+
+
+PLAN_FLAGS = {"fine_tune_top": "top", "fine_tune_epochs": "epochs",
+              "fine_tune_lr": "learning_rate"}
+
+
+def fine_tune_for(doc: Document, plan: FineTune | None,
+                  args: argparse.Namespace) -> FineTune | None:
+    """The project's two-phase plan with the --fine-tune* overrides, checked against the
+    document and as a project file checks it."""
+    if getattr(args, "no_fine_tune", False):
+        return None
+    changes = {field: getattr(args, flag) for flag, field in PLAN_FLAGS.items()
+               if getattr(args, flag, None) is not None}
+    layer = getattr(args, "fine_tune", None) or (plan.layer if plan else None)
+    if layer is None:
+        if changes:
+            raise LayerForgeError("expected --fine-tune LAYER with --fine-tune-top, "
+                                  "--fine-tune-epochs or --fine-tune-lr (the project has no "
+                                  "two-phase plan)")
+        return None
+    base = plan if plan is not None else FineTune(layer)
+    records = {**dataclasses.asdict(base), "layer": layer, **changes}
+    checked = settings_from_records({"fine_tune": records}, "command line").fine_tune
+    problem = fine_tune_error(doc, checked)
+    if problem:
+        raise LayerForgeError(f"--fine-tune: {problem}")
+    return checked
 
 
 def _names(doc: Document) -> tuple[list[str], list[str]]:

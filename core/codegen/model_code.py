@@ -15,6 +15,7 @@ from typing import Any
 
 from ..catalog.catalog import APPLICATION_PREFIX, LayerEntry
 from ..catalog.custom import source_of
+from ..catalog.registries import registry_error
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
 from ..schema.lambdas import lambda_source
@@ -28,7 +29,6 @@ from ..schema.records import (
     argument_of,
     call_arguments,
 )
-from ..schema.settings import OPTIMIZERS
 from .constructor_code import constructor_arguments
 from .custom_code import custom_part, keyword_arguments, standard_imports
 from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
@@ -163,14 +163,14 @@ class _ModuleWriter:
                 f"    model.compile(\n{joined}    )\n    return model\n")
 
     def optimizer(self) -> str:
-        settings = self.doc.compile
-        name = settings.optimizer.lower()
+        """The name as Keras resolves it, or its public class when a learning rate is set."""
+        settings, registries = self.doc.compile, self.doc.catalog.registries
+        problem = registry_error(registries, "optimizer", settings.optimizer)
+        if problem:
+            raise CodegenError(problem)
         if settings.learning_rate is None:
-            return repr(name)
-        cls = OPTIMIZERS.get(name)
-        if cls is None:
-            raise CodegenError(f"expected an optimizer among {', '.join(OPTIMIZERS)}; "
-                               f"received {settings.optimizer!r}")
+            return repr(settings.optimizer)
+        cls = registries["optimizer"][settings.optimizer]
         return f"keras.optimizers.{cls}(learning_rate={literal(float(settings.learning_rate))})"
 
 

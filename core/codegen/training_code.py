@@ -38,6 +38,7 @@ from .data_plan import (
     uses_classes,
     whole_model_sources,
 )
+from .fine_tune_code import phase_one_statements, phase_two_statements, portable_sources
 from .helper_source import helper_names, helper_source
 from .python import INDENT, CodegenError, literal, wrapped
 from .vocabulary import adapt_statements
@@ -107,7 +108,8 @@ class _MainWriter:
         doc = '"""Train the model; the best one is kept as run_dir/best.keras."""'
         body = "\n".join(INDENT + line if line else "" for line in [doc, *self.lines])
         main = f'def main(run_dir="run"):\n{body}\n'
-        return [*(helper_source(name) for name in self.helpers), main, GUARD]
+        plan = portable_sources() if self.s.fine_tune is not None else []
+        return [*(helper_source(name) for name in self.helpers), *plan, main, GUARD]
 
     # ------------------------------------------------------------ the statements
     def body(self) -> None:
@@ -115,7 +117,8 @@ class _MainWriter:
         self.add("os.makedirs(run_dir, exist_ok=True)")
         if s.seed is not None:
             self.add(f"keras.utils.set_random_seed({literal(s.seed)})")
-        self.add("model = compile_model(build_model())")
+        plan = s.fine_tune
+        self.add("\n".join(phase_one_statements(plan)))
         directory = self.directory_source()
         if directory is not None:
             self.directory_data(directory)
@@ -132,8 +135,14 @@ class _MainWriter:
             has_validation = bool(validation)
         self.callbacks(has_validation, sample)
         named = zip(fit_args, ["inputs", "targets", "", "", "validation"], strict=False)
-        self.add(wrapped("model.fit(", [self.hoisted(arg, name) for arg, name in named]
-                         + [f"epochs={literal(s.epochs)}", "callbacks=callbacks"]))
+        fit_args = [self.hoisted(arg, name) for arg, name in named]
+        self.add(wrapped("model.fit(", [*fit_args, f"epochs={literal(s.epochs)}",
+                                        "callbacks=callbacks"]))
+        if plan is not None:
+            self.add("\n".join(phase_two_statements(plan)))
+            self.add(wrapped("model.fit(", [*fit_args, f"initial_epoch={literal(s.epochs)}",
+                                            f"epochs={literal(s.epochs + plan.epochs)}",
+                                            "callbacks=callbacks"]))
 
     def adapt(self, data: dict[str, str]) -> None:
         """Vocabularies the project does not hold are adapted on the training data."""

@@ -3,9 +3,9 @@ never samples a value the graph cannot take; each message names the dimension.""
 
 from __future__ import annotations
 
+from ..catalog.registries import offered_names
 from ..schema.errors import EditError
 from ..schema.records import LayerSpec
-from ..schema.settings import OPTIMIZERS
 from .document import Document
 from .search_space import (
     PARAM_BOUNDS,
@@ -28,7 +28,7 @@ def dimension_error(doc: Document, dim: Dimension) -> str | None:
         where = _where(doc, dim)
     except (EditError, KeyError) as exc:
         return str(exc.args[0]) if exc.args else str(exc)
-    problem = shape_error(dim) or (_setting_error(dim) if dim.is_setting
+    problem = shape_error(dim) or (_setting_error(doc, dim) if dim.is_setting
                                     else _param_error(doc, dim))
     return f"{where}: {problem}" if problem else None
 
@@ -57,7 +57,7 @@ def _where(doc: Document, dim: Dimension) -> str:
     return f"search dimension {parameter_name(doc, dim)}"
 
 
-def _setting_error(dim: Dimension) -> str | None:
+def _setting_error(doc: Document, dim: Dimension) -> str | None:
     want = SETTINGS.get(dim.param)
     if want is None:
         return f"expected a training setting among {', '.join(SETTINGS)}; received " \
@@ -65,9 +65,10 @@ def _setting_error(dim: Dimension) -> str | None:
     if dim.param == "optimizer":
         if dim.kind != "choice":
             return f"expected a list of choices for the optimizer; received a {dim.kind} range"
-        bad = [c for c in dim.choices if c not in OPTIMIZERS]
-        return f"expected optimizers among {', '.join(OPTIMIZERS)}; received {bad[0]!r}" \
-            if bad else None
+        known = doc.catalog.registries.get("optimizer", {})
+        bad = [c for c in dim.choices if c not in known]
+        return f"expected optimizers among those keras.optimizers resolves (" \
+               f"{', '.join(offered_names(known))}); received {bad[0]!r}" if bad else None
     if dim.kind == "float" and want == "int":
         return f"expected an int range or choices for {dim.param}; received a float range"
     values = candidates(dim)

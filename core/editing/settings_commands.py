@@ -7,9 +7,13 @@ from abc import abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from ..catalog.registries import registry_error
 from ..document.document import Document
+from ..schema.errors import EditError
+from ..schema.records import BLOCK_CLASS
 from ..schema.settings import (
     CompileSettings,
+    FineTune,
     TrainingSettings,
     check_compile_settings,
     settings_from_records,
@@ -27,11 +31,11 @@ class _SwapSettings(Command):
     _old: Any = field(default=None, repr=False, kw_only=True)
 
     @abstractmethod
-    def checked(self) -> Any:
+    def checked(self, doc: Document) -> Any:
         """The new value, checked (raises with a message naming what was expected)."""
 
     def redo(self, doc: Document) -> None:
-        new = self.checked()
+        new = self.checked(doc)
         self._old = getattr(doc, self.part)
         _swap(doc, self.part, new)
 
@@ -52,8 +56,14 @@ class SetTrainingSettings(_SwapSettings):
     text: str = "Change training settings"
     part: ClassVar[str] = "training"
 
-    def checked(self) -> TrainingSettings:
-        return settings_from_records(settings_to_records(self.settings), "training settings")
+    def checked(self, doc: Document) -> TrainingSettings:
+        checked = settings_from_records(settings_to_records(self.settings), "training settings")
+        plan = checked.fine_tune
+        # Checked when it changes: a later rename of its layer must not block other edits.
+        problem = fine_tune_error(doc, plan) if plan != doc.training.fine_tune else None
+        if problem:
+            raise EditError(problem)
+        return checked
 
 
 @dataclass
@@ -64,8 +74,9 @@ class SetCompileSettings(_SwapSettings):
     text: str = "Change optimizer"
     part: ClassVar[str] = "compile"
 
-    def checked(self) -> CompileSettings:
+    def checked(self, doc: Document) -> CompileSettings:
         check_compile_settings(self.settings)
+        check_optimizer_name(doc, self.settings.optimizer)
         return copy.deepcopy(self.settings)
 
 
@@ -96,7 +107,36 @@ def _set(doc: Document, param: str, value: Any, check: bool) -> None:
     settings = replace(doc.compile, **{param: value})
     if check:
         check_compile_settings(settings)
+        check_optimizer_name(doc, settings.optimizer)
     _swap(doc, "compile", settings)
+
+
+def check_optimizer_name(doc: Document, name: str) -> None:
+    """Refuse an optimizer name ``keras.optimizers.get`` does not resolve."""
+    problem = registry_error(doc.catalog.registries, "optimizer", name)
+    if problem:
+        raise EditError(problem)
+
+
+def fine_tune_layers(doc: Document) -> list[str]:
+    """The main graph's layers a two-phase plan can fine-tune, by name: block calls (a model
+    used as a layer) and keras.applications layers."""
+    catalog = doc.catalog
+    return [layer.name for layer in doc.graph.layers.values()
+            if layer.block_id is not None or layer.class_name == BLOCK_CLASS
+            or (layer.class_name in catalog and catalog.get(layer.class_name).is_application)]
+
+
+def fine_tune_error(doc: Document, plan: FineTune | None) -> str | None:
+    """Why the plan's layer cannot be fine-tuned in ``doc``, or None."""
+    if plan is None:
+        return None
+    names = fine_tune_layers(doc)
+    if plan.layer in names:
+        return None
+    known = ", ".join(repr(n) for n in names) or "none in this graph"
+    return (f"training.fine_tune.layer: expected a block call or keras.applications layer "
+            f"of the main graph ({known}); received {plan.layer!r}")
 
 
 def _swap(doc: Document, part: str, value: Any) -> None:

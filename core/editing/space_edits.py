@@ -10,11 +10,11 @@ from typing import Any
 from ..document.document import MAIN, Document
 from ..document.search_space import REPEATS, Dimension, SearchSpaceError, block_chain, is_number
 from ..document.space_checks import check_dimension
+from ..schema.errors import EditError
 from ..schema.records import BLOCK_CLASS, CallNode, Edge, LayerSpec, new_id
-from ..schema.settings import OPTIMIZERS
 from .commands import Command, Macro
 from .graph_commands import AddNode, Connect, Disconnect, RemoveNode, SetParam
-from .settings_commands import SetSetting
+from .settings_commands import SetSetting, check_optimizer_name
 
 
 def mark_dimension(doc: Document, dim: Dimension) -> Command:
@@ -47,7 +47,7 @@ def apply_values(doc: Document, values: dict[str, Any], text: str = "Apply best 
     for name, value in values.items():
         dim = names[name]
         if dim.is_setting:
-            children.append(_setting_command(dim.param, value))
+            children.append(_setting_command(doc, dim.param, value))
         elif dim.param == REPEATS:
             if not is_number(value) or value < 1 or not float(value).is_integer():
                 raise SearchSpaceError(f"{name}: expected a whole number of repeats from 1; "
@@ -67,10 +67,12 @@ def _check_layer_value(doc: Document, dim: Dimension, name: str, value: Any) -> 
         raise SearchSpaceError(f"{name}: {problem}")
 
 
-def _setting_command(param: str, value: Any) -> Command:
-    if param == "optimizer" and value not in OPTIMIZERS:
-        raise SearchSpaceError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}; "
-                               f"received {value!r}")
+def _setting_command(doc: Document, param: str, value: Any) -> Command:
+    if param == "optimizer":
+        try:
+            check_optimizer_name(doc, value)
+        except EditError as exc:
+            raise SearchSpaceError(f"optimizer: {exc}") from None
     if param in ("learning_rate", "batch_size") and (not is_number(value) or value <= 0):
         raise SearchSpaceError(f"{param}: expected a positive number; received {value!r}")
     value = int(value) if param == "batch_size" else value

@@ -9,6 +9,7 @@ signature (Keras is imported only when a project has callbacks).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -26,16 +27,11 @@ RUN_FOLDER_PARAMS = {"ModelCheckpoint": "filepath", "TensorBoard": "log_dir",
 ACTIVATION_LOGGER_PARAMS = {"every": 1, "sample_index": 0}
 
 FEEDS = ("dict", "list")
+FINE_TUNE_FIELDS = ("layer", "top", "epochs", "learning_rate")
 
 
 class SettingsError(ProjectFileError):
     """Training settings that cannot be used; the message names the field."""
-
-
-# Keras optimizer classes by the name a project file uses.
-OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD", "adamw": "AdamW",
-              "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam",
-              "ftrl": "Ftrl", "lion": "Lion"}
 
 
 @dataclass
@@ -60,6 +56,19 @@ class DataSource:
 
 
 @dataclass
+class FineTune:
+    """The second phase of a two-phase plan. Phase 1 trains ``TrainingSettings.epochs``
+    epochs with ``layer`` (a block call or a keras.applications layer of the main graph, by
+    name) frozen; phase 2 unfreezes the top ``top`` layers of it and trains ``epochs`` more
+    at ``learning_rate`` (after recompiling, as Keras requires for a change of trainable)."""
+
+    layer: str
+    top: int = 1
+    epochs: int = 1
+    learning_rate: float = 1e-5
+
+
+@dataclass
 class TrainingSettings:
     batch_size: int = 32
     epochs: int = 10
@@ -79,6 +88,7 @@ class TrainingSettings:
     callbacks: list[CallbackSpec] = field(default_factory=list)
     data: dict[str, DataSource] = field(default_factory=dict)
     validation_data: dict[str, DataSource] = field(default_factory=dict)
+    fine_tune: FineTune | None = None  # a second phase: see FineTune
 
     def source_of(self, name: str) -> DataSource:
         """The binding of an input or output name; synthetic when unbound."""
@@ -90,12 +100,15 @@ class TrainingSettings:
 
 # ------------------------------------------------------------------ writing
 # Fields written only when they differ from the default: files from before them stay the same.
-OPTIONAL_FIELDS = {"shuffle_split": True, "split_seed": None, "allow_nan": False}
+OPTIONAL_FIELDS = {"shuffle_split": True, "split_seed": None, "allow_nan": False,
+                   "fine_tune": None}
 
 
 def settings_to_records(s: TrainingSettings) -> dict[str, Any]:
     optional = {key: getattr(s, key) for key, default in OPTIONAL_FIELDS.items()
                 if getattr(s, key) != default}
+    if s.fine_tune is not None:
+        optional["fine_tune"] = dataclasses.asdict(s.fine_tune)
     return {
         "batch_size": s.batch_size, "epochs": s.epochs, "validation_split": s.validation_split,
         "shuffle": s.shuffle, "seed": s.seed, **optional,
@@ -134,6 +147,7 @@ def settings_from_records(data: Any, source: str = "<project>") -> TrainingSetti
         data=r.bindings(r.typed(data, "data", dict, {}), "training.data"),
         validation_data=r.bindings(r.typed(data, "validation_data", dict, {}),
                                    "training.validation_data"),
+        fine_tune=r.fine_tune(data.get("fine_tune")),
     )
     check_callbacks(s.callbacks, source)
     return s
@@ -164,6 +178,27 @@ class _Reader(RecordReader):
         value = data.get(key, default)
         self.expect(value in choices, f"training.{key}", " or ".join(map(repr, choices)), value)
         return str(value)
+
+    def fine_tune(self, raw: Any) -> FineTune | None:
+        if raw is None:
+            return None
+        where = "training.fine_tune"
+        self.expect(isinstance(raw, dict), where,
+                    "an object {layer, top, epochs, learning_rate}", raw)
+        unknown = sorted(set(raw) - set(FINE_TUNE_FIELDS))
+        self.expect(not unknown, where, "the fields " + ", ".join(FINE_TUNE_FIELDS),
+                    unknown[0] if unknown else None)
+        layer = raw.get("layer")
+        self.expect(isinstance(layer, str) and bool(layer.strip()), f"{where}.layer",
+                    "the name of a block call or keras.applications layer", layer)
+        d = FineTune(layer)
+        counts = [self.typed(raw, key, int, getattr(d, key), where) for key in ("top", "epochs")]
+        for key, value in zip(("top", "epochs"), counts, strict=True):
+            self.expect(value > 0, f"{where}.{key}", "a positive integer", value)
+        rate = self.typed(raw, "learning_rate", (int, float), d.learning_rate, where)
+        self.expect(math.isfinite(rate) and rate > 0, f"{where}.learning_rate",
+                    "a positive learning rate such as 1e-05", rate)
+        return FineTune(layer, counts[0], counts[1], float(rate))
 
     def callback(self, raw: Any, where: str) -> CallbackSpec:
         self.expect(isinstance(raw, dict), where, "an object {kind, params}", raw)
@@ -265,6 +300,8 @@ def _value_error(name: str, default: Any, value: Any) -> str | None:
 
 
 def check_compile_settings(settings: CompileSettings) -> None:
+    """The shape of the settings; whether Keras resolves the optimizer's name is checked
+    where the catalog's registries are known (``editing.settings_commands``)."""
     optimizer, rate = settings.optimizer, settings.learning_rate
     if not isinstance(optimizer, str) or not optimizer.strip():
         raise EditError(f"expected an optimizer name such as 'adam' or 'rmsprop'; "

@@ -1,6 +1,6 @@
 """Train the document's model: ``fit`` with the project's settings, reported in plain Python.
 
-The model is built by running the generated code (``compile.build_and_compile``),
+The model is built by running the generated code (``codegen.loader``),
 so the exported module is what ran. Progress goes to a *reporter* (any object
 with the methods of :class:`Reporter`; missing methods are skipped) from a
 Keras callback; the GUI wraps a reporter into Qt signals, the CLI draws a
@@ -24,7 +24,9 @@ from typing import Any, Protocol
 
 import keras
 
-from ..codegen.loader import build_and_compile
+from ..catalog.registries import outputs_name_error
+from ..codegen.loader import load_generated
+from ..codegen.model_code import generate
 from ..document.document import Document
 from ..document.records import from_records, to_records
 from ..schema.errors import LayerForgeError, first_line
@@ -32,6 +34,7 @@ from ..schema.settings import CallbackSpec, TrainingSettings, check_callbacks, s
 from . import runs
 from .callbacks import BestKeeper, finite, make_callback
 from .data import TrainData, load_training_data
+from .fine_tune import check_plan, phase_one_model, phase_two_note, start_phase_two
 
 FALLBACK_LOSS = "mse"
 
@@ -144,6 +147,7 @@ class _Run:
         self.strategy: Any = None  # set for multi-worker runs, which need their own loop
         self.device = ""
         self.progress: _ProgressCallback | None = None
+        self.module: Any = None  # the generated module: phase 2 compiles with it again
         self.interrupted = False  # a KeyboardInterrupt stopped fit
 
     def history(self) -> dict[str, list[float]]:
@@ -151,16 +155,21 @@ class _Run:
 
     def execute(self) -> RunResult:
         check_callbacks(self.settings.callbacks)
+        problem = outputs_name_error(self.doc.catalog.registries, self.doc.graph.outputs())
+        if problem:
+            raise LayerForgeError(problem)
         strategy, self.device = choose_strategy()
         if "MultiWorker" in self.device:
             self.strategy = strategy
+        check_plan(self.doc, self.settings.fine_tune, self.strategy is not None)
         if self.settings.seed is not None:
             keras.utils.set_random_seed(self.settings.seed)
         with _mixed_precision(self.settings.mixed_precision and "GPU" in self.device.upper()):
             with strategy.scope():
-                model = build_and_compile(self.trainable_doc())
+                self.module = load_generated(generate(self.trainable_doc()))
+                model = phase_one_model(self.module, self.settings.fine_tune)
             data = load_training_data(self.doc, model, self.settings)
-            return self.fit(model, data, self.device)
+            return self.fit(model, data, self.device, strategy)
 
     def trainable_doc(self) -> Document:
         """The document, or a copy whose outputs without a loss get ``mse`` (a model
@@ -177,16 +186,22 @@ class _Run:
         runs.start_run(self.folder, copy, self.settings)
         return copy
 
-    def fit(self, model: Any, data: TrainData, device: str) -> RunResult:
+    def fit(self, model: Any, data: TrainData, device: str, strategy: Any) -> RunResult:
         progress = self.progress = _ProgressCallback(self, data, device)
         callbacks = [*self.callbacks(data), progress]
-        s = self.settings
+        s, note = self.settings, ""
         try:
             if self.strategy is not None and data.dataset is None:
                 _fit_distributed(model, self.strategy, data, s, callbacks)
             else:
-                model.fit(**data.fit_arguments(s.feed, s.batch_size, s.shuffle),
-                          epochs=s.epochs, callbacks=callbacks, verbose=0)
+                arguments = data.fit_arguments(s.feed, s.batch_size, s.shuffle)
+                model.fit(**arguments, epochs=s.epochs, callbacks=callbacks, verbose=0)
+                plan = s.fine_tune
+                if plan is not None and not (progress.stopped or progress.failure):
+                    with strategy.scope():
+                        note = phase_two_note(plan, start_phase_two(model, self.module, plan))
+                    model.fit(**arguments, initial_epoch=s.epochs, epochs=s.epochs + plan.epochs,
+                              callbacks=callbacks, verbose=0)
         except KeyboardInterrupt:  # Ctrl-C: a stop, keeping what the epochs so far earned
             self.interrupted = progress.stopped = True
         keeper = next((c for c in callbacks if isinstance(c, BestKeeper)), None)
@@ -195,7 +210,7 @@ class _Run:
         if progress.failure:
             raise _Failure(progress.failure)
         status = "stopped" if progress.stopped else "completed"
-        message = f"stopped after {progress.epochs} epoch(s)" if progress.stopped else ""
+        message = f"stopped after {progress.epochs} epoch(s)" if progress.stopped else note
         return RunResult(status, self.folder, progress.history, message, device=device,
                          warnings=self.warnings)
 
@@ -283,8 +298,11 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.failure = ""
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.step:  # phase 2 of a plan continues the same run
+            return
         s = self.run.settings
-        info = {"epochs": s.epochs, "steps": self.params.get("steps"),
+        more = s.fine_tune.epochs if s.fine_tune is not None else 0
+        info = {"epochs": s.epochs + more, "steps": self.params.get("steps"),
                 "batch_size": s.batch_size, "samples": self.data.samples,
                 "device": self.device, "run_dir": str(self.run.folder),
                 "inputs": self.data.inputs, "outputs": self.data.outputs,

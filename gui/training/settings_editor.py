@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.catalog.registries import offered_names
 from layerforge.core.editing.settings_commands import SetCompileSettings, SetTrainingSettings
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.settings import (
@@ -55,8 +56,6 @@ from layerforge.core.schema.settings import (
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
 
-OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd", "nadam", "adamax", "adagrad", "adadelta",
-              "lion", "ftrl")
 LIMIT = 10**7
 
 
@@ -138,7 +137,10 @@ class SettingsEditor(QWidget):
         self.optimizer = QComboBox()
         self.optimizer.setEditable(True)
         self.optimizer.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.optimizer.addItems(OPTIMIZERS)
+        # Every name keras.optimizers.get resolves, read from the installed Keras.
+        self.optimizer.addItems(offered_names(
+            self.session.doc.catalog.registries.get("optimizer", {})))
+        self.optimizer.setToolTip("An optimizer name as keras.optimizers.get resolves it")
         self.optimizer.activated.connect(lambda _i: self.commit_compile())
         self.optimizer.lineEdit().editingFinished.connect(self.commit_compile)
         self.learning_rate = QLineEdit()
