@@ -77,6 +77,8 @@ class VocabularyAdapter(QObject):
         self.jobs.pop(adapted.layer_id, None)
         pushed = self.session.push(adapted.edit())
         self.finished.emit(adapted.layer_id, f"Adapted: {adapted.summary()}" if pushed else "")
+        if pushed and adapted.problem is not None:
+            self.failed.emit(adapted.layer_id, adapted.problem)  # saved, but training would fail
 
     def _on_failed(self, layer_id: str, message: str) -> None:
         self.jobs.pop(layer_id, None)

@@ -56,8 +56,9 @@ CLASS_INITIAL = {
     "CategoryEncoding": {"num_tokens": 16},
     "Discretization": {"num_bins": 4},
     "GroupNormalization": {"groups": 4},
-    # A bounded vocabulary keeps the saved project readable (see training/adapt.py).
-    "TextVectorization": {"max_tokens": 5000},
+    # A bounded vocabulary keeps the saved project readable (see training/adapt.py), and its
+    # ids (padding and OOV included) stay below the suggested Embedding input_dim.
+    "TextVectorization": {"max_tokens": 1000},
 }
 
 PORT_HINTS = {

@@ -70,3 +70,21 @@ def adapt_statements(doc: Document, data: dict[str, str]) -> list[str]:
     of its training data in the generated ``main``."""
     return [f"model.get_layer({literal(use.layer.name)}).adapt({data[use.input_name]})"
             for use in missing_vocabularies(doc) if use.input_name in data]
+
+
+def embedding_problem(doc: Document, layer: LayerSpec, ids: int) -> str | None:
+    """Why an Embedding that ``layer`` feeds cannot look up its ``ids`` token ids (the
+    vocabulary with the padding and OOV ids), or None."""
+    graph = doc.graph
+    for call in graph.calls_of(layer.id):
+        for edge in graph.out_edges(call.id):
+            dst = graph.nodes[edge.dst]
+            if not isinstance(dst, CallNode):
+                continue
+            embedding = graph.layer(dst.layer_id)
+            dim = embedding.params.get("input_dim")
+            if embedding.class_name == "Embedding" and isinstance(dim, int) and dim < ids:
+                return (f"layer '{layer.name}' gives token ids 0-{ids - 1}: expected Embedding "
+                        f"'{embedding.name}' to have an input_dim of at least {ids}; received "
+                        f"{dim} (raise input_dim, or lower max_tokens)")
+    return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..catalog.keras_objects import make_layer
-from ..codegen.vocabulary import VocabularyUse, vocabulary_uses
+from ..codegen.vocabulary import VocabularyUse, embedding_problem, vocabulary_uses
 from ..document.document import Document
 from ..editing.graph_commands import SetParam
 from ..schema.data_sources import DATA_SOURCES, load_directory
@@ -37,6 +37,7 @@ class Adapted:
     vocabulary: list[Any]
     source: str  # the data, in words
     size: int  # token ids the layer gives: the vocabulary and the tokens Keras adds first
+    problem: str | None = None  # why the layer after it cannot take these ids
 
     def edit(self) -> SetParam:
         """The undoable edit that saves this vocabulary on its layer."""
@@ -64,8 +65,9 @@ def adapt_layer(doc: Document, layer_id: str, settings: TrainingSettings | None 
                          f"{source}: {exc}") from None
     tokens = keras_layer.get_vocabulary(include_special_tokens=False)
     cast = int if layer.class_name == "IntegerLookup" else _text
-    return Adapted(layer.id, layer.name, [cast(t) for t in tokens], source,
-                   int(keras_layer.vocabulary_size()))
+    size = int(keras_layer.vocabulary_size())
+    return Adapted(layer.id, layer.name, [cast(t) for t in tokens], source, size,
+                   embedding_problem(doc, layer, size))
 
 
 def adapt_all(doc: Document, settings: TrainingSettings | None = None,

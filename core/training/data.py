@@ -27,7 +27,7 @@ from ..codegen.portable import (
     split_validation,
     synthetic_array,
 )
-from ..codegen.vocabulary import missing_vocabularies
+from ..codegen.vocabulary import embedding_problem, missing_vocabularies
 from ..document.document import Document
 from ..schema.data_sources import DATA_SOURCES, load_directory
 from ..schema.errors import LayerForgeError
@@ -166,12 +166,16 @@ def adapt_missing(doc: Document, model: Any, data: dict[str, Any]) -> None:
     on the training data of the input that feeds it (as the exported code does)."""
     for use in missing_vocabularies(doc):
         if use.input_name in data:
+            layer = model.get_layer(use.layer.name)
             try:
-                model.get_layer(use.layer.name).adapt(data[use.input_name])
+                layer.adapt(data[use.input_name])
             except (ValueError, TypeError) as exc:
                 raise DataError(f"layer '{use.layer.name}' ({use.layer.class_name}): its "
                                 f"vocabulary could not be adapted on input '{use.input_name}'"
                                 f": {exc}") from None
+            problem = embedding_problem(doc, use.layer, int(layer.vocabulary_size()))
+            if problem is not None:
+                raise DataError(problem)
 
 
 def check_finite(data: TrainData, allow_nan: bool) -> None:

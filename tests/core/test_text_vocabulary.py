@@ -16,6 +16,7 @@ from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.keras_import.files import import_file
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.settings import DataSource
@@ -151,3 +152,17 @@ def test_a_keras_model_with_vocabularies_imports_and_round_trips(tmp_path: Path)
     for want, got in zip(model.predict(batch, verbose=0), rebuilt.predict(batch, verbose=0),
                          strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_an_embedding_too_small_for_the_vocabulary_is_named(folder: Path, tmp_path: Path
+                                                             ) -> None:
+    doc = text_classifier(folder, epochs=1)
+    embedding = next(lay for lay in doc.graph.layers.values() if lay.class_name == "Embedding")
+    UndoStack(doc).push(SetParam(embedding.id, "input_dim", 10))
+    adapted = adapt_all(doc)[0]
+    assert adapted.problem == (
+        f"layer 'text_vectorization' gives token ids 0-{adapted.size - 1}: expected Embedding "
+        f"'embedding' to have an input_dim of at least {adapted.size}; received 10 (raise "
+        "input_dim, or lower max_tokens)")
+    result = train(doc, doc.training, run_dir=tmp_path / "run")
+    assert result.status == "failed" and adapted.problem in result.message
