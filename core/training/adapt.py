@@ -3,7 +3,7 @@ bound to the input that feeds it, and the undoable edit that saves the vocabular
 
 The vocabulary is saved inline as the layer's ``vocabulary`` parameter (its tokens without
 the padding and OOV tokens Keras puts first): a project stays one readable file, and
-``max_tokens`` (5000 to start with) bounds it. The data is what a run trains on: a text
+``max_tokens`` (1000 to start with) bounds it. The data is what a run trains on: a text
 folder's training subset (the same split, seed and batches as ``training.data``), or the
 whole array of a file source. The app runs this on a worker thread (``gui/vocabulary.py``).
 """
