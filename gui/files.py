@@ -17,11 +17,14 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from layerforge.core.catalog.custom import read_module
 from layerforge.core.document.document import Document
 from layerforge.core.document.trust import code_in
+from layerforge.core.editing.custom_modules import AddCustomModule
 from layerforge.core.io.liveness import process_alive
 from layerforge.core.io.weights_file import remove_project
 from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.schema.trust import trust_module
 
 from .session import EditorSession
 
@@ -32,6 +35,7 @@ MAX_TRUSTED = 500
 SHOWN_CODE = 12
 SHOWN_EXPRESSION = 200
 RECOVERY_PREFIX = "autosave-"
+MODULE_FILTER = "Python files (*.py);;All files (*)"
 PROJECT_FILTER = "LayerForge projects (*.json);;All files (*)"
 OPEN_FILTER = ("Projects and Keras models (*.json *.keras *.h5 *.hdf5);;"
                "LayerForge projects (*.json);;Keras models (*.keras *.h5 *.hdf5);;All files (*)")
@@ -96,6 +100,27 @@ def ask_trust(parent: QWidget | None, name: str, code: list[str]) -> bool:
     box.setEscapeButton(keep_off)
     box.exec()
     return box.clickedButton() is trust
+
+
+def ask_trust_module(parent: QWidget | None, path: Path) -> bool:
+    """Whether the user trusts a custom layer module (a Python file) to be imported."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Run this Python file?",
+                      f"'{path.name}' is Python code: adding it imports it, which runs it, "
+                      f"and building a model with its layers runs it again.\n\n{path}",
+                      parent=parent)
+    box.setInformativeText("Add it only if you trust where this file came from. LayerForge "
+                           "remembers your answer for this exact content.")
+    trust = box.addButton("Trust and Add", QMessageBox.ButtonRole.AcceptRole)
+    keep_off = box.addButton("Don't Add", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep_off)
+    box.setEscapeButton(keep_off)
+    box.exec()
+    return box.clickedButton() is trust
+
+
+def choose_module_path(parent: QWidget | None) -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Add custom layer module", "", MODULE_FILTER)
+    return path or None
 
 
 def choose_open_path(parent: QWidget | None) -> str | None:
@@ -309,7 +334,12 @@ class FileController(QObject):
                    path: Path | None) -> bool:
         """Whether the code of a document read from a file may run: yes without code, or for
         the very bytes trusted before; else the user says so (remembered by content hash)."""
-        code = [c.describe() for c in code_in(doc)]
+        # A custom module the user trusted before (these very bytes) is not asked about again.
+        known = {c.module for c in code_in(doc)
+                 if c.module and file_digest(Path(c.module)) in self.trusted_files}
+        for module in known:
+            trust_module(module)
+        code = [c.describe() for c in code_in(doc) if c.module not in known or not c.module]
         if not code:
             return True
         # The digest is checked again after reading, so a file changed meanwhile asks again.
@@ -335,6 +365,35 @@ class FileController(QObject):
         if self.opened_digest is not None and not self.session.is_modified:
             self.trusted_files.add(self.opened_digest)  # the bytes the user saw the code of
         self.session.trust_code()
+        return True
+
+    # -------------------------------------------------------- custom layer modules
+    def add_custom_module(self) -> bool:
+        """File → Add Custom Layer Module…: pick a .py file, trust it, add its layer classes
+        to the project (and the palette, under Custom) as one undoable edit."""
+        path = choose_module_path(self.widget)
+        return self.add_module_path(path) if path else False
+
+    def add_module_path(self, path: str | Path) -> bool:
+        target = Path(path).resolve()
+        digest = file_digest(target)
+        # An unreadable file (no digest) is refused by read_module, naming it.
+        if digest is not None and digest not in self.trusted_files and \
+                not ask_trust_module(self.widget, target):
+            self.message.emit(f"{target.name}: not added (its code was not run)")
+            return False
+        trust_module(str(target))
+        try:
+            module = read_module(target, self.session.doc.catalog)
+        except LayerForgeError as exc:
+            notify(self.widget, "Cannot add the custom layer module", str(exc))
+            return False
+        if digest is not None:
+            self.trusted_files.add(digest)
+        if not self.session.push(AddCustomModule(module)):
+            return False
+        names = ", ".join(e.class_name for e in module.entries)
+        self.message.emit(f"{target.name}: {names} added to the palette under Custom")
         return True
 
     # -------------------------------------------------------- save

@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.palette = Palette()
+        self.palette.follow(self.session)
         self.palette.layer_activated.connect(self.insert_layer)
         self.inspector = Inspector(self.session)
         self.inspector.open_block_requested.connect(self.show_graph)
@@ -275,6 +276,10 @@ class MainWindow(QMainWindow):
         export_menu = file_menu.addMenu("&Export")
         self.export_actions = {kind: self._export_action(export_menu, kind) for kind in EXPORTS}
         file_menu.addActions([self.act_trust])
+        file_menu.addAction(self._action(
+            "Add &Custom Layer Module…", self.files.add_custom_module, None,
+            "Add a Python file of yours that defines Keras layer classes: they appear in the "
+            "palette under Custom (the file runs once you trust it)"))
         file_menu.addSeparator()
         file_menu.addActions([self.act_start, self.act_quit])
         edit = bar.addMenu("&Edit")

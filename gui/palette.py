@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import (
@@ -15,10 +17,13 @@ from PySide6.QtWidgets import (
 )
 
 from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.catalog.custom import CUSTOM_CATEGORY, ProjectCatalog
+from layerforge.core.document.document import Document
 
 from .canvas.clipboard import INPUT_KEY, LAYER_MIME, OUTPUT_KEY, layer_mime
+from .session import EditorSession
 
-EXPANDED = ("Core", "Convolution", "Merging")
+EXPANDED = ("Core", "Convolution", "Merging", CUSTOM_CATEGORY)
 CLASS_ROLE = Qt.ItemDataRole.UserRole
 IO_CATEGORY = "Inputs & outputs"
 IO_ENTRIES = (
@@ -80,6 +85,36 @@ class Palette(QWidget):
         self.search.returnPressed.connect(self._activate_first_match)
         self.tree.itemActivated.connect(self._on_activated)
         self._add_io_category()
+        self._base: Catalog | None = None
+        self._session: EditorSession | None = None
+        self._watched: Document | None = None
+
+    # ------------------------------------------------------------ the project's layers
+    def follow(self, session: EditorSession) -> None:
+        """Show the layers of the session's project: Keras', and its custom modules' under
+        "Custom" (refreshed when a module is added or the project is replaced)."""
+        self._session = session
+        session.document_replaced.connect(self._on_document_replaced)
+        self._watch(session.doc)
+
+    def _on_document_replaced(self) -> None:
+        if self._session is not None:
+            self._watch(self._session.doc)
+        self._refresh()
+
+    def _watch(self, doc: Document) -> None:
+        if self._watched is not None:
+            self._watched.settings_changed.disconnect(self._on_settings_changed)
+        self._watched = doc
+        doc.settings_changed.connect(self._on_settings_changed)
+
+    def _on_settings_changed(self, part: Any) -> None:
+        if part == "custom_modules":
+            self._refresh()
+
+    def _refresh(self) -> None:
+        if self._base is not None:  # nothing to show before the catalog has loaded
+            self.set_catalog(self._base)
 
     def _add_io_category(self) -> None:
         """Inputs and outputs come first, and before the catalog has loaded."""
@@ -92,6 +127,10 @@ class Palette(QWidget):
         parent.setExpanded(True)
 
     def set_catalog(self, catalog: Catalog) -> None:
+        """Show ``catalog`` (Keras' layers) with the followed project's own layers."""
+        self._base = catalog
+        if self._session is not None:
+            catalog = ProjectCatalog(catalog, self._session.doc.custom_modules)
         self.tree.clear()
         self._add_io_category()
         for category, entries in sorted(catalog.categories().items()):
