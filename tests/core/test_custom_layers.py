@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from roundtrip_support import copy_weights, exported_module, plain, random_batch
 
+from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.catalog.custom import CustomModuleError, read_module
 from layerforge.core.cli import main as cli
@@ -223,3 +224,44 @@ def test_applications_own_layers_open_without_a_flag(name: str, shape: tuple[int
     batch = random_batch(model)[0]
     np.testing.assert_allclose(np.asarray(rebuilt(batch)), np.asarray(model(batch)),
                                rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------ the live pass and --trust
+def imported_vae(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A VAE encoder project imported with its module: (project file, module file)."""
+    module = write_module(tmp_path, name, SAMPLING.format(package=name))
+    model, _ = vae_encoder(module)
+    model.save(tmp_path / "vae.keras")
+    assert cli.main(["import", str(tmp_path / "vae.keras"), "-o", str(tmp_path / "vae.json"),
+                     "--custom-module", str(module)]) == 0
+    return tmp_path / "vae.json", module
+
+
+def call_of(doc: object, layer_name: str) -> str:
+    graph = doc.graph
+    layer = next(lay for lay in graph.layers.values() if lay.name == layer_name)
+    return graph.calls_of(layer.id)[0].id
+
+
+def test_live_shapes_of_a_custom_layer_and_its_warning_while_untrusted(tmp_path: Path) -> None:
+    saved, module = imported_vae(tmp_path, "vae_live")
+    with code_guard():
+        doc = project.load(saved)
+        untrusted = ShapeEngine(doc).shapes()[call_of(doc, "z")]
+        assert untrusted.outputs is None and untrusted.error is not None
+        assert untrusted.error.severity == "warning"
+        trust_module(str(module))
+        assert ShapeEngine(doc).shapes()[call_of(doc, "z")].outputs == ((None, 2),)
+
+
+def test_export_of_a_built_model_needs_trust_for_the_module(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture
+                                                            ) -> None:
+    saved, module = imported_vae(tmp_path, "vae_cli_trust")
+    out = tmp_path / "out.keras"
+    assert cli.main(["export", str(saved), "--format", "keras", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "expected --trust" in err and "Sampling from" in err and str(module) in err
+    assert cli.main(["export", str(saved), "--format", "keras", "-o", str(out),
+                     "--trust"]) == 0
+    assert out.exists()
