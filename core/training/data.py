@@ -226,6 +226,11 @@ def _input_shapes(io: ModelIO, model: Any, bindings: dict[str, DataSource]
 def _load_one(t: TensorInfo, src: DataSource | None, rng: np.random.Generator, samples: int,
               shape: tuple[int | None, ...] | None) -> np.ndarray:
     src = src or DataSource()
+    if "string" in t.dtype:
+        received = "synthetic data (random numbers, no words)" if data_plan.is_synthetic(src) \
+            else f"a {src.kind} source (arrays of strings are not fed to a model yet)"
+        raise DataError(f"{t.label} (dtype string): expected a text folder bound to it "
+                        f"(Training dock, Data: text folder); received {received}")
     try:
         if data_plan.is_synthetic(src):
             concrete = shape or t.shape
