@@ -46,6 +46,9 @@ from .session import EditorSession
 from .theme import ERROR_COLOR
 from .vocabulary import VocabularyRow, is_vocabulary_layer
 
+# The call's training= as the inspector offers it (None: not passed, Keras follows the phase).
+TRAINING_CHOICES: dict[str, bool | None] = {"default": None, "True": True, "False": False}
+
 
 def parse_shape(text: str) -> list[int | None]:
     """An Input's shape as keras.Input(shape=...) takes it, without the batch axis:
@@ -208,6 +211,8 @@ class Inspector(QWidget):
         entry = self.session.doc.catalog.get(layer.class_name)
         self.doc_label.setText(entry.doc)
         self.doc_label.setVisible(bool(entry.doc))
+        if entry.ports.training:  # the call takes training=: a setting of this call
+            self._add_training_box()
         if is_vocabulary_layer(layer.class_name) and self.graph_key == MAIN:
             self.form.addRow("", VocabularyRow(self.session, layer.id))
         for spec in entry.params:
@@ -224,6 +229,15 @@ class Inspector(QWidget):
         box.clicked.connect(self._commit_trainable)
         self.form.addRow("", box)
         self.trainable_box = box
+
+    def _add_training_box(self) -> None:
+        box = QComboBox()
+        box.addItems(list(TRAINING_CHOICES))
+        box.setToolTip("training= in this call: default follows fit/predict; True always "
+                       "behaves as in training (e.g. dropout on at inference), False never does")
+        box.activated.connect(lambda _index: self._commit_training())
+        self.form.addRow("call training", box)
+        self.editors["training"] = box
 
     def _with_search_button(self, param: str, editor: QWidget) -> QWidget:
         """The editor with a small "⚙" beside it that marks the parameter as searched."""
@@ -286,6 +300,9 @@ class Inspector(QWidget):
         if isinstance(node, CallNode):
             layer = self.graph.layer(node.layer_id)
             values: dict[str, Any] = {"name": layer.name}
+            if "training" in self.editors:
+                training = node.call_kwargs.get("training")
+                values["training"] = next(t for t, v in TRAINING_CHOICES.items() if v is training)
             if self.trainable_box is not None:
                 self.trainable_box.setChecked(
                     not is_frozen(self.session.doc, layer))
@@ -384,6 +401,19 @@ class Inspector(QWidget):
         node = self.node()
         if isinstance(node, CallNode):
             self._push(set_trainable(self.session.doc, node.id, checked, self.graph_key))
+
+    def _commit_training(self) -> None:
+        node = self.node()
+        if not isinstance(node, CallNode):
+            return
+        text = self.editors["training"].currentText()
+        kwargs = {k: v for k, v in node.call_kwargs.items() if k != "training"}
+        if TRAINING_CHOICES[text] is not None:
+            kwargs["training"] = TRAINING_CHOICES[text]
+        if kwargs != node.call_kwargs:
+            name = self.graph.layer(node.layer_id).name
+            self._push(EditNode(node.id, {"call_kwargs": kwargs}, self.graph_key,
+                                text=f"Set {name} call training = {text}"))
 
     def _commit_layer_name(self) -> None:
         node = self.node()

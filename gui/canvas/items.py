@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 NODE_HEIGHT = 4 * LINE_HEIGHT + 2 * NODE_PADDING
 _NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
 _PORT_LABEL_SPACE = 14.0
+# Room left of a node for the labels of its call-argument ports (mask, initial_state[0]).
+_SIDE_LABEL_SPACE = 96.0
 
 
 def _static(text: str) -> QStaticText:
@@ -74,18 +76,24 @@ def paint_port(painter: QPainter, style: CanvasStyle, at: QPointF, state: str,
 
 
 class PortItem(QGraphicsItem):
-    """An input slot (top edge) or an output index (bottom edge) of a node.
+    """An input slot (top edge), a call argument (left edge) or an output index (bottom
+    edge) of a node.
 
     The node paints its ports into its own cache; a port paints itself only while it
     is highlighted (hovered, or a legal/illegal target of a dragged connection).
     """
 
-    def __init__(self, node: NodeItem, is_output: bool, key: Slot, label: str) -> None:
+    def __init__(self, node: NodeItem, is_output: bool, key: Slot, label: str,
+                 side: bool = False) -> None:
         super().__init__(node)
         self.node = node
         self.is_output = is_output
         self.key = key
         self.label = label
+        self.side = side  # a call argument's port, on the left edge
+        if side:
+            self.setToolTip(f"{label}: optional tensor passed to the layer's call as "
+                            f"{str(key).split('[')[0]}=")
         self.state = "normal"  # "legal" / "illegal" while a connection is dragged
         self._connected = False
         self.fan_out: set[str] = set()  # edge ids leaving this output port
@@ -206,21 +214,31 @@ class NodeItem(QGraphicsItem):
         # Laid out once: drawing a QStaticText skips the text layout on every repaint.
         self.static = [_static(line) for line in self.elided]
 
-    def set_ports(self, inputs: list[tuple[Slot, str]], outputs: int) -> bool:
-        """Rebuild the ports when they differ; returns whether they changed."""
-        same_in = [(p.key, p.label) for p in self.inputs] == inputs
+    def set_ports(self, inputs: list[tuple[Slot, str]], outputs: int,
+                  side: list[tuple[Slot, str]] | None = None) -> bool:
+        """Rebuild the ports when they differ; returns whether they changed. ``side``: the
+        ports of the call's extra tensors (mask, initial_state[0]...), on the left edge."""
+        side = side or []
+        same_in = [(p.key, p.label) for p in self.inputs] == inputs + side
         if same_in and len(self.outputs) == outputs:
             return False
         for port in self.inputs + self.outputs:
             port.setParentItem(None)
             if port.scene() is not None:
                 port.scene().removeItem(port)
-        self.inputs = [PortItem(self, False, slot, label) for slot, label in inputs]
+        main = [PortItem(self, False, slot, label) for slot, label in inputs]
+        extra = [PortItem(self, False, slot, label, side=True) for slot, label in side]
+        self.inputs = main + extra
         self.outputs = [PortItem(self, True, i, str(i) if outputs > 1 else "")
                         for i in range(outputs)]
-
-        self._place(self.inputs, self.rect.top())
+        self._place(main, self.rect.top())
         self._place(self.outputs, self.rect.bottom())
+        for i, port in enumerate(extra):
+            port.setPos(self.rect.left(), self.rect.top() + self.rect.height() * (i + 1)
+                        / (len(extra) + 1))
+        self.prepareGeometryChange()
+        room = _SIDE_LABEL_SPACE if extra else 4
+        self._bounds = self.rect.adjusted(-room, -_PORT_LABEL_SPACE, 4, _PORT_LABEL_SPACE)
         self.update()
         return True
 
@@ -364,6 +382,13 @@ class NodeItem(QGraphicsItem):
         for port in self.inputs + self.outputs:
             if not port.label:
                 continue
+            if port.side:  # right-aligned, left of the port
+                room = _SIDE_LABEL_SPACE - PORT_RADIUS - 6
+                painter.drawText(QRectF(port.pos().x() - PORT_RADIUS - 3 - room,
+                                        port.pos().y() - 6, room, 12),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                                 port.label)
+                continue
             y = port.pos().y() + (-_PORT_LABEL_SPACE if not port.is_output else 2)
             painter.drawText(QRectF(port.pos().x() + 6, y, 50, 12),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -416,6 +441,8 @@ class EdgeItem(QGraphicsItem):
         p1, p2 = self.src.scenePos(), self.dst.scenePos()
         bend = max(40.0, abs(p2.y() - p1.y()) * 0.5)
         c1, c2 = QPointF(p1.x(), p1.y() + bend), QPointF(p2.x(), p2.y() - bend)
+        if self.dst.side:  # a call argument's port is entered from the left
+            c2 = QPointF(p2.x() - bend, p2.y())
         self.prepareGeometryChange()
         self.path = QPainterPath(p1)
         self.path.cubicTo(c1, c2, p2)

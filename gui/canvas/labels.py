@@ -114,6 +114,12 @@ def input_slots(graph: Graph, node_id: str) -> list[tuple[Slot, str]]:
     return [(i, str(i)) for i in range(count)]
 
 
+def argument_slots(graph: Graph, node_id: str) -> list[tuple[Slot, str]]:
+    """The ports of the extra tensors a layer's call takes (mask, initial_state[0]...),
+    labelled with the argument they are passed as; all optional."""
+    return [(slot, slot) for slot in graph.port_spec(node_id).extras]
+
+
 def output_count(doc: Document, graph: Graph, node: Node, shapes: NodeShapes | None) -> int:
     """Output ports: what Keras reports (e.g. LSTM return_state), at least those in use."""
     if isinstance(node, OutputNode):

@@ -29,7 +29,7 @@ from layerforge.core.schema.records import CallNode, Edge, LayerSpec, Node, form
 from ..session import EditorSession
 from .controller import CanvasController
 from .items import _NO_CONTENTS, EdgeItem, NodeItem, OverviewItem, SharedLinkItem
-from .labels import PENDING, input_slots, node_text, output_count
+from .labels import PENDING, argument_slots, input_slots, node_text, output_count
 from .style import GRID, CanvasStyle, shared_colour
 
 _Handler = TypeVar("_Handler", bound=Callable[..., None])
@@ -246,7 +246,7 @@ class CanvasScene(QGraphicsScene):
             item.is_block = graph.layer(node.layer_id).block_id is not None
         item.set_text(node_text(self.session.doc, graph, node, count))
         outputs = output_count(self.session.doc, graph, node, self.shapes_of(node.id))
-        if item.set_ports(input_slots(graph, node.id), outputs):
+        if item.set_ports(input_slots(graph, node.id), outputs, argument_slots(graph, node.id)):
             self._reattach_edges(item)
 
     def _reattach_edges(self, item: NodeItem) -> None:
