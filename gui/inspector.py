@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.catalog.nested import NESTED_KINDS
 from layerforge.core.catalog.registries import offered_names, registry_error
 from layerforge.core.document.document import MAIN
 from layerforge.core.editing.commands import Command
@@ -219,7 +220,10 @@ class Inspector(QWidget):
             editor = make_editor(spec, lambda name=spec.name: self._commit_param(name))
             label = QLabel(f"<b>{spec.name}</b>" if spec.required else spec.name)
             label.setToolTip(editor.toolTip())
-            self.form.addRow(label, self._with_search_button(spec.name, editor))
+            # A nested layer is chosen, not searched: no search button beside it.
+            field = editor if spec.kind in NESTED_KINDS else \
+                self._with_search_button(spec.name, editor)
+            self.form.addRow(label, field)
             self.editors[spec.name] = editor
 
     def _add_trainable_box(self, is_block: bool) -> None:

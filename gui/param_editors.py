@@ -2,7 +2,9 @@
 
 Each editor shows a value, reads back what the user entered (``read`` raises
 ValueError with what was expected and what was received when the text does
-not parse), and calls ``on_commit`` once per finished edit.
+not parse), and calls ``on_commit`` once per finished edit. A nested layer (a wrapper's
+layer, an RNN's cell: ``catalog/nested.py``) gets a class box and, under it, the editors
+of the chosen class's own parameters; a list of layers gets one such group per layer.
 """
 
 from __future__ import annotations
@@ -11,8 +13,21 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
+from layerforge.core.catalog.nested import NESTED_KINDS, entry_of, new_nested_layer
 from layerforge.core.catalog.params import ParamSpec
 
 NAMED_KINDS = ("activation", "initializer", "regularizer", "constraint")
@@ -24,9 +39,21 @@ def format_value(value: Any) -> str:
         return "None"
     if isinstance(value, list | tuple):
         return ", ".join(format_value(v) for v in value)
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        return nested_text(value)
     if isinstance(value, dict):
         return json.dumps(value)
     return str(value)
+
+
+def nested_text(value: dict[str, Any]) -> str:
+    """A nested layer as it is written in Python: GRU(32, return_sequences=True)."""
+    params = value.get("params") or {}
+    entry = entry_of(value["class_name"])
+    required = [p.name for p in entry.params if p.required] if entry is not None else []
+    args = [format_value(params[n]) for n in required if n in params]
+    args += [f"{k}={format_value(v)}" for k, v in params.items() if k not in required]
+    return f"{value['class_name']}({', '.join(args)})"
 
 
 def parse_int_list(text: str, spec: ParamSpec) -> Any:
@@ -175,12 +202,160 @@ class TextEditor(QLineEdit):
             self.setCursorPosition(0)
 
 
+NO_LAYER = "None"
+
+
+class NestedLayerEditor(QFrame):
+    """A layer inside this one: its class (among the classes that fit) and, below, the
+    editors of that class's parameters. Choosing another class starts it with its own
+    starting parameters; every finished edit commits the whole nested value."""
+
+    def __init__(self, spec: ParamSpec, on_commit: Callable[[], None]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.on_commit = on_commit
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.class_box = QComboBox()
+        self.class_box.setToolTip(f"The layer {spec.name} holds")
+        for choice in spec.choices:
+            self.class_box.addItem(NO_LAYER if choice is None else str(choice), choice)
+        self.class_box.activated.connect(lambda _i: on_commit())
+        self.form = QFormLayout()
+        self.form.setContentsMargins(8, 0, 0, 0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.class_box)
+        layout.addLayout(self.form)
+        self.editors: dict[str, QWidget] = {}
+        self.shown: dict[str, Any] | None = None  # the value the editors show
+
+    def chosen_class(self) -> str | None:
+        return self.class_box.currentData()
+
+    def read(self) -> Any:
+        chosen = self.chosen_class()
+        if chosen is None:
+            return None
+        if self.shown is None or chosen != self.shown.get("class_name"):
+            return new_nested_layer(chosen)
+        entry = entry_of(chosen)
+        params: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            spec = entry.param(name) if entry is not None else None
+            value = editor.read()  # type: ignore[attr-defined]
+            if spec is None or spec.required or value != spec.default:
+                params[name] = value
+        value = {**self.shown, "params": params}
+        return value
+
+    def show_value(self, value: Any) -> None:
+        chosen = value.get("class_name") if isinstance(value, dict) else None
+        index = self.class_box.findData(chosen)
+        self.class_box.setCurrentIndex(max(index, 0))
+        if self.shown is None or self.shown.get("class_name") != chosen:
+            self._build(chosen)
+        self.shown = value if isinstance(value, dict) else None
+        params = value.get("params", {}) if isinstance(value, dict) else {}
+        entry = entry_of(chosen) if chosen else None
+        for name, editor in self.editors.items():
+            default = entry.param(name).default if entry is not None else None
+            _show_quietly(editor, params.get(name, default))
+
+    def _build(self, class_name: str | None) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors = {}
+        entry = entry_of(class_name) if class_name else None
+        for spec in entry.params if entry is not None else ():
+            editor = make_editor(spec, self.on_commit)
+            label = QLabel(f"<b>{spec.name}</b>" if spec.required else spec.name)
+            label.setToolTip(editor.toolTip())
+            self.form.addRow(label, editor)
+            self.editors[spec.name] = editor
+
+
+class NestedLayersEditor(QFrame):
+    """A list of layers (a Pipeline's layers, StackedRNNCells' cells): one group per layer
+    with a remove button, and a button that adds one."""
+
+    def __init__(self, spec: ParamSpec, on_commit: Callable[[], None]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.on_commit = on_commit
+        self.items: list[NestedLayerEditor] = []
+        self.removed: int | None = None
+        self.added = False
+        self.list_layout = QVBoxLayout()
+        add = QPushButton(f"Add to {spec.name}")
+        add.setToolTip(f"Append a layer to {spec.name}")
+        add.clicked.connect(self._add)
+        self.add_button = add
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.list_layout)
+        layout.addWidget(add)
+        self.item_spec = ParamSpec(spec.name, "layer", None, True,
+                                   tuple(c for c in spec.choices if c is not None))
+
+    def read(self) -> Any:
+        values = [item.read() for item in self.items]
+        if self.removed is not None:
+            del values[self.removed]
+        if self.added:
+            values.append(new_nested_layer(self.item_spec.choices[0]))
+        return values
+
+    def show_value(self, value: Any) -> None:
+        self.removed, self.added = None, False
+        values = value if isinstance(value, list) else []
+        while len(self.items) > len(values):
+            self.items.pop().parentWidget().deleteLater()  # type: ignore[union-attr]
+        while len(self.items) < len(values):
+            self._append_item()
+        for item, item_value in zip(self.items, values, strict=True):
+            item.show_value(item_value)
+
+    def _append_item(self) -> None:
+        row = QWidget()
+        row_layout = QHBoxLayout(row)
+        row_layout.setContentsMargins(0, 0, 0, 0)
+        item = NestedLayerEditor(self.item_spec, self.on_commit)
+        remove = QPushButton("✕")
+        remove.setToolTip("Remove this layer")
+        index = len(self.items)
+        remove.clicked.connect(lambda _c=False, i=index: self._remove(i))
+        row_layout.addWidget(item, 1)
+        row_layout.addWidget(remove)
+        self.list_layout.addWidget(row)
+        self.items.append(item)
+
+    def _remove(self, index: int) -> None:
+        self.removed = index
+        self.on_commit()
+
+    def _add(self) -> None:
+        self.added = True
+        self.on_commit()
+
+
+def _show_quietly(editor: QWidget, value: Any) -> None:
+    """Show a value without the editor reporting it as the user's edit."""
+    editor.blockSignals(True)
+    try:
+        editor.show_value(value)  # type: ignore[attr-defined]
+    finally:
+        editor.blockSignals(False)
+
+
 EDITORS: dict[str, type] = {"int": IntEditor, "bool": BoolEditor, "choice": ChoiceEditor,
-                            **dict.fromkeys(NAMED_KINDS, ChoiceEditor)}
+                            **dict.fromkeys(NAMED_KINDS, ChoiceEditor),
+                            "layer": NestedLayerEditor, "layers": NestedLayersEditor}
 
 
 def make_editor(spec: ParamSpec, on_commit: Callable[[], None]) -> QWidget:
     editor_class = EDITORS.get(spec.kind, TextEditor)
     editor = editor_class(spec, on_commit)
-    editor.setToolTip(f"{spec.name} ({spec.kind}); default {format_value(spec.default)}")
+    default = "none" if spec.kind in NESTED_KINDS and spec.default is None else \
+        format_value(spec.default)
+    editor.setToolTip(f"{spec.name} ({spec.kind}); default {default}")
     return editor

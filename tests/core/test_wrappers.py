@@ -164,8 +164,8 @@ def test_a_file_with_a_bad_nested_layer_names_it(doc: Document, tmp_path: Path) 
     text_classifier(doc)
     path = tmp_path / "bad.json"
     path.write_text(project.dumps(doc).replace('"class_name": "GRU"', '"class_name": "Dense"'))
-    with pytest.raises(ProjectFileError, match="'layer' expected a layer of class one of .*"
-                                               "received 'Dense'"):
+    with pytest.raises(ProjectFileError, match=r"'layer' expected a layer of class one of .*"
+                                               r"received 'Dense'"):
         project.load(path)
 
 

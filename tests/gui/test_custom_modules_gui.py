@@ -1,0 +1,118 @@
+"""File → Add Custom Layer Module…: a Python file of the user's is asked about, then its layer
+classes appear in the palette under Custom and go on the canvas like any layer; a module that
+cannot be used is named in one message and the canvas stays as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
+from user_steps import LEFT, click_menu, plain, type_into
+
+from layerforge.core.schema.trust import code_guard
+from layerforge.gui import files
+
+MODULE = '''
+import keras
+
+
+class Doubling(keras.layers.Layer):
+    """Multiplies its input by a factor."""
+
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+'''
+
+
+@pytest.fixture(autouse=True)
+def guarded() -> Any:
+    with code_guard():
+        yield
+
+
+def answer_prompt(button: str, seen: list[str], tries: int = 250) -> None:
+    """When the question shows (within about 5 s), read it and click ``button``."""
+    def look(left: int = tries) -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            if left:
+                QTimer.singleShot(20, lambda: look(left - 1))
+            return
+        seen.append(box.text())
+        chosen = next(b for b in box.buttons() if plain(b.text()) == button)
+        QTest.mouseClick(chosen, LEFT)
+    QTimer.singleShot(0, look)
+
+
+def add_module(window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch, path: Path,
+               button: str | None) -> list[str]:
+    monkeypatch.setattr(files, "choose_module_path", lambda parent: str(path))
+    seen: list[str] = []
+    if button is not None:
+        answer_prompt(button, seen)
+    click_menu(qtbot, window, "File", "Add Custom Layer Module…")
+    return seen
+
+
+def custom_entries(window: Any) -> list[str]:
+    tree = window.palette.tree
+    for i in range(tree.topLevelItemCount()):
+        category = tree.topLevelItem(i)
+        if category.text(0) == "Custom":
+            return [category.child(j).text(0) for j in range(category.childCount())]
+    return []
+
+
+def test_a_trusted_module_puts_its_layers_in_the_palette(window: Any, qtbot: Any,
+                                                         isolated: SimpleNamespace,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    path = isolated.path / "gui_doubling.py"
+    path.write_text(MODULE, encoding="utf-8")
+    seen = add_module(window, qtbot, monkeypatch, path, "Trust and Add")
+    qtbot.waitUntil(lambda: custom_entries(window) == ["Doubling"], timeout=5000)
+    assert "gui_doubling.py" in seen[0]
+    type_into(window.palette.search, "Doubling")
+    qtbot.waitUntil(lambda: any(item.text.title == "Doubling"
+                                for item in window.view.canvas_scene.nodes.values()))
+    # Undo takes the layer away, then the module: the palette has no Custom section again.
+    window.session.undo_stack.undo()
+    window.session.undo_stack.undo()
+    qtbot.waitUntil(lambda: custom_entries(window) == [])
+    # The same bytes are not asked about again.
+    assert add_module(window, qtbot, monkeypatch, path, None) == []
+    qtbot.waitUntil(lambda: custom_entries(window) == ["Doubling"], timeout=5000)
+
+
+def test_declining_or_a_broken_module_changes_nothing(window: Any, qtbot: Any,
+                                                      isolated: SimpleNamespace,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    click_menu(qtbot, window, "File", "New from template", "7.1.1  Sequential MLP")
+    qtbot.waitUntil(lambda: bool(window.view.canvas_scene.nodes))
+    nodes = set(window.view.canvas_scene.nodes)
+    declined = isolated.path / "gui_declined.py"
+    declined.write_text(MODULE.replace("Doubling", "Declined") + "\nraise SystemExit(3)\n",
+                        encoding="utf-8")
+    add_module(window, qtbot, monkeypatch, declined, "Don't Add")
+    broken = isolated.path / "gui_broken.py"
+    broken.write_text("def broken(:\n", encoding="utf-8")
+    add_module(window, qtbot, monkeypatch, broken, "Trust and Add")
+    qtbot.waitUntil(lambda: bool(isolated.notes), timeout=5000)
+    title, text = isolated.notes[-1]
+    assert title == "Cannot add the custom layer module"
+    assert str(broken) in text and "SyntaxError" in text
+    assert set(window.view.canvas_scene.nodes) == nodes
+    assert custom_entries(window) == []
+    assert window.session.doc.custom_modules == ()

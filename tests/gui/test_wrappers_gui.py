@@ -1,0 +1,110 @@
+"""Wrappers in the window: from File → New, Bidirectional from the palette, GRU chosen as
+its layer in the inspector, its units and return_sequences set there; the node shows the
+parameter count Keras gives, and undo takes each step back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from user_steps import shortcut, type_into
+
+from layerforge.core.codegen.model_code import generate
+from layerforge.gui.param_editors import NestedLayerEditor
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def from_palette(window: Any, qtbot: Any, name: str) -> str:
+    before = set(window.view.canvas_scene.nodes)
+    type_into(window.palette.search, name)
+    qtbot.waitUntil(lambda: len(set(window.view.canvas_scene.nodes) - before) == 1)
+    (new,) = set(window.view.canvas_scene.nodes) - before
+    qtbot.waitUntil(lambda: window.view.selected_node_ids() == [new])
+    return new
+
+
+def choose(combo: Any, text: str) -> None:
+    """Pick an entry of a closed combo box by typing its text, as a keyboard user does."""
+    combo.setFocus()
+    QTest.keyClicks(combo, text)
+
+
+def keras_params(units: int, features: int, return_sequences: bool) -> int:
+    import keras
+
+    inputs = keras.Input((10, features))
+    layer = keras.layers.Bidirectional(keras.layers.GRU(units,
+                                                        return_sequences=return_sequences))
+    layer(inputs)
+    return int(layer.count_params())
+
+
+def test_bidirectional_gru_chosen_and_edited_in_the_inspector(window: Any, qtbot: Any) -> None:
+    shortcut(window, Qt.Key.Key_N, CTRL)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.editor_page)
+    from_palette(window, qtbot, "Input")
+    type_into(window.inspector.editors["shape"], "10, 4")
+    node = from_palette(window, qtbot, "Bidirectional")
+    nested = window.inspector.editors["layer"]
+    assert isinstance(nested, NestedLayerEditor)
+    assert nested.class_box.currentText() == "LSTM", "a Bidirectional starts with an LSTM"
+    steps = window.session.undo_stack.count()
+
+    choose(nested.class_box, "GRU")
+    qtbot.waitUntil(lambda: window.session.doc.graph.layer_of(node).params["layer"][
+        "class_name"] == "GRU")
+    assert window.session.undo_stack.count() == steps + 1
+    qtbot.waitUntil(lambda: "units" in window.inspector.editors["layer"].editors)
+    units = window.inspector.editors["layer"].editors["units"]
+    type_into(units.lineEdit(), "16")
+    qtbot.waitUntil(lambda: window.session.doc.graph.layer_of(node).params["layer"][
+        "params"].get("units") == 16)
+    box = window.inspector.editors["layer"].editors["return_sequences"]
+    QTest.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    qtbot.waitUntil(lambda: window.session.doc.graph.layer_of(node).params["layer"] == {
+        "class_name": "GRU", "params": {"units": 16, "return_sequences": True}})
+    assert window.session.undo_stack.count() == steps + 3
+
+    item = window.view.canvas_scene.nodes[node]
+    count = keras_params(16, 4, True)
+    qtbot.waitUntil(lambda: f"params: {count:,}" in item.text.lines, timeout=10_000)
+    assert "layer=GRU" in " ".join(item.text.lines)
+    qtbot.waitUntil(lambda: window.inspector.info.text().startswith("Output: (None, 10, 32)"))
+
+    window.session.undo_stack.undo()  # return_sequences back off
+    layer = window.session.doc.graph.layer_of(node)
+    assert layer.params["layer"] == {"class_name": "GRU", "params": {"units": 16}}
+    qtbot.waitUntil(lambda: not window.inspector.editors["layer"].editors[
+        "return_sequences"].isChecked())
+    qtbot.waitUntil(lambda: f"params: {keras_params(16, 4, False):,}" in item.text.lines,
+                    timeout=10_000)
+    window.session.undo_stack.redo()
+    from_palette(window, qtbot, "Output")
+    source = generate(window.session.doc).source
+    assert "layers.Bidirectional(layers.GRU(16, return_sequences=True)" in \
+        source.replace("(\n        ", "(").replace(",\n        ", ", ")
+
+
+def test_a_nested_value_the_catalog_refuses_shows_why(window: Any, qtbot: Any) -> None:
+    shortcut(window, Qt.Key.Key_N, CTRL)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.editor_page)
+    from_palette(window, qtbot, "Input")
+    type_into(window.inspector.editors["shape"], "6, 8, 8, 3")
+    node = from_palette(window, qtbot, "TimeDistributed")
+    nested = window.inspector.editors["layer"]
+    choose(nested.class_box, "Conv2D")
+    qtbot.waitUntil(lambda: window.session.doc.graph.layer_of(node).params["layer"][
+        "class_name"] == "Conv2D")
+    qtbot.waitUntil(lambda: "kernel_size" in window.inspector.editors["layer"].editors)
+    steps = window.session.undo_stack.count()
+    type_into(window.inspector.editors["layer"].editors["kernel_size"], "3, 3, 3")
+    qtbot.waitUntil(lambda: window.inspector.message.isVisible())
+    assert "'layer' (Conv2D): 'kernel_size' expected an integer or 2 integers; " \
+        "received [3, 3, 3]" in window.inspector.message.text()
+    assert window.session.undo_stack.count() == steps
+    assert window.inspector.editors["layer"].editors["kernel_size"].text() == "3", \
+        "the editor shows the kept value"
+    item = window.view.canvas_scene.nodes[node]
+    qtbot.waitUntil(lambda: "params: 896" in item.text.lines, timeout=10_000)
