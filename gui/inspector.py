@@ -46,6 +46,7 @@ from .param_editors import format_value, make_editor
 from .session import EditorSession
 from .theme import ERROR_COLOR
 from .vocabulary import VocabularyRow, is_vocabulary_layer
+from .weights_field import WEIGHTS_FILE, weights_file_field
 
 # The call's training= as the inspector offers it (None: not passed, Keras follows the phase).
 TRAINING_CHOICES: dict[str, bool | None] = {"default": None, "True": True, "False": False}
@@ -223,6 +224,8 @@ class Inspector(QWidget):
             # A nested layer is chosen, not searched: no search button beside it.
             field = editor if spec.kind in NESTED_KINDS else \
                 self._with_search_button(spec.name, editor)
+            if spec.name == WEIGHTS_FILE:  # an application's weights: a file dialog too
+                field = weights_file_field(field, editor, lambda n=spec.name: self._commit_param(n))
             self.form.addRow(label, field)
             self.editors[spec.name] = editor
 

@@ -42,7 +42,7 @@ from .params import REGISTRY_MODULES, ParamSpec, registry_choices
 from .registries import setting_registries
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 19
+CATALOG_SCHEMA = 20
 
 
 class Catalog:
@@ -351,6 +351,8 @@ def _application_entry(keras: Any, name: str) -> LayerEntry:
         ParamSpec("weights", "choice", None, False, (None, "imagenet")),
         ParamSpec("pooling", "choice", None, False, (None, "avg", "max")),
         ParamSpec("classes", "int", 1000),
+        # A weights file the user picked (Keras' weights=<path>); see pretrained.py.
+        ParamSpec("weights_file", "str", None),
     )
     example = {"inputs": [[None, 96, 96, 3]] if name != "NASNetMobile" else [[None, 224, 224, 3]],
                "dtype": "float32"}

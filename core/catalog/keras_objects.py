@@ -10,6 +10,7 @@ from ..schema.records import LayerSpec, Shape
 from ..schema.trust import may_run, refuse_untrusted
 from .catalog import APPLICATION_PREFIX, Catalog, LayerEntry
 from .custom import class_may_run, custom_class, source_of
+from .pretrained import make_application, weights_files_state
 
 # The layer classes whose parameters are code that building the layer runs.
 CODE_CLASSES = ("Lambda",)
@@ -32,9 +33,13 @@ def keras_module() -> Any:
 
 def layer_key(layer: LayerSpec) -> str:
     """Equal for two layers with the same class and parameters (names aside); code that may
-    not run yet has another key, so nothing cached before it was trusted outlives that."""
+    not run yet has another key, so nothing cached before it was trusted outlives that; nor
+    does an application's answer outlive a change of the weights files it reads."""
     trusted = code_may_run(layer)
-    return json.dumps([layer.class_name, layer.block_id, layer.params, trusted], sort_keys=True)
+    files = weights_files_state(layer.params) if layer.class_name.startswith(
+        APPLICATION_PREFIX) else None
+    return json.dumps([layer.class_name, layer.block_id, layer.params, trusted, files],
+                      sort_keys=True)
 
 
 def code_may_run(layer: LayerSpec) -> bool:
@@ -55,10 +60,8 @@ def make_layer(catalog: Catalog, layer: LayerSpec, input_shape: Shape | None = N
     entry = catalog.get(layer.class_name)
     kwargs = constructor_kwargs(entry, layer)
     if entry.is_application:
-        factory = getattr(keras.applications, entry.class_name[len(APPLICATION_PREFIX):])
-        if input_shape is not None:
-            kwargs["input_shape"] = tuple(input_shape[1:])
-        return factory(**kwargs)
+        return make_application(keras, entry.class_name[len(APPLICATION_PREFIX):], kwargs,
+                                input_shape)
     if layer.class_name == "Lambda":
         return keras.layers.Lambda(make_lambda(kwargs["expression"]))
     source = source_of(catalog, layer.class_name)

@@ -31,6 +31,7 @@ from ..schema.records import (
 )
 from .constructor_code import constructor_arguments
 from .custom_code import custom_part, keyword_arguments, standard_imports
+from .pretrained_code import input_rows, keras_layer, weights_argument, with_weights_argument
 from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
 from .training_code import training_code
 
@@ -348,13 +349,16 @@ class _GraphWriter:
             return "layers.Lambda", [_lambda_argument(layer), *frozen, name]
         if source_of(self.module.doc.catalog, entry.class_name):  # imported or written above
             return entry.class_name, [*keyword_arguments(entry, layer), *frozen, name]
-        args = _constructor_arguments(entry, layer)
         if entry.is_application:
+            application = entry.class_name[len(APPLICATION_PREFIX):]
+            args = _constructor_arguments(entry, keras_layer(layer))
+            args = with_weights_argument(args, weights_argument(
+                application, layer.params, input_rows(self.graph, node)))
             first = sorted(self.graph.in_edges(node.id), key=lambda e: str(e.dst_slot))
             if first:
                 args.append(f"input_shape={self.tensor(first[0])}.shape[1:]")
-            return f"keras.applications.{entry.class_name[len(APPLICATION_PREFIX):]}", \
-                [*args, name]
+            return f"keras.applications.{application}", [*args, name]
+        args = _constructor_arguments(entry, layer)
         return f"layers.{entry.class_name}", [*args, *frozen, name]
 
 
