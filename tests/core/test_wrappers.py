@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from roundtrip_support import assert_round_trip
+from roundtrip_support import assert_round_trip, copy_weights
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.catalog import Catalog
@@ -184,13 +185,25 @@ def test_time_distributed_video_classifier_round_trips(tmp_path: Path) -> None:
     assert wrapped == ["Conv2D", "MaxPooling2D", "GlobalAveragePooling2D"]
 
 
-def test_bidirectional_gru_lstm_text_classifier_round_trips(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mask_zero", [False, True])
+def test_bidirectional_gru_lstm_text_classifier_round_trips(tmp_path: Path,
+                                                            mask_zero: bool) -> None:
+    """In the style of keras.io's bidirectional LSTM example; with mask_zero, padding (0)
+    is masked through both recurrent layers, in the original and in the rebuilt model."""
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    x = layers.Embedding(50, 8)(tokens)
+    x = layers.Embedding(50, 8, mask_zero=mask_zero)(tokens)
     x = layers.Bidirectional(layers.GRU(8, return_sequences=True))(x)
     x = layers.Bidirectional(layers.LSTM(4), merge_mode="sum")(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
-    doc = assert_round_trip(keras.Model(tokens, outputs), tmp_path)
+    model = keras.Model(tokens, outputs)
+    doc = assert_round_trip(model, tmp_path)
+    if mask_zero:
+        rebuilt = build_model(doc)
+        copy_weights(model, rebuilt)
+        padded = np.array([[5, 7, 9, 0, 0, 0]], dtype="int32")
+        np.testing.assert_allclose(rebuilt(padded), model(padded), atol=1e-5)
+        np.testing.assert_allclose(rebuilt(padded), rebuilt(padded[:, :3]), atol=1e-5,
+                                   err_msg="the padding is masked")
     bidirectional = [layer for layer in doc.graph.layers.values()
                      if layer.class_name == "Bidirectional"]
     assert bidirectional[0].params["layer"]["params"] == {"units": 8, "return_sequences": True}
