@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.catalog.catalog import cache_path
 from layerforge.core.catalog.nested import NESTED_KINDS
 from layerforge.core.catalog.registries import offered_names, registry_error
 from layerforge.core.document.document import MAIN
@@ -455,6 +456,10 @@ class Inspector(QWidget):
             self._show_values(node)  # "None" typed over "(None,)": show it as the node does
 
     def _registry(self, kind: str) -> dict[str, str]:
+        """The names to offer; none before the catalog can be read without importing
+        TensorFlow (a commit checks against the catalog all the same)."""
+        if not (self.session.keras_ready or cache_path().exists()):
+            return {}
         return self.session.doc.catalog.registries.get(kind, {})
 
     def _commit_loss(self) -> None:

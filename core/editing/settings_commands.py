@@ -7,6 +7,7 @@ from abc import abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from ..catalog.entry import APPLICATION_PREFIX
 from ..catalog.registries import registry_error
 from ..document.document import Document
 from ..schema.errors import EditError
@@ -121,10 +122,9 @@ def check_optimizer_name(doc: Document, name: str) -> None:
 def fine_tune_layers(doc: Document) -> list[str]:
     """The main graph's layers a two-phase plan can fine-tune, by name: block calls (a model
     used as a layer) and keras.applications layers."""
-    catalog = doc.catalog
     return [layer.name for layer in doc.graph.layers.values()
             if layer.block_id is not None or layer.class_name == BLOCK_CLASS
-            or (layer.class_name in catalog and catalog.get(layer.class_name).is_application)]
+            or layer.class_name.startswith(APPLICATION_PREFIX)]
 
 
 def fine_tune_error(doc: Document, plan: FineTune | None) -> str | None:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from layerforge.core.catalog.catalog import cache_path
 from layerforge.core.catalog.registries import offered_names
 from layerforge.core.editing.settings_commands import SetCompileSettings, SetTrainingSettings
 from layerforge.core.schema.errors import LayerForgeError
@@ -55,6 +56,7 @@ from layerforge.core.schema.settings import (
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
+from .fine_tune_editor import FineTuneGroup
 
 LIMIT = 10**7
 
@@ -123,7 +125,13 @@ class SettingsEditor(QWidget):
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
         columns = QHBoxLayout()
-        columns.addWidget(self._build_fit_group(), 2)
+        left = QVBoxLayout()
+        left.addWidget(self._build_fit_group())
+        self.fine_tune = FineTuneGroup(lambda: self.session.doc, self.push_training,
+                                       self.show_error)
+        left.addWidget(self.fine_tune)
+        left.addStretch(1)
+        columns.addLayout(left, 2)
         columns.addWidget(self._build_callbacks_group(), 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -137,9 +145,7 @@ class SettingsEditor(QWidget):
         self.optimizer = QComboBox()
         self.optimizer.setEditable(True)
         self.optimizer.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        # Every name keras.optimizers.get resolves, read from the installed Keras.
-        self.optimizer.addItems(offered_names(
-            self.session.doc.catalog.registries.get("optimizer", {})))
+        self._fill_optimizers()
         self.optimizer.setToolTip("An optimizer name as keras.optimizers.get resolves it")
         self.optimizer.activated.connect(lambda _i: self.commit_compile())
         self.optimizer.lineEdit().editingFinished.connect(self.commit_compile)
@@ -242,7 +248,20 @@ class SettingsEditor(QWidget):
 
     @while_alive
     def _on_keras_ready(self, _ready: bool) -> None:
+        self._fill_optimizers()
         self._fill_param_table()
+
+    def _fill_optimizers(self) -> None:
+        """Every name keras.optimizers.get resolves, from the catalog once it can be read
+        without importing TensorFlow (cached, or Keras loaded in the background)."""
+        if self.optimizer.count() or not (self._keras_loaded() or cache_path().exists()):
+            return
+        text = self.optimizer.currentText()
+        self.optimizer.blockSignals(True)
+        self.optimizer.addItems(offered_names(
+            self.session.doc.catalog.registries.get("optimizer", {})))
+        self.optimizer.setEditText(text)
+        self.optimizer.blockSignals(False)
 
     def refresh(self) -> None:
         doc = self.session.doc
@@ -268,6 +287,7 @@ class SettingsEditor(QWidget):
             for widget in widgets:
                 widget.blockSignals(False)
         self._refresh_callbacks()
+        self.fine_tune.refresh()
 
     def _refresh_callbacks(self) -> None:
         callbacks = self.session.doc.training.callbacks
@@ -340,10 +360,18 @@ class SettingsEditor(QWidget):
         if new == current:
             return True
         problem = checked_training(new)
-        if problem is None and self.session.push(SetTrainingSettings(new, text=text)):
-            self.show_error(None)
-            return True
-        self.show_error(problem or "the change was refused")
+        if problem is None:
+            refusal: list[str] = []
+            self.session.edit_refused.connect(refusal.append)
+            try:
+                pushed = self.session.push(SetTrainingSettings(new, text=text))
+            finally:
+                self.session.edit_refused.disconnect(refusal.append)
+            if pushed:
+                self.show_error(None)
+                return True
+            problem = refusal[0] if refusal else "the change was refused"
+        self.show_error(problem)
         self.refresh()
         return False
 
