@@ -3,6 +3,7 @@ symbolic input it builds on, and its starting values."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +35,11 @@ class LayerEntry:
         return any(spec.name == name for spec in self.params)
 
     def initial_params(self) -> dict[str, Any]:
-        """Parameters a new layer starts with: a value for each required argument."""
+        """Parameters a new layer starts with: a value for each required argument (copies:
+        a nested layer's value is a dict that the new layer must not share)."""
         values = {p.name: p.default for p in self.params if p.required}
         values.update(self.initial)
-        return values
+        return copy.deepcopy(values)
 
     def key_params(self) -> list[str]:
         """Names worth showing on a node: required arguments, then activation/padding."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from roundtrip_support import assert_round_trip, copy_weights
+from roundtrip_support import assert_cli_round_trip, assert_round_trip, copy_weights
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.catalog import Catalog
@@ -172,17 +172,21 @@ def test_a_file_with_a_bad_nested_layer_names_it(doc: Document, tmp_path: Path) 
 
 # ------------------------------------------------------------------ .keras round trips
 def test_time_distributed_video_classifier_round_trips(tmp_path: Path) -> None:
-    """In the style of keras.io's video classification: frames -> per-frame CNN -> LSTM."""
+    """In the style of keras.io's video classification: frames -> per-frame CNN -> LSTM,
+    through `layerforge import` and `layerforge export --format py`."""
     frames = keras.Input(shape=(4, 16, 16, 3), name="frames")
     x = layers.TimeDistributed(layers.Conv2D(8, 3, activation="relu"))(frames)
     x = layers.TimeDistributed(layers.MaxPooling2D())(x)
     x = layers.TimeDistributed(layers.GlobalAveragePooling2D())(x)
     x = layers.LSTM(16)(x)
     outputs = layers.Dense(5, activation="softmax")(x)
-    doc = assert_round_trip(keras.Model(frames, outputs), tmp_path)
-    wrapped = [layer.params["layer"]["class_name"] for _, graph in doc.graphs()
-               for layer in graph.layers.values() if layer.class_name == "TimeDistributed"]
+    exported = assert_cli_round_trip(keras.Model(frames, outputs), tmp_path)
+    doc = project.load(tmp_path / "imported.json")
+    wrapped = [layer.params["layer"]["class_name"] for layer in doc.graph.layers.values()
+               if layer.class_name == "TimeDistributed"]
     assert wrapped == ["Conv2D", "MaxPooling2D", "GlobalAveragePooling2D"]
+    code = exported.read_text(encoding="utf-8")
+    assert "layers.TimeDistributed(\n        layers.Conv2D(8, 3, activation='relu', name=" in code
 
 
 @pytest.mark.parametrize("mask_zero", [False, True])
