@@ -2,11 +2,12 @@
 where the Keras cache keeps it, and loading it (or a weights file the user picked) into the
 model, which is built with ``weights=None`` first.
 
-The app never downloads: with ``weights='imagenet'`` the file is read from the Keras cache
-(``$KERAS_HOME/models``, by default ``~/.keras/models``), under the name keras.applications
-would download it to; without it, the message names the file, the folder and where to get it.
-The exported code fetches the same file through ``keras.utils.get_file`` (which reads the
-cache and downloads only when the file is not there).
+The live pass never downloads (it runs on the UI thread): with ``weights='imagenet'`` the file
+is read from the Keras cache (``$KERAS_HOME/models``, by default ``~/.keras/models``), under
+the name keras.applications downloads it to; without it, the message names the file, the
+folder and, room permitting, where to get it. The exported code (which the Keras check and
+training run) fetches the same file through ``keras.utils.get_file``, which reads the cache
+and downloads only when the file is not there.
 """
 
 from __future__ import annotations
@@ -157,9 +158,9 @@ def _modified(path: Path) -> int | None:
 def missing_message(application: str, known: WeightsFile) -> str:
     """Which file is missing and where it goes; its origin too when the message has room."""
     text = (f"{application}: expected its ImageNet weights file {known.name} in "
-            f"{cache_folders()[0]}; it is not there (LayerForge does not download). Place it "
-            "there, or choose a weights file (weights_file)")
-    origin = f". It downloads from {known.url}"
+            f"{cache_folders()[0]}; it is not there. Place the file there, or choose a "
+            "weights file (weights_file)")
+    origin = f"; Keras downloads it from {known.url}"
     return text + origin if len(text + origin) <= MESSAGE_LIMIT else text
 
 
