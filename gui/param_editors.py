@@ -283,6 +283,7 @@ class NestedLayersEditor(QFrame):
         self.spec = spec
         self.on_commit = on_commit
         self.items: list[NestedLayerEditor] = []
+        self.remove_buttons: list[QPushButton] = []
         self.removed: int | None = None
         self.added = False
         self.list_layout = QVBoxLayout()
@@ -309,6 +310,7 @@ class NestedLayersEditor(QFrame):
         self.removed, self.added = None, False
         values = value if isinstance(value, list) else []
         while len(self.items) > len(values):
+            self.remove_buttons.pop()
             self.items.pop().parentWidget().deleteLater()  # type: ignore[union-attr]
         while len(self.items) < len(values):
             self._append_item()
@@ -328,6 +330,7 @@ class NestedLayersEditor(QFrame):
         row_layout.addWidget(remove)
         self.list_layout.addWidget(row)
         self.items.append(item)
+        self.remove_buttons.append(remove)
 
     def _remove(self, index: int) -> None:
         self.removed = index

@@ -10,8 +10,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from user_steps import shortcut, type_into
 
+from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.codegen.model_code import generate
-from layerforge.gui.param_editors import NestedLayerEditor
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.gui.inspector import Inspector
+from layerforge.gui.param_editors import NestedLayerEditor, NestedLayersEditor
+from layerforge.gui.session import EditorSession
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -108,3 +113,43 @@ def test_a_nested_value_the_catalog_refuses_shows_why(window: Any, qtbot: Any) -
         "the editor shows the kept value"
     item = window.view.canvas_scene.nodes[node]
     qtbot.waitUntil(lambda: "params: 896" in item.text.lines, timeout=10_000)
+
+
+def test_stacked_cells_are_added_and_removed_with_buttons(keras_loaded: Any, qtbot: Any) -> None:
+    """An RNN's cell set to StackedRNNCells: its cells are a list with an add button and a
+    remove button per cell, each press one undoable edit."""
+    session = EditorSession(Document(get_catalog()))
+    session.set_keras_ready()
+    doc = session.doc
+    add_in, add_rnn = edits.add_input(doc, (6, 3)), edits.add_layer(doc, "RNN")
+    for command in (add_in, add_rnn):
+        assert session.push(command)
+    assert session.push(edits.connect(doc, add_in.node.id, add_rnn.node.id))
+    inspector = Inspector(session)
+    qtbot.addWidget(inspector)
+    inspector.show()
+    inspector.set_target("main", add_rnn.node.id)
+    choose(inspector.editors["cell"].class_box, "StackedRNNCells")
+    layer_id = add_rnn.layer.id
+
+    def cells() -> list[str]:
+        value = doc.graph.layer(layer_id).params["cell"]
+        return [cell["class_name"] for cell in value["params"]["cells"]]
+
+    qtbot.waitUntil(lambda: doc.graph.layer(layer_id).params["cell"]["class_name"] ==
+                    "StackedRNNCells")
+    assert cells() == ["LSTMCell", "LSTMCell"]
+    stacked = inspector.editors["cell"].editors["cells"]
+    assert isinstance(stacked, NestedLayersEditor)
+    steps = session.undo_stack.count()
+    QTest.mouseClick(stacked.add_button, Qt.MouseButton.LeftButton)
+    assert cells() == ["LSTMCell", "LSTMCell", "LSTMCell"]
+    choose(stacked.items[1].class_box, "GRUCell")
+    assert cells() == ["LSTMCell", "GRUCell", "LSTMCell"]
+    QTest.mouseClick(stacked.remove_buttons[0], Qt.MouseButton.LeftButton)
+    assert cells() == ["GRUCell", "LSTMCell"]
+    assert session.undo_stack.count() == steps + 3
+    session.undo_stack.undo()
+    assert cells() == ["LSTMCell", "GRUCell", "LSTMCell"]
+    assert [item.class_box.currentText() for item in stacked.items] == \
+        ["LSTMCell", "GRUCell", "LSTMCell"], "the editor follows undo"
