@@ -237,7 +237,10 @@ class NestedLayerEditor(QFrame):
         if chosen is None:
             return None
         if self.shown is None or chosen != self.shown.get("class_name"):
-            return new_nested_layer(chosen)
+            value = new_nested_layer(chosen)
+            if self.spec.name == "backward_layer":  # Keras wants it to run the other way
+                value["params"]["go_backwards"] = True
+            return value
         entry = entry_of(chosen)
         params: dict[str, Any] = {}
         for name, editor in self.editors.items():

@@ -115,22 +115,41 @@ def test_a_nested_value_the_catalog_refuses_shows_why(window: Any, qtbot: Any) -
     qtbot.waitUntil(lambda: "params: 896" in item.text.lines, timeout=10_000)
 
 
-def test_stacked_cells_are_added_and_removed_with_buttons(keras_loaded: Any, qtbot: Any) -> None:
-    """An RNN's cell set to StackedRNNCells: its cells are a list with an add button and a
-    remove button per cell, each press one undoable edit."""
+def inspect_new(qtbot: Any, class_name: str) -> tuple[EditorSession, Inspector, str]:
+    """An input of shape (6, 3) feeding a new ``class_name`` layer, shown in an inspector;
+    returns the layer's id."""
     session = EditorSession(Document(get_catalog()))
     session.set_keras_ready()
     doc = session.doc
-    add_in, add_rnn = edits.add_input(doc, (6, 3)), edits.add_layer(doc, "RNN")
-    for command in (add_in, add_rnn):
+    add_in, add_layer = edits.add_input(doc, (6, 3)), edits.add_layer(doc, class_name)
+    for command in (add_in, add_layer):
         assert session.push(command)
-    assert session.push(edits.connect(doc, add_in.node.id, add_rnn.node.id))
+    assert session.push(edits.connect(doc, add_in.node.id, add_layer.node.id))
     inspector = Inspector(session)
     qtbot.addWidget(inspector)
     inspector.show()
-    inspector.set_target("main", add_rnn.node.id)
+    inspector.set_target("main", add_layer.node.id)
+    return session, inspector, add_layer.layer.id
+
+
+def test_a_backward_layer_chosen_runs_backwards(keras_loaded: Any, qtbot: Any) -> None:
+    session, inspector, layer_id = inspect_new(qtbot, "Bidirectional")
+    assert inspector.editors["backward_layer"].class_box.currentText() == "None"
+    choose(inspector.editors["backward_layer"].class_box, "GRU")
+    params = session.doc.graph.layer(layer_id).params
+    assert params["backward_layer"] == {"class_name": "GRU",
+                                        "params": {"units": 32, "go_backwards": True}}
+    session.analyze()
+    (call,) = session.doc.graph.calls_of(layer_id)
+    assert session.engine().results[call.id].outputs == ((None, 64),)
+
+
+def test_stacked_cells_are_added_and_removed_with_buttons(keras_loaded: Any, qtbot: Any) -> None:
+    """An RNN's cell set to StackedRNNCells: its cells are a list with an add button and a
+    remove button per cell, each press one undoable edit."""
+    session, inspector, layer_id = inspect_new(qtbot, "RNN")
+    doc = session.doc
     choose(inspector.editors["cell"].class_box, "StackedRNNCells")
-    layer_id = add_rnn.layer.id
 
     def cells() -> list[str]:
         value = doc.graph.layer(layer_id).params["cell"]
