@@ -79,6 +79,19 @@ def test_wrappers_are_in_the_catalog_with_fitting_choices(catalog: Catalog) -> N
         assert placed not in catalog.excluded
 
 
+def test_every_layer_that_holds_layers_or_is_held_has_a_place(catalog: Catalog) -> None:
+    """Every public keras.layers class is on the palette, chosen inside another layer, or
+    left out with a reason (none of the wrappers or cells is left out)."""
+    public = {name for name in dir(layers) if isinstance(getattr(layers, name), type) and
+              issubclass(getattr(layers, name), layers.Layer) and
+              getattr(layers, name).__name__ == name}
+    placed = set(catalog.entries) | set(catalog.nested) | set(catalog.excluded)
+    assert public - placed == set()
+    assert not {"Bidirectional", "TimeDistributed", "SpectralNormalization", "RNN",
+                "StackedRNNCells", "Pipeline", "LSTMCell", "GRUCell",
+                "SimpleRNNCell"} & set(catalog.excluded)
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ({"class_name": "Dense", "params": {"units": 4}},
      "'layer' expected a layer of class one of 'ConvLSTM1D'"),
