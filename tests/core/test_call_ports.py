@@ -170,3 +170,30 @@ def test_an_explicit_mask_and_attention_mask_are_wired_into_their_ports(tmp_path
     batch = [rng.random((2, 4, 3), dtype=np.float32), np.array([[1, 1, 0, 0], [1, 0, 1, 0]], bool),
              rng.random((2, 4, 4)) > 0.3]
     np.testing.assert_allclose(rebuilt(batch), model(batch), atol=1e-6)
+
+
+def test_a_mask_computed_by_ops_imports_as_lambda_expressions(tmp_path: Path):
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    frames = keras.Input(shape=(4, 3), name="frames")
+    embedded = layers.Embedding(30, 4, name="embedding")(tokens)  # no mask_zero: explicit
+    words = layers.LSTM(3, name="words")(embedded, mask=keras.ops.not_equal(tokens, 0))
+    valid = keras.ops.any(keras.ops.not_equal(frames, 0.0), axis=-1)
+    steps = layers.GRU(3, name="steps")(frames, mask=valid)
+    model = keras.Model([tokens, frames], layers.Concatenate(name="both")([words, steps]))
+    path = tmp_path / "ops_mask.keras"
+    model.save(path)
+    result = import_file(path)
+    assert result.warnings == []
+    expressions = sorted(layer.params["expression"] for layer in result.doc.graph.layers.values()
+                         if layer.class_name == "Lambda")
+    assert expressions == ["ops.any(x, axis=-1)", "ops.not_equal(x, 0)", "ops.not_equal(x, 0.0)"]
+    source = codegen.generate(result.doc).source
+    assert "(embedding, mask=not_equal)" in source
+    rebuilt = load_generated(codegen.generate(result.doc)).build_model()
+    for layer in model.layers:
+        if layer.weights:
+            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+    batch = [np.array([[3, 4, 0, 0], [5, 0, 0, 0]], "int32"),
+             np.random.default_rng(1).random((2, 4, 3)).astype("float32")]
+    batch[1][:, 2:] = 0.0
+    np.testing.assert_allclose(rebuilt(batch), model(batch), atol=1e-6)

@@ -4,11 +4,14 @@ A serialized functional model records each call of a layer as an inbound node wh
 arguments hold tensor references ``(layer name, node index, tensor index)``; Keras 2
 files use an older list form, read here into the Keras 3 one. A raw ``keras.ops`` call
 (``x + 1``, ``ops.relu(x)``) is recorded as an operation node, not a layer: it is mapped
-to the public layer that computes the same thing, or refused with a clear message.
+to the public layer that computes the same thing; a comparison or reduction a mask is
+computed with (``ops.not_equal(x, 0)``) becomes a Lambda expression written here; anything
+else is refused with a clear message.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +22,10 @@ TensorRef = tuple[str, int, int]
 
 _MERGE_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply",
               "Maximum": "Maximum", "Minimum": "Minimum", "Concatenate": "Concatenate"}
+# Comparisons and reductions masks are computed with: Lambda expressions (see _mask_expression).
+_COMPARISON_OPS = {"NotEqual": "not_equal", "Equal": "equal", "Greater": "greater",
+                   "GreaterEqual": "greater_equal", "Less": "less", "LessEqual": "less_equal"}
+_REDUCTION_OPS = {"Any": "any", "All": "all"}
 _ACTIVATION_OPS = {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh",
                    "Silu": "silu", "Swish": "silu", "Softplus": "softplus",
                    "Softsign": "softsign", "Elu": "elu", "Selu": "selu", "Exp": "exponential",
@@ -108,7 +115,40 @@ def raw_op_layer(record: dict[str, Any], name: str) -> tuple[str, dict[str, Any]
         return "Activation", {"activation": "softmax"}
     if op == "Transpose" and (config.get("axes") or [None])[0] == 0:
         return "Permute", {"dims": [int(a) for a in config["axes"][1:]]}
+    expression = _mask_expression(op, config, calls, constants)
+    if expression is not None:
+        return "Lambda", {"expression": expression}
     raise UnsupportedOperationError(
         f"'{name}' is a raw keras.ops call ({op}, {short_value(config)}) that no public Keras "
         "layer expresses; wrap it in a layer (e.g. a Lambda expression made in LayerForge) "
         "before importing")
+
+
+def _mask_expression(op: str, config: dict[str, Any], calls: list[dict[str, Any]],
+                     constants: list[Any]) -> str | None:
+    """A raw op masks are computed with (``ops.not_equal(x, 0)``, ``ops.any(x, axis=-1)``),
+    which no public layer computes, as the expression of a Lambda layer. LayerForge writes
+    the expression itself: only a finite number or an axis read from the file goes into it,
+    so the file's own code never runs."""
+    if len(calls) != 1 or not calls[0]["args"] or tensor_ref(calls[0]["args"][0]) is None:
+        return None
+    if op in _COMPARISON_OPS and len(constants) == 1 and _is_number(constants[0]):
+        return f"ops.{_COMPARISON_OPS[op]}(x, {constants[0]!r})"
+    if op in _REDUCTION_OPS and not constants and _is_axis(config.get("axis")):
+        axis = config.get("axis")
+        arguments = ["x", *([f"axis={axis!r}"] if axis is not None else []),
+                     *(["keepdims=True"] if config.get("keepdims") is True else [])]
+        return f"ops.{_REDUCTION_OPS[op]}({', '.join(arguments)})"
+    if op == "LogicalNot" and not constants:
+        return "ops.logical_not(x)"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float, bool) and math.isfinite(value)
+
+
+def _is_axis(axis: Any) -> bool:
+    if isinstance(axis, list):
+        return all(type(a) is int for a in axis)
+    return axis is None or type(axis) is int
