@@ -39,8 +39,7 @@ HOLDERS: dict[str, dict[str, Holder]] = {
     "StackedRNNCells": {"cells": Holder("layers", "cell", ("LSTMCell", "LSTMCell"))},
 }
 # Classes chosen only inside another layer: their call takes states, not a tensor alone.
-CELLS = ("LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells")
-NESTED_ONLY = CELLS
+NESTED_ONLY = ("LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells")
 # Constructor arguments a wrapper's entry leaves out (Bidirectional's initial weights:
 # weights come with the model, not with its definition).
 DROPPED = {"Bidirectional": {"weights"}}
@@ -59,9 +58,11 @@ class Families:
         rnn_layers = [e.class_name for e in placeable
                       if issubclass(getattr(keras.layers, e.class_name), keras.layers.RNN)]
         self.recurrent = (*rnn_layers, "RNN")
-        self.single = tuple(e.class_name for e in placeable if e.ports.kind == "single")
+        # Wrappers nest too: TimeDistributed(Bidirectional(GRU(8))) reads a sequence per step.
+        self.single = (*(e.class_name for e in placeable if e.ports.kind == "single"),
+                       *(name for name in HOLDERS if name not in NESTED_ONLY))
         self.kernel = tuple(e.class_name for e in placeable if _has_kernel(keras, e))
-        self.cell = CELLS
+        self.cell = NESTED_ONLY
 
     def choices(self, holder: Holder) -> tuple[Any, ...]:
         names: tuple[Any, ...] = getattr(self, holder.family)

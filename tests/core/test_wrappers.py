@@ -228,6 +228,18 @@ def test_bidirectional_gru_lstm_text_classifier_round_trips(tmp_path: Path,
     assert bidirectional[1].params["merge_mode"] == "sum"
 
 
+def test_wrapped_wrappers_round_trip(tmp_path: Path) -> None:
+    """A hierarchical text model: a bidirectional GRU per sentence, then one over them."""
+    words = keras.Input(shape=(3, 5, 4), name="words")
+    x = layers.TimeDistributed(layers.Bidirectional(layers.GRU(3)))(words)
+    x = layers.Bidirectional(layers.GRU(2))(x)
+    doc = assert_round_trip(keras.Model(words, x), tmp_path)
+    (wrapper,) = [layer for layer in doc.graph.layers.values()
+                  if layer.class_name == "TimeDistributed"]
+    assert wrapper.params["layer"]["class_name"] == "Bidirectional"
+    assert wrapper.params["layer"]["params"]["layer"]["class_name"] == "GRU"
+
+
 def test_other_wrappers_round_trip(tmp_path: Path) -> None:
     """RNN with stacked cells, an explicit backward layer, SpectralNormalization, Pipeline."""
     x_in = keras.Input(shape=(6, 3), name="x")
