@@ -21,7 +21,8 @@ from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io import project
-from layerforge.core.schema.errors import LayerForgeError, ProjectFileError
+from layerforge.core.io.keras_import.files import import_file
+from layerforge.core.schema.errors import LayerForgeError, ModelImportError, ProjectFileError
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
@@ -238,6 +239,17 @@ def test_wrapped_wrappers_round_trip(tmp_path: Path) -> None:
                   if layer.class_name == "TimeDistributed"]
     assert wrapper.params["layer"]["class_name"] == "Bidirectional"
     assert wrapper.params["layer"]["params"]["layer"]["class_name"] == "GRU"
+
+
+def test_a_saved_wrapper_holding_a_class_that_does_not_fit_is_refused_by_name(
+        tmp_path: Path) -> None:
+    x_in = keras.Input(shape=(6, 3), name="x")
+    model = keras.Model(x_in, layers.Bidirectional(layers.GRU(2), name="both")(x_in))
+    path = tmp_path / "model.json"
+    path.write_text(model.to_json().replace('"class_name": "GRU"', '"class_name": "Conv2D"'))
+    with pytest.raises(ModelImportError, match=r"layer 'both' \(layer\): 'layer' expected a "
+                                               r"layer of class one of .*received 'Conv2D'"):
+        import_file(path)
 
 
 def test_other_wrappers_round_trip(tmp_path: Path) -> None:
