@@ -14,6 +14,7 @@ from roundtrip_support import assert_cli_round_trip, assert_round_trip, copy_wei
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.cli import main as cli
 from layerforge.core.codegen.loader import build_model
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
@@ -239,6 +240,25 @@ def test_wrapped_wrappers_round_trip(tmp_path: Path) -> None:
                   if layer.class_name == "TimeDistributed"]
     assert wrapper.params["layer"]["class_name"] == "Bidirectional"
     assert wrapper.params["layer"]["params"]["layer"]["class_name"] == "GRU"
+
+
+def test_imported_weights_of_wrapped_layers_survive_save_and_keras_export(
+        tmp_path: Path) -> None:
+    """Imported with its weights, saved as a project, exported with `layerforge export
+    --format keras`: the same outputs (SpectralNormalization's power-iteration vector too)."""
+    frames = keras.Input(shape=(4, 8, 8, 3), name="frames")
+    x = layers.TimeDistributed(layers.Conv2D(4, 3))(frames)
+    x = layers.TimeDistributed(layers.GlobalAveragePooling2D())(x)
+    x = layers.Bidirectional(layers.LSTM(3))(x)
+    model = keras.Model(frames, layers.SpectralNormalization(layers.Dense(2))(x))
+    model.save(tmp_path / "video.keras")
+    project.save(import_file(tmp_path / "video.keras", keep_weights=True).doc,
+                 tmp_path / "video.json")
+    assert cli.main(["export", str(tmp_path / "video.json"), "--format", "keras",
+                     "-o", str(tmp_path / "exported.keras")]) == 0
+    exported = keras.saving.load_model(tmp_path / "exported.keras", compile=False)
+    batch = np.random.default_rng(0).random((2, 4, 8, 8, 3), dtype=np.float32)
+    np.testing.assert_allclose(exported(batch), model(batch), atol=1e-6)
 
 
 def test_a_saved_wrapper_holding_a_class_that_does_not_fit_is_refused_by_name(
