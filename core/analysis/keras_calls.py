@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog.call_ports import INITIAL_STATE
+from ..catalog.call_ports import INITIAL_STATE, MASK
 from ..catalog.catalog import Catalog
 from ..catalog.keras_objects import as_shapes, keras_module, layer_key, make_layer, symbolic
 from ..schema.records import (
@@ -166,6 +166,8 @@ def symbolic_call(obj: Any, arranged: Any, extras: Extras | None = None) -> Any:
         out = obj(symbolic(arranged), **keywords)
     if INITIAL_STATE in keywords:
         check_states(obj, [tuple(t.shape) for t in keywords[INITIAL_STATE]])
+    if MASK in keywords and hasattr(obj, "get_initial_state"):
+        check_sequence_mask(first_shape(arranged), tuple(keywords[MASK].shape))
     keras = keras_module()
     return keras.tree.map_structure(lambda t: tuple(t.shape), out)
 
@@ -195,6 +197,18 @@ def check_states(obj: Any, given: list[Shape]) -> None:
         if tuple(got[1:]) != want:
             raise ValueError(f"expected initial_state[{index}] of shape "
                              f"{format_shape((None, *want))}; received {format_shape(got)}")
+
+
+def check_sequence_mask(sequence: Shape | None, mask: Shape) -> None:
+    """A recurrent layer's mask is (batch, timesteps); Keras checks it only when the model
+    runs."""
+    if sequence is None:
+        return
+    want = tuple(sequence[:2])
+    if len(mask) != 2 or not all(m is None or s is None or m == s for m, s in zip(mask, want,
+                                                                                 strict=True)):
+        raise ValueError(f"expected a mask of shape {format_shape(want)} (batch, timesteps); "
+                         f"received {format_shape(mask)}")
 
 
 def check_input_spec(obj: Any, arranged: Any, name: str) -> None:

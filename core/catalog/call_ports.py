@@ -5,7 +5,8 @@ inputs whose default is None (``mask``, ``initial_state``, ``attention_mask``...
 ``training``, which is a per-call setting rather than a tensor. Each becomes an optional
 input port of the node. An argument that takes a list of tensors gets one port per item:
 how many states a recurrent layer takes is asked of the layer itself
-(``get_initial_state``); where Keras cannot tell, ``hints.ARGUMENT_TENSORS`` says.
+(``get_initial_state``); where Keras cannot tell, ``hints.ARGUMENT_TENSORS`` says, and a
+layer whose states depend on another layer it wraps (Bidirectional) gets no state ports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .hints import ARGUMENT_TENSORS
 
 TRAINING = "training"
 INITIAL_STATE = "initial_state"
+MASK = "mask"
 
 
 def with_call_ports(cls: type, ports: PortSpec, built: Any) -> PortSpec:
@@ -38,7 +40,7 @@ def with_call_ports(cls: type, ports: PortSpec, built: Any) -> PortSpec:
         if count is None:
             extras.append(param.name)
         else:
-            extras += [f"{param.name}[{i}]" for i in range(count)]
+            extras += [f"{param.name}[{i}]" for i in range(count)]  # none if Keras cannot say
     takes_training = any(p.name == TRAINING for p in parameters)
     return replace(ports, extras=tuple(extras), training=takes_training)
 
@@ -69,5 +71,5 @@ def _tensor_count(cls: type, argument: str, built: Any) -> int | None:
         return None
     try:
         return len(built.get_initial_state(1))
-    except Exception:  # no built layer, or one that cannot say: one state
-        return 1
+    except Exception:  # a wrapper (Bidirectional): its states depend on the layer it wraps
+        return 0

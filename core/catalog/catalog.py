@@ -42,7 +42,7 @@ from .params import REGISTRY_MODULES, ParamSpec, registry_choices
 from .registries import setting_registries
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 21
+CATALOG_SCHEMA = 22
 
 
 class Catalog:

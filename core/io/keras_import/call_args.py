@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...catalog.call_ports import MASK
 from ...schema.errors import UnsupportedOperationError
 from ...schema.records import PortSpec, Slot, argument_of
 from .ops import TensorRef, as_call, is_raw_op, tensor_ref, tensors_in
-
-MASK = "mask"
 
 
 def record_name(record: dict[str, Any]) -> str:
