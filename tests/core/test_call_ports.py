@@ -18,7 +18,9 @@ from layerforge.core.codegen.loader import load_generated
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.renames import EditNode
 from layerforge.core.io.keras_import.files import import_file
+from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.errors import ArityError
 
 keras = pytest.importorskip("keras")
@@ -74,6 +76,20 @@ def test_initial_state_ports_are_validated_shaped_and_exported(doc, stack):
     assert "(dec_in, initial_state=[encoder[1], encoder[2]])" in code.source
     model = load_generated(code).build_model()
     assert model.count_params() == engine.total_params()
+
+
+def test_call_ports_and_settings_are_kept_in_the_project_file(doc, stack, catalog):
+    ids = _seq2seq(doc, stack)
+    for index in (1, 2):
+        stack.push(edits.connect(doc, ids["encoder"], ids["decoder"], src_index=index,
+                                 dst_slot=f"initial_state[{index - 1}]"))
+    stack.push(EditNode(ids["decoder"], {"call_kwargs": {"training": True}}))
+    again = loads(dumps(doc), catalog=catalog)
+    slots = {e.dst_slot: e.src_index for e in again.graph.in_edges(ids["decoder"])}
+    assert slots == {0: 0, "initial_state[0]": 1, "initial_state[1]": 2}
+    assert again.graph.node(ids["decoder"]).call_kwargs == {"training": True}
+    assert "initial_state=[encoder[1], encoder[2]], training=True)" in \
+        codegen.generate(again).source
 
 
 def test_a_state_of_the_wrong_size_is_an_error_on_the_node(doc, stack):
