@@ -155,6 +155,7 @@ class Document:
         twin.meta = deepcopy(self.meta)
         twin.search_space = deepcopy(self.search_space)
         twin.custom_modules = self.custom_modules
+        twin._project_catalog = self._project_catalog  # the same modules: the same catalog
         twin.weights = {key: list(arrays) for key, arrays in self.weights.items()}
         return twin
 
