@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_roundtrip import assert_round_trip
+from roundtrip_support import assert_cli_round_trip, assert_round_trip
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.analysis.validation import validate
@@ -130,6 +130,11 @@ def test_a_character_seq2seq_round_trips_with_its_initial_state(tmp_path: Path):
     slots = {e.dst_slot for e in doc.graph.in_edges(decoder.id)}
     assert slots == {0, "initial_state[0]", "initial_state[1]"}
     assert "initial_state=[encoder[1], encoder[2]]" in codegen.generate(doc).source
+
+
+def test_a_character_seq2seq_round_trips_through_the_command_line(tmp_path: Path):
+    exported = assert_cli_round_trip(_char_seq2seq(), tmp_path, length=5)
+    assert "(decoder_inputs, initial_state=[encoder[1], encoder[2]])" in exported.read_text()
 
 
 def test_an_embedding_with_mask_zero_round_trips_and_keeps_masking(tmp_path: Path):
