@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from layerforge.core.catalog.custom import read_module
 from layerforge.core.document.document import Document
-from layerforge.core.document.trust import code_in
+from layerforge.core.document.trust import code_in, module_files
 from layerforge.core.editing.custom_modules import AddCustomModule
 from layerforge.core.io.liveness import process_alive
 from layerforge.core.io.weights_file import remove_project
@@ -91,7 +91,8 @@ def ask_trust(parent: QWidget | None, name: str, code: list[str]) -> bool:
         shown.append(f"… and {len(code) - SHOWN_CODE} more")
     box = QMessageBox(QMessageBox.Icon.Warning, "Run this project's code?",
                       f"'{name}' contains Python code that runs when the model is built "
-                      f"(Lambda layers):\n\n" + "\n".join(shown), parent=parent)
+                      "(Lambda layers, custom layer modules):\n\n" + "\n".join(shown),
+                      parent=parent)
     box.setInformativeText("Run it only if you trust where this file came from. Until you "
                            "do, none of it runs: shapes after these layers stay unknown.")
     trust = box.addButton("Trust and Run", QMessageBox.ButtonRole.AcceptRole)
@@ -334,25 +335,38 @@ class FileController(QObject):
                    path: Path | None) -> bool:
         """Whether the code of a document read from a file may run: yes without code, or for
         the very bytes trusted before; else the user says so (remembered by content hash)."""
-        # A custom module the user trusted before (these very bytes) is not asked about again.
-        known = {c.module for c in code_in(doc)
-                 if c.module and file_digest(Path(c.module)) in self.trusted_files}
+        # A custom module is trusted by its own bytes, never by the project's: a module
+        # trusted before is not asked about again, a changed one is asked about.
+        code = code_in(doc)
+        known = {c.module for c in code if c.module and self._module_trusted(c.module)}
         for module in known:
             trust_module(module)
-        code = [c.describe() for c in code_in(doc) if c.module not in known or not c.module]
-        if not code:
-            return True
+        modules = [c for c in code if c.module and c.module not in known]
+        lambdas = [c for c in code if not c.module]
         # The digest is checked again after reading, so a file changed meanwhile asks again.
         unchanged = digest is not None and path is not None and file_digest(path) == digest
-        if unchanged and digest in self.trusted_files:
+        if not modules and (not lambdas or (unchanged and digest in self.trusted_files)):
             return True
-        if not ask_trust(self.widget, name, code):
+        if not ask_trust(self.widget, name, [c.describe() for c in lambdas + modules]):
             self.message.emit(f"{name}: its code was not run (File → Trust Project Code… "
                               "runs it)")
             return False
-        if unchanged and digest is not None:
+        if unchanged and digest is not None and lambdas:
             self.trusted_files.add(digest)
+        self._trust_modules({c.module for c in modules})
         return True
+
+    def _module_trusted(self, module: str) -> bool:
+        return file_digest(Path(module)) in self.trusted_files
+
+    def _trust_modules(self, modules: set[str]) -> None:
+        """The user said yes to these files: they run, and the same bytes are not asked
+        about again."""
+        for module in modules:
+            trust_module(module)
+            module_digest = file_digest(Path(module))
+            if module_digest is not None:
+                self.trusted_files.add(module_digest)
 
     def trust_current(self) -> bool:
         """Ask to trust the code of the document on screen (File → Trust Project Code…)."""
@@ -362,6 +376,7 @@ class FileController(QObject):
             return True
         if not ask_trust(self.widget, self.session.display_name(), code):
             return False
+        self._trust_modules(set(module_files(self.session.doc)))
         if self.opened_digest is not None and not self.session.is_modified:
             self.trusted_files.add(self.opened_digest)  # the bytes the user saw the code of
         self.session.trust_code()

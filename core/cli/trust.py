@@ -14,7 +14,7 @@ from typing import Any
 from ..catalog.catalog import Catalog
 from ..catalog.custom import CustomModule, ProjectCatalog, read_module
 from ..document.document import Document
-from ..document.trust import CodeLayer, trust_document, untrusted_code
+from ..document.trust import CodeLayer, module_files, trust_document, untrusted_code
 from ..io.templates import names_a_template, open_project
 from ..schema.errors import LayerForgeError
 from ..schema.trust import UNTRUSTED_WARNING, trust_module
@@ -50,6 +50,8 @@ def open_trusted(args: argparse.Namespace, required_by: str = "") -> Document:
     doc = open_project(args.project)
     if getattr(args, "trust", False) or names_a_template(args.project):
         trust_document(doc)
+        for path in module_files(doc):
+            trust_module(path)  # --trust: the files as they are now
     if required_by:
         require_trust(doc, args, required_by)
     not_run = untrusted_code(doc)

@@ -18,7 +18,7 @@ from ..schema.trust import (
     module_key,
     module_may_run,
     trust_code,
-    trust_module,
+    trust_new_module,
     trusted_keys,
     untrusted_diagnostic,
 )
@@ -78,11 +78,13 @@ def untrusted_code(doc: Document) -> list[CodeLayer]:
 
 
 def trust_document(doc: Document) -> None:
-    """The user trusts this document's code as it is now (its modules' files included)."""
+    """The user trusts this document's code as it is now: its Lambdas, and its modules'
+    files unless trusted before with other content (``schema.trust.trust_module`` trusts a
+    file the user was asked about)."""
     code = code_in(doc)
     trust_code(c.expression for c in code if not c.module)
     for path in {c.module for c in code if c.module}:
-        trust_module(path)
+        trust_new_module(path)  # a module changed since it was trusted is asked about again
 
 
 def trusted_code_keys(doc: Document) -> list[str]:

@@ -35,6 +35,8 @@ class UntrustedCodeError(LayerForgeError):
 class _Trust:
     guarded: bool = False
     trusted: set[str] = field(default_factory=set)
+    # The content key each module file was last trusted with (a changed file is asked again).
+    module_keys: dict[str, str] = field(default_factory=dict)
 
 
 _STATE = _Trust()
@@ -52,13 +54,14 @@ def code_guarded() -> bool:
 @contextmanager
 def code_guard(trusted: Iterable[str] = ()) -> Iterator[None]:
     """Guarded while the block runs (a command, a test); the earlier state comes back after."""
-    saved = _Trust(_STATE.guarded, set(_STATE.trusted))
+    saved = _Trust(_STATE.guarded, set(_STATE.trusted), dict(_STATE.module_keys))
     _STATE.guarded = True
     _STATE.trusted |= set(trusted)
     try:
         yield
     finally:
         _STATE.guarded, _STATE.trusted = saved.guarded, saved.trusted
+        _STATE.module_keys = saved.module_keys
 
 
 def code_key(expression: str) -> str:
@@ -140,7 +143,16 @@ def module_key(path: str) -> str:
 
 def trust_module(path: str) -> None:
     """The user trusts this file, as its content is now."""
-    _STATE.trusted.add(module_key(path))
+    key = module_key(path)
+    _STATE.trusted.add(key)
+    _STATE.module_keys[path] = key
+
+
+def trust_new_module(path: str) -> None:
+    """Trust a file as part of a document the user trusts, unless this process trusted the
+    file before with other content: a file changed since needs the user's word again."""
+    if path not in _STATE.module_keys:
+        trust_module(path)
 
 
 def module_may_run(path: str) -> bool:

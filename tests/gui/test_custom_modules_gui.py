@@ -116,3 +116,44 @@ def test_declining_or_a_broken_module_changes_nothing(window: Any, qtbot: Any,
     assert set(window.view.canvas_scene.nodes) == nodes
     assert custom_entries(window) == []
     assert window.session.doc.custom_modules == ()
+
+
+def open_project(window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch, path: Path,
+                 button: str | None) -> list[str]:
+    monkeypatch.setattr(files, "choose_open_path", lambda parent: str(path))
+    seen: list[str] = []
+    if button is not None:
+        answer_prompt(button, seen)
+    click_menu(qtbot, window, "File", "Open…")
+    qtbot.waitUntil(lambda: window.session.path == path, timeout=5000)
+    return seen
+
+
+def test_a_project_asks_about_its_module_once_per_content(window: Any, qtbot: Any,
+                                                          isolated: SimpleNamespace,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from layerforge.core.io import project
+
+    module = isolated.path / "gui_once.py"
+    module.write_text(MODULE, encoding="utf-8")
+    add_module(window, qtbot, monkeypatch, module, "Trust and Add")
+    qtbot.waitUntil(lambda: custom_entries(window) == ["Doubling"], timeout=5000)
+    type_into(window.palette.search, "Doubling")
+    qtbot.waitUntil(lambda: bool(window.view.canvas_scene.nodes))
+    saved = isolated.path / "once.json"
+    project.save(window.session.doc, saved)
+    # The module's bytes were trusted when it was added: the project opens without asking.
+    assert open_project(window, qtbot, monkeypatch, saved, None) == []
+    assert custom_entries(window) == ["Doubling"]
+    # Changed, the module is asked about again, by name; declined, it runs nothing.
+    module.write_text(MODULE + "\n# changed\n", encoding="utf-8")
+    window.session.set_path(None)
+    seen = open_project(window, qtbot, monkeypatch, saved, "Don't Run")
+    assert "Doubling from gui_once.py" in seen[0]
+    assert window.session.untrusted_code() == ["doubling: Doubling from gui_once.py"]
+    # File → Trust Project Code… runs it after all.
+    answer_prompt("Trust and Run", seen)
+    click_menu(qtbot, window, "File", "Trust Project Code…")
+    qtbot.waitUntil(lambda: window.session.untrusted_code() == [], timeout=5000)
+    assert "Doubling from gui_once.py" in seen[-1]
