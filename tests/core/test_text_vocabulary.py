@@ -175,3 +175,14 @@ def test_a_string_input_without_a_text_folder_is_refused_by_name(tmp_path: Path)
     assert result.message == ("input 'text' (dtype string): expected a text folder bound to it "
                               "(Training dock, Data: text folder); received synthetic data "
                               "(random numbers, no words)")
+
+
+def test_a_text_folder_feeds_an_input_of_shape_one(folder: Path, tmp_path: Path) -> None:
+    """keras.Input(shape=(1,), dtype="string"): one string a row, as the folder gives."""
+    doc = text_classifier(folder, epochs=1)
+    [text] = doc.graph.inputs()
+    text.shape = (1,)
+    assert "shape=(1,), dtype='string'" in generate(doc).source
+    assert adapt_all(doc)[0].vocabulary == adapt_all(text_classifier(folder))[0].vocabulary
+    result = train(doc, doc.training, run_dir=tmp_path / "run")
+    assert result.status == "completed", result.message
