@@ -285,9 +285,8 @@ class ShapeEngine:
         keras_key = built_key(layer, arranged, extras)
         cache_key = (*keras_key, repr(sorted(node.call_kwargs.items())))
         if cache_key not in SHAPE_RESULTS:
-            asked = ask_keras(self.doc.catalog, layer, arranged,
-                              lambda: self._cached_layer(layer, arranged), extras)
-            SHAPE_RESULTS.put(cache_key, asked)
+            SHAPE_RESULTS.put(cache_key, ask_keras(self.doc.catalog, layer, arranged, lambda:
+                                                   self._cached_layer(layer, arranged), extras))
         outputs, message = SHAPE_RESULTS[cache_key]
         if message is None:
             built = BUILT.get(keras_key)  # known once verify() has built it
@@ -296,7 +295,8 @@ class ShapeEngine:
             return NodeShapes(outputs)
         if self._refused_at_an_earlier_call(node):
             return NodeShapes(None)
-        fix = suggest_fix(self.graph, node, edges, message, self.edge_shape)
+        main = [e for e in edges if e.dst_slot not in self.doc.port_spec_of(layer).extras]
+        fix = suggest_fix(self.graph, node, main, message, self.edge_shape)  # the main inputs'
         return NodeShapes(None, Diagnostic(node.id, "error", message, "shape", self.key, fix))
 
     def _arrange(self, layer: LayerSpec, edges: list[Edge]) -> tuple[Any, Extras]:

@@ -234,3 +234,14 @@ def test_a_mask_of_the_wrong_shape_is_an_error_on_the_node(doc, stack):
 def test_a_bidirectional_layer_offers_a_mask_but_no_state_ports(catalog):
     # its states depend on the layer it wraps, which the class alone does not tell
     assert catalog.get("Bidirectional").ports.extras == ("mask",)
+
+
+def test_a_rank_fix_goes_on_the_main_input_not_on_a_call_port(doc, stack):
+    flags = stack.push(edits.add_input(doc, [8], name="flags", dtype="bool")).node.id
+    x = stack.push(edits.add_input(doc, [8], name="x")).node.id
+    lstm = stack.push(edits.add_layer(doc, "LSTM", {"units": 4})).node.id
+    stack.push(edits.connect(doc, flags, lstm, dst_slot="mask"))  # wired first
+    main = stack.push(edits.connect(doc, x, lstm)).edge
+    error = ShapeEngine(doc).shapes()[lstm].error
+    assert error is not None and error.fix is not None
+    assert error.fix.edge_id == main.id
