@@ -128,3 +128,26 @@ def test_a_call_without_training_offers_no_training_setting(session, qtbot):
     qtbot.addWidget(inspector)
     inspector.set_target("main", flatten)
     assert "training" not in inspector.editors and "data_format" in inspector.editors
+
+
+def test_a_seq2seq_opened_in_the_window_shows_its_wired_state_ports(window, isolated):
+    import keras
+
+    layers = keras.layers
+    encoder_inputs = keras.Input(shape=(None, 5), name="encoder_inputs")
+    _, h, c = layers.LSTM(4, return_state=True, name="encoder")(encoder_inputs)
+    decoder_inputs = keras.Input(shape=(None, 6), name="decoder_inputs")
+    decoded = layers.LSTM(4, return_sequences=True, name="decoder")(decoder_inputs,
+                                                                   initial_state=[h, c])
+    path = isolated.path / "seq2seq.keras"
+    keras.Model([encoder_inputs, decoder_inputs], decoded).save(path)
+    assert window.open_path(str(path))
+    window.session.analyze()
+    graph = window.session.doc.graph
+    decoder = next(n.id for n in graph.calls() if graph.layer(n.layer_id).name == "decoder")
+    item = window.view.canvas_scene.nodes[decoder]
+    wired = {p.key for p in item.inputs if p.side and p.connected}
+    assert wired == {"initial_state[0]", "initial_state[1]"}
+    assert not item.input_port("mask").connected
+    edges = [e for e in window.view.canvas_scene.edges.values() if e.dst.side]
+    assert sorted(e.label for e in edges) == ["(None, 4)", "(None, 4)"]
