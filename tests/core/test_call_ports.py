@@ -245,3 +245,15 @@ def test_a_rank_fix_goes_on_the_main_input_not_on_a_call_port(doc, stack):
     error = ShapeEngine(doc).shapes()[lstm].error
     assert error is not None and error.fix is not None
     assert error.fix.edge_id == main.id
+
+
+def test_a_masked_transformer_classifier_round_trips(tmp_path: Path):
+    """The padding mask reaches the pooling through ops Keras records (not_equal, and the
+    merge's logical_or): they are left to Keras, which computes them again."""
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = layers.Embedding(50, 8, mask_zero=True)(tokens)
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)
+    x = layers.LayerNormalization()(layers.Add()([x, attended]))
+    x = layers.GlobalAveragePooling1D()(x)
+    doc = assert_round_trip(keras.Model(tokens, layers.Dense(1)(x)), tmp_path, length=6)
+    assert not any(layer.class_name == "Lambda" for layer in doc.graph.layers.values())
