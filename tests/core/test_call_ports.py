@@ -257,3 +257,26 @@ def test_a_masked_transformer_classifier_round_trips(tmp_path: Path):
     x = layers.GlobalAveragePooling1D()(x)
     doc = assert_round_trip(keras.Model(tokens, layers.Dense(1)(x)), tmp_path, length=6)
     assert not any(layer.class_name == "Lambda" for layer in doc.graph.layers.values())
+
+
+def test_an_explicit_mask_on_another_branch_is_kept_beside_an_automatic_one(tmp_path: Path):
+    """Both masks are not_equal(tokens, 0): the one Keras propagates from the masking
+    Embedding is left to Keras, the one passed to a layer on the other branch is wired."""
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    masked = layers.LSTM(3, name="masked")(layers.Embedding(50, 4, mask_zero=True)(tokens))
+    plain = layers.Embedding(50, 4, name="plain_embedding")(tokens)
+    explicit = layers.LSTM(3, name="explicit")(plain, mask=keras.ops.not_equal(tokens, 0))
+    model = keras.Model(tokens, layers.Concatenate(name="both")([masked, explicit]))
+    path = tmp_path / "branches.keras"
+    model.save(path)
+    doc = import_file(path).doc
+    graph = doc.graph
+    wired = {graph.layer_of(e.dst).name: graph.layer_of(e.src).class_name
+             for e in graph.edges.values() if e.dst_slot == "mask"}
+    assert wired == {"explicit": "Lambda"}
+    rebuilt = load_generated(codegen.generate(doc)).build_model()
+    for layer in model.layers:
+        if layer.weights:
+            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+    batch = np.array([[3, 4, 0, 0], [5, 0, 0, 0]], "int32")
+    np.testing.assert_allclose(rebuilt(batch), model(batch), atol=1e-6)

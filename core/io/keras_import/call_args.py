@@ -27,27 +27,53 @@ class AutomaticMasks:
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = {record_name(r): r for r in records}
-        self.sources = {ref for r in records if _makes_mask(r) for ref in _inputs_of(r)}
-        traversed: set[str] = set()
-        used: set[str] = set()
+        # The tensors masking layers (Embedding(mask_zero=True), Masking) take -> their names.
+        self.sources: dict[TensorRef, set[str]] = {}
         for record in records:
-            for call in (as_call(node) for node in record.get("inbound_nodes", [])):
-                for key, value in call["kwargs"].items():
-                    if key == MASK and self.is_automatic(value):
-                        traversed |= self._ops_behind(value)
-                    else:
-                        used |= {ref[0] for ref in tensors_in(value)}
-                used |= {ref[0] for ref in tensors_in(call["args"])}
+            if _makes_mask(record):
+                for ref in _inputs_of(record):
+                    self.sources.setdefault(ref, set()).add(record_name(record))
+        calls = [(record_name(r), as_call(node)) for r in records
+                 for node in r.get("inbound_nodes", [])]
+        automatic = {id(call) for _, call in calls
+                     if self.is_automatic(call["kwargs"].get(MASK), call["args"])}
+        traversed = {op for _, call in calls if id(call) in automatic
+                     for op in self._ops_behind(call["kwargs"][MASK])}
+        used: set[str] = set()
+        for name, call in calls:
+            if name in traversed:
+                continue
+            wired = {k: v for k, v in call["kwargs"].items()
+                     if not (k == MASK and id(call) in automatic)}
+            used |= {ref[0] for ref in tensors_in([call["args"], wired])}
         # An op that also feeds something else stays (and is imported as any op is).
-        self.skipped = {name for name in traversed if name not in used - traversed}
+        self.skipped = traversed - used
 
-    def is_automatic(self, value: Any) -> bool:
-        """Whether a ``mask=`` value is computed by ops from a masking layer's input only."""
+    def is_automatic(self, value: Any, args: Any) -> bool:
+        """Whether a ``mask=`` value is what Keras propagates to a call of these ``args``:
+        computed by ops from the input of a masking layer upstream of them only."""
         ref = tensor_ref(value)
         if ref is None or not self._is_op(ref[0]):
             return False
         leaves = self._leaves(ref, set())
-        return bool(leaves) and leaves <= self.sources
+        if not leaves or not all(leaf in self.sources for leaf in leaves):
+            return False
+        maskers = {name for leaf in leaves for name in self.sources[leaf]}
+        return bool(maskers & self._upstream(args))
+
+    def _upstream(self, value: Any) -> set[str]:
+        """The names of the layers and ops the tensors in ``value`` come from, at any depth."""
+        seen: set[str] = set()
+        pending = [ref[0] for ref in tensors_in(value)]
+        while pending:
+            name = pending.pop()
+            if name in seen or name not in self.records:
+                continue
+            seen.add(name)
+            for node in self.records[name].get("inbound_nodes", []):
+                call = as_call(node)
+                pending += [ref[0] for ref in tensors_in([call["args"], call["kwargs"]])]
+        return seen
 
     def _is_op(self, name: str) -> bool:
         record = self.records.get(name)

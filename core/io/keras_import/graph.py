@@ -291,7 +291,7 @@ class _Converter:
         named = {k: v for k, v in kwargs.items() if list(tensors_in(v))}
         # A mask Keras propagated itself is propagated again by the rebuilt model.
         wired = {k: v for k, v in named.items()
-                 if not (k == MASK and masks.is_automatic(v))}
+                 if not (k == MASK and masks.is_automatic(v, call["args"]))}
         main = {k: v for k, v in wired.items() if k in spec.names}
         extra = {k: v for k, v in wired.items() if k not in main}
         pairs = self.slots(spec.kind, spec.names, args, main, name, layer)
