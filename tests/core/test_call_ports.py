@@ -280,3 +280,14 @@ def test_an_explicit_mask_on_another_branch_is_kept_beside_an_automatic_one(tmp_
             rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
     batch = np.array([[3, 4, 0, 0], [5, 0, 0, 0]], "int32")
     np.testing.assert_allclose(rebuilt(batch), model(batch), atol=1e-6)
+
+
+def test_a_calls_training_argument_imports_as_its_setting(tmp_path: Path):
+    inputs = keras.Input(shape=(4,), name="x")
+    dropped = layers.Dropout(0.5, name="always")(inputs, training=True)  # Monte Carlo dropout
+    path = tmp_path / "mc.keras"
+    keras.Model(inputs, layers.Dense(2, name="out")(dropped)).save(path)
+    doc = import_file(path).doc
+    call = next(n for n in doc.graph.calls() if doc.graph.layer(n.layer_id).name == "always")
+    assert call.call_kwargs == {"training": True}
+    assert "(x, training=True)" in codegen.generate(doc).source
