@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 from fine_tune_projects import BASE_LAYERS, PHASE_TWO, PLAN, based_doc
 
+from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.cli.main import main as cli_main
 from layerforge.core.codegen.fine_tune_code import unfreeze_top
 from layerforge.core.codegen.loader import build_and_compile
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.freeze import set_trainable
 from layerforge.core.editing.settings_commands import SetTrainingSettings, fine_tune_layers
@@ -28,7 +30,9 @@ from layerforge.core.io.export import export_python
 from layerforge.core.io.project import dumps, loads, save
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.settings import (
+    DataSource,
     FineTune,
+    TrainingSettings,
     settings_from_records,
     settings_to_records,
 )
@@ -169,3 +173,39 @@ def test_the_exported_module_runs_the_same_plan(tmp_path: Path, monkeypatch: Any
     source = generate(doc).source
     assert "unfreeze_top(model, 'base', 3)" in source
     assert "model.optimizer.learning_rate = 0.001" in source
+
+
+def test_a_keras_applications_base_is_fine_tuned_the_same_way(tmp_path: Path,
+                                                              monkeypatch: Any) -> None:
+    """MobileNetV2 (weights=None, 32x32, average pooling) as the base: phase 2 unfreezes the
+    top 4 of its layers; its last BatchNormalization, among them, stays frozen."""
+    doc = Document(get_catalog())
+    stack = UndoStack(doc)
+    x = stack.push(edits.add_input(doc, [32, 32, 3], name="image")).node.id
+    app = stack.push(edits.add_layer(doc, "applications.MobileNetV2",
+                                     {"include_top": False, "weights": None, "pooling": "avg"},
+                                     name="base")).node.id
+    head = stack.push(edits.add_layer(doc, "Dense", {"units": 2}, name="head")).node.id
+    out = stack.push(edits.add_output(doc, name="head", loss="mse")).node.id
+    for src, dst in ((x, app), (app, head), (head, out)):
+        stack.push(edits.connect(doc, src, dst))
+    assert fine_tune_layers(doc) == ["base"]
+    doc.training = TrainingSettings(batch_size=4, epochs=1, seed=1, validation_split=0.0,
+                                    data={"image": DataSource("synthetic", {"samples": 4})},
+                                    fine_tune=FineTune("base", top=4, epochs=1,
+                                                       learning_rate=1e-4))
+    fits: list[list[str]] = []
+    top: list[str] = []
+    real_fit = keras.Model.fit
+
+    def recording_fit(model: Any, *args: Any, **kwargs: Any) -> Any:
+        layers = model.get_layer("base").layers
+        top[:] = [layer.name for layer in layers[-4:]]
+        fits.append([layer.name for layer in layers if layer.trainable])
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    result = train(doc, run_dir=tmp_path / "run")
+    assert result.status == "completed", result.message
+    assert top[:3] == ["Conv_1", "Conv_1_bn", "out_relu"]  # then the pooling layer
+    assert fits == [[], [top[0], *top[2:]]]  # phase 1: all frozen; Conv_1_bn stays frozen
