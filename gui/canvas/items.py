@@ -382,11 +382,11 @@ class NodeItem(QGraphicsItem):
         for port in self.inputs + self.outputs:
             if not port.label:
                 continue
-            if port.side:  # right-aligned, left of the port
+            if port.side:  # left of the port, just above the edge that comes in level
                 room = _SIDE_LABEL_SPACE - PORT_RADIUS - 6
                 painter.drawText(QRectF(port.pos().x() - PORT_RADIUS - 3 - room,
-                                        port.pos().y() - 6, room, 12),
-                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                                        port.pos().y() - 15, room, 14),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
                                  port.label)
                 continue
             y = port.pos().y() + (-_PORT_LABEL_SPACE if not port.is_output else 2)
