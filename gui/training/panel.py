@@ -318,7 +318,10 @@ class TrainingPanel(QWidget):
         last = {k: v[-1] for k, v in result.history.items() if k != "epoch" and v}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if "loss" in k
                           or "acc" in k)
+        # A completed run's message says what phase 2 of a fine-tuning plan unfroze.
+        note = result.message if result.status == "completed" else ""
         self.progress_label.setText(f"{texts.get(result.status, result.status)}"
+                                    f"{'  ' + note[:1].upper() + note[1:] + '.' if note else ''}"
                                     f"{'  Last epoch: ' + shown + '.' if shown else ''}"
                                     f"  Run folder: {result.run_dir}")
         if result.device:

@@ -71,6 +71,9 @@ def test_plan_fine_tuning_in_the_dock_and_train(window: Any, qtbot: Any,
     assert history["epoch"] == [1, 2]
     assert history["learning_rate"] == pytest.approx([0.01, 0.001])  # float32 in Keras
     assert window.training.progress.maximum() == 2 * 3  # 24 training samples in batches of 8
+    assert "Completed 2 epoch(s).  Phase 2: 1 epoch(s) at learning rate 0.001 with the top 3 " \
+           "layer(s) of 'base' trainable: feat_b, feat_c." in \
+           window.training.progress_label.text()
 
 
 def test_a_model_without_a_base_cannot_plan_fine_tuning(window: Any) -> None:
