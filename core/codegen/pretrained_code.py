@@ -49,10 +49,31 @@ def with_weights_argument(args: list[str], weights: str) -> list[str]:
     return [weights, *args]
 
 
+# Layers that keep an image's height, which the code can see through to the model input
+# (the usual preprocessing before a pretrained base).
+SAME_SIZE = {"Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom",
+             "RandomContrast", "RandomTranslation", "RandomBrightness", "Activation",
+             "Identity"}
+
+
 def input_rows(graph: Graph, node: CallNode) -> int | None:
-    """The input height of an application called straight on a model input, else None."""
-    edges = graph.in_edges(node.id)
-    source = graph.nodes.get(edges[0].src) if edges else None
-    if isinstance(source, InputNode) and source.shape and isinstance(source.shape[0], int):
-        return source.shape[0]
+    """The input height of an application, when the code can know it: a model input's, seen
+    through preprocessing that keeps the size, or a Resizing's; else None."""
+    seen: set[str] = set()
+    current: str = node.id
+    while current not in seen:
+        seen.add(current)
+        edges = graph.in_edges(current)
+        source = graph.nodes.get(edges[0].src) if edges else None
+        if isinstance(source, InputNode):
+            height = source.shape[0] if source.shape else None
+            return height if isinstance(height, int) else None
+        if not isinstance(source, CallNode):
+            return None
+        layer = graph.layer(source.layer_id)
+        if layer.class_name == "Resizing" and isinstance(layer.params.get("height"), int):
+            return int(layer.params["height"])
+        if layer.class_name not in SAME_SIZE or layer.block_id is not None:
+            return None
+        current = source.id
     return None

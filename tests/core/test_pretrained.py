@@ -140,3 +140,17 @@ def test_a_picked_file_that_is_gone_is_named(tmp_path: Path) -> None:
     doc, _, app = application_doc({"weights_file": str(gone)})
     errors = node_errors(doc, app)
     assert len(errors) == 1 and str(gone) in errors[0]
+
+
+def test_the_code_names_mobilenets_file_for_its_input_size_through_preprocessing() -> None:
+    """Input 160x160 -> Rescaling -> MobileNetV2: Keras reads the 160 file, so does the code."""
+    doc = Document()
+    stack = UndoStack(doc)
+    x = stack.push(edits.add_input(doc, (160, 160, 3), name="image")).node.id
+    scale = stack.push(edits.add_layer(doc, "Rescaling", {"scale": 1 / 255})).node.id
+    app = stack.push(edits.add_layer(doc, APP, {"weights": "imagenet"}, name="base")).node.id
+    out = stack.push(edits.add_output(doc, name="base")).node.id
+    for src, dst in ((x, scale), (scale, app), (app, out)):
+        stack.push(edits.connect(doc, src, dst))
+    source = generate(doc).source
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5" in source
