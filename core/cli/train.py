@@ -327,6 +327,8 @@ class ProgressBar:
             return
         self.stream.write(f"{result.status}: {result.epochs} epoch(s); run folder "
                           f"{result.run_dir}\n")
+        if result.status == "completed" and result.message:  # what phase 2 unfroze
+            self.stream.write(f"{result.message}\n")
 
 
 def _fmt_logs(logs: dict[str, float]) -> str:

@@ -137,8 +137,11 @@ def test_the_plan_from_the_command_line(tmp_path: Path, capsys: Any) -> None:
     code = cli_main(["train", str(project), "--fine-tune", "base", "--fine-tune-top", "3",
                      "--fine-tune-epochs", "1", "--fine-tune-lr", "0.001",
                      "--run-dir", str(tmp_path / "run"), "--json"])
-    assert code == 0, capsys.readouterr().err
-    history = json.loads(capsys.readouterr().out)["history"]
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "phase 2: 1 epoch(s) at learning rate 0.001 with the top 3 layer(s) of 'base' " \
+           "trainable: feat_b, feat_c\n" in err
+    history = json.loads(out)["history"]
     assert history["learning_rate"] == pytest.approx([0.01, 0.001])
     assert changed(before, weights_by_layer(load_run_model(tmp_path / "run"))) == \
         [*PHASE_TWO, "head"]
