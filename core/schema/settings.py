@@ -60,7 +60,8 @@ class FineTune:
     """The second phase of a two-phase plan. Phase 1 trains ``TrainingSettings.epochs``
     epochs with ``layer`` (a block call or a keras.applications layer of the main graph, by
     name) frozen; phase 2 unfreezes the top ``top`` layers of it and trains ``epochs`` more
-    at ``learning_rate`` (after recompiling, as Keras requires for a change of trainable)."""
+    at ``learning_rate`` (after recompiling, as Keras requires for a change of trainable).
+    Inside ``layer`` the plan decides what trains; layers frozen elsewhere stay frozen."""
 
     layer: str
     top: int = 1
