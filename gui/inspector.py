@@ -293,8 +293,9 @@ class Inspector(QWidget):
                        "The weight of this output's loss in the total loss")
         self._add_line("metrics", "metrics",
                        self._commit_metrics,
-                       "Metric names separated by commas, e.g. accuracy, mae, auc (names "
-                       "keras.metrics resolves)")
+                       "Metric names separated by commas, e.g. accuracy, mae, auc; the names "
+                       "keras.metrics resolves: "
+                       + (", ".join(offered_names(self._registry("metric"))) or "…"))
 
     # ------------------------------------------------------------ values
     def _text(self, key: str) -> str:

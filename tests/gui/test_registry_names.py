@@ -44,6 +44,8 @@ def test_output_losses_and_metrics_are_keras_names(window: Any) -> None:
     assert "loss: expected a loss name that keras.losses resolves, one of bce, " in text
     assert "received 'msee' (did you mean 'mse'?)" in text
     assert window.session.undo_stack.count() == steps
+    metric_names = ", ".join(offered_names(registries["metric"]))
+    assert inspector.editors["metrics"].toolTip().endswith(f"resolves: {metric_names}")
     type_into(inspector.editors["metrics"], "auc, acc")
     assert window.session.doc.graph.node(output.id).metrics == ["auc", "acc"]
     type_into(inspector.editors["metrics"], "auc, acuracy")
