@@ -193,7 +193,10 @@ def check_states(obj: Any, given: list[Shape]) -> None:
         expected = [tuple(t.shape[1:]) for t in obj.get_initial_state(1)]
     except Exception:  # a layer that cannot say: Keras will, when it runs
         return
-    for index, (got, want) in enumerate(zip(given, expected, strict=False)):
+    if len(given) != len(expected):
+        raise ValueError(f"expected {len(expected)} initial state(s) for this layer; received "
+                         f"{len(given)}")
+    for index, (got, want) in enumerate(zip(given, expected, strict=True)):
         if tuple(got[1:]) != want:
             raise ValueError(f"expected initial_state[{index}] of shape "
                              f"{format_shape((None, *want))}; received {format_shape(got)}")

@@ -291,3 +291,18 @@ def test_a_calls_training_argument_imports_as_its_setting(tmp_path: Path):
     call = next(n for n in doc.graph.calls() if doc.graph.layer(n.layer_id).name == "always")
     assert call.call_kwargs == {"training": True}
     assert "(x, training=True)" in codegen.generate(doc).source
+
+
+def test_states_that_do_not_fit_the_cell_are_an_error_on_the_node(doc, stack):
+    """An RNN's state ports follow its default cell (LSTMCell: h and c); with a GRUCell the
+    live pass says how many states the layer takes."""
+    ids = _seq2seq(doc, stack)
+    rnn = stack.push(edits.add_layer(doc, "RNN", {"cell": {"class_name": "GRUCell",
+                                                           "params": {"units": 4}}})).node.id
+    stack.push(edits.connect(doc, ids["dec_in"], rnn))
+    for index in (1, 2):
+        stack.push(edits.connect(doc, ids["encoder"], rnn, src_index=index,
+                                 dst_slot=f"initial_state[{index - 1}]"))
+    error = ShapeEngine(doc).shapes()[rnn].error
+    assert error is not None and "expected 1 initial state(s) for this layer; received 2" \
+        in error.message
