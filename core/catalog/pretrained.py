@@ -23,6 +23,13 @@ KERAS_APPS = GOOGLE + "tensorflow/keras-applications/"
 # Square input sizes with their own ImageNet files (MobileNet, MobileNetV2); others read 224's.
 MOBILENET_ROWS = (128, 160, 192, 224)
 MOBILENET_V2_ROWS = (96, 128, 160, 192, 224)
+# The input size keras.applications' ImageNet classifiers take (224 for the others).
+CLASSIFIER_SIZES = {"InceptionV3": 299, "InceptionResNetV2": 299, "Xception": 299,
+                    "NASNetLarge": 331, "EfficientNetB1": 240, "EfficientNetB2": 260,
+                    "EfficientNetB3": 300, "EfficientNetB4": 380, "EfficientNetB5": 456,
+                    "EfficientNetB6": 528, "EfficientNetB7": 600, "EfficientNetV2B1": 240,
+                    "EfficientNetV2B2": 260, "EfficientNetV2B3": 300, "EfficientNetV2S": 384,
+                    "EfficientNetV2M": 480, "EfficientNetV2L": 480}
 # The live pass shows at most 400 characters of a message; of Keras' own, ours keep 160.
 MESSAGE_LIMIT = 400
 KERAS_REASON = 160
@@ -128,6 +135,9 @@ def weights_to_load(application: str, params: dict[str, Any],
     if params.get("weights", "imagenet") != "imagenet":  # Keras' default
         return None
     rows = input_shape[1] if input_shape and len(input_shape) > 1 else None
+    refusal = classifier_refusal(application, params, input_shape)
+    if refusal is not None:
+        raise PretrainedWeightsError(f"{application}: {refusal}")
     known = imagenet_file(application, bool(params.get("include_top", True)), rows)
     if known is None:
         raise PretrainedWeightsError(
@@ -137,6 +147,30 @@ def weights_to_load(application: str, params: dict[str, Any],
     if found is None:
         raise PretrainedWeightsError(missing_message(application, known))
     return found
+
+
+def classifier_refusal(application: str, params: dict[str, Any],
+                       input_shape: tuple[Any, ...] | None) -> str | None:
+    """What keras.applications refuses for ImageNet weights with the classifier top (another
+    class count, another input size), in its words; None when it accepts them."""
+    if not params.get("include_top", True):
+        return None
+    classes = params.get("classes", 1000)
+    if classes != 1000:
+        return ("If using `weights='imagenet'` with `include_top=True`, `classes` should be "
+                f"1000.  Received classes={classes}")
+    image = tuple(input_shape[1:]) if input_shape else None
+    if image is None or len(image) != 3:
+        return None
+    size = CLASSIFIER_SIZES.get(application, 224)
+    own = MOBILENET_ROWS if application == "MobileNet" else \
+        MOBILENET_V2_ROWS if application == "MobileNetV2" else ()
+    if image[0] == image[1] and image[0] in own:
+        size = image[0]
+    if image == (size, size, image[2]) and image[2] == 3:
+        return None
+    return ("When setting `include_top=True` and loading `imagenet` weights, `input_shape` "
+            f"should be {(size, size, 3)}.  Received: input_shape={image}")
 
 
 def weights_files_state(params: dict[str, Any]) -> list[Any] | None:
