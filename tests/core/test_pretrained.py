@@ -7,6 +7,7 @@ keras.applications' own files are: HDF5, under the name Keras downloads them to)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,11 @@ import pytest
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.keras_objects import make_layer
-from layerforge.core.catalog.pretrained import imagenet_file
+from layerforge.core.catalog.pretrained import (
+    PretrainedWeightsError,
+    imagenet_file,
+    weights_to_load,
+)
 from layerforge.core.codegen.loader import load_generated
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
@@ -154,3 +159,13 @@ def test_the_code_names_mobilenets_file_for_its_input_size_through_preprocessing
         stack.push(edits.connect(doc, src, dst))
     source = generate(doc).source
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5" in source
+
+
+@pytest.mark.parametrize(("params", "shape", "expected"), [
+    ({"include_top": True, "classes": 10}, (None, 224, 224, 3), "`classes` should be 1000"),
+    ({"include_top": True}, (None, 250, 250, 3), "`input_shape` should be (299, 299, 3)"),
+])
+def test_imagenet_classifiers_are_refused_as_keras_refuses_them(
+        keras_home: Path, params: dict[str, Any], shape: tuple[Any, ...], expected: str) -> None:
+    with pytest.raises(PretrainedWeightsError, match=re.escape(expected)):
+        weights_to_load("Xception", {"weights": "imagenet", **params}, shape)
