@@ -48,12 +48,22 @@ def assert_same_layers(original: Any, rebuilt: Any, where: str = "model") -> Non
         f"{where}: unexpected extra layers {[layer.name for layer in extra]}"
     for layer in original.layers:
         twin = rebuilt.get_layer(layer.name)
-        assert type(twin) is type(layer), f"{where}/{layer.name}: class differs"
+        assert same_class(twin, layer), f"{where}/{layer.name}: class differs"
         if is_model(layer):
             assert_same_layers(layer, twin, f"{where}/{layer.name}")
             continue
         assert plain(twin.get_config()) == plain(layer.get_config()), \
             f"{where}/{layer.name}: config differs"
+
+
+def same_class(twin: Any, layer: Any) -> bool:
+    """The same class; for a class keras.applications defines for its own models
+    (LayerScale, CustomScaleLayer), LayerForge's class of that name, which the export carries
+    (``core/catalog/application_layers.py``)."""
+    if type(twin) is type(layer):
+        return True
+    return type(layer).__module__.startswith("keras.src.applications.") and \
+        type(twin).__name__ == type(layer).__name__
 
 
 def copy_weights(original: Any, rebuilt: Any) -> int:
