@@ -132,11 +132,26 @@ def fine_tune_error(doc: Document, plan: FineTune | None) -> str | None:
     if plan is None:
         return None
     names = fine_tune_layers(doc)
-    if plan.layer in names:
+    if plan.layer not in names:
+        known = ", ".join(repr(n) for n in names) or "none in this graph"
+        return (f"training.fine_tune.layer: expected a block call or keras.applications "
+                f"layer of the main graph ({known}); received {plan.layer!r}")
+    count = block_layer_count(doc, plan.layer)
+    if count is not None and plan.top > count:
+        return (f"training.fine_tune.top: expected 1 to {count} (the layers of "
+                f"'{plan.layer}' as Keras counts them, its inputs included); "
+                f"received {plan.top}")
+    return None
+
+
+def block_layer_count(doc: Document, name: str) -> int | None:
+    """How many layers Keras gives the block ``name`` calls (an InputLayer per input, then
+    its layers); None for a keras.applications layer, known only once built."""
+    layer = next(lay for lay in doc.graph.layers.values() if lay.name == name)
+    if layer.block_id is None:
         return None
-    known = ", ".join(repr(n) for n in names) or "none in this graph"
-    return (f"training.fine_tune.layer: expected a block call or keras.applications layer "
-            f"of the main graph ({known}); received {plan.layer!r}")
+    graph = doc.block(layer.block_id).graph
+    return len(graph.inputs()) + len(graph.layers)
 
 
 def _swap(doc: Document, part: str, value: Any) -> None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from layerforge.core.document.document import Document
-from layerforge.core.editing.settings_commands import fine_tune_layers
+from layerforge.core.editing.settings_commands import block_layer_count, fine_tune_layers
 from layerforge.core.schema.settings import FineTune, TrainingSettings
 
 Push = Callable[[Callable[[TrainingSettings], None], str], bool]
@@ -91,6 +91,8 @@ class FineTuneGroup(QGroupBox):
                                            else [])])
             shown = plan or FineTune(names[0] if names else "")
             self.layer.setCurrentText(shown.layer)
+            known = block_layer_count(doc, shown.layer) if shown.layer in names else None
+            self.top.setMaximum(known or LIMIT)  # a block's layers are known before a build
             self.top.setValue(shown.top)
             self.epochs.setValue(shown.epochs)
             if self.learning_rate.text() != repr(shown.learning_rate):

@@ -82,6 +82,8 @@ def test_the_block_is_offered_and_the_plan_is_kept_in_the_project() -> None:
     (FineTune("head"), "expected a block call or keras.applications layer of the main graph "
                        "('base'); received 'head'"),
     (FineTune("base", top=0), "training.fine_tune.top: expected a positive integer"),
+    (FineTune("base", top=6), "training.fine_tune.top: expected 1 to 5 (the layers of 'base' "
+                              "as Keras counts them, its inputs included); received 6"),
     (FineTune("base", learning_rate=-1.0), "training.fine_tune.learning_rate: expected a "
                                            "positive learning rate"),
 ])

@@ -52,6 +52,7 @@ def test_plan_fine_tuning_in_the_dock_and_train(window: Any, qtbot: Any,
     doc = window.session.doc
     assert doc.training.fine_tune is not None and doc.training.fine_tune.layer == "base"
     assert [group.layer.itemText(i) for i in range(group.layer.count())] == ["base"]
+    assert group.top.maximum() == 5  # the block's input and its 4 layers
     type_into(group.top.lineEdit(), "3")
     type_into(group.learning_rate, "0.001")
     assert window.session.doc.training.fine_tune == PLAN
