@@ -76,6 +76,14 @@ def _move_binding(doc: Document, done: Replacements, old: str, new: str) -> None
                                validation_data=_renamed_key(settings.validation_data, old, new)))
 
 
+def _move_fine_tune_base(doc: Document, done: Replacements, old: str, new: str) -> None:
+    """A two-phase plan names its base layer: renaming that layer renames the plan's base."""
+    plan = doc.training.fine_tune
+    if done.graph_key != MAIN or plan is None or plan.layer != old or old == new:
+        return
+    done.training(doc, replace(doc.training, fine_tune=replace(plan, layer=new)))
+
+
 def _renamed_key(mapping: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     if old not in mapping or new in mapping:
         return dict(mapping)
@@ -91,7 +99,9 @@ def _rename_owner(doc: Document, done: Replacements, owner_id: str, name: str,
     renamed = {o.id for o in linked} | ({skip} if skip is not None else set())
     _check_output_name_free(graph, owner_id, name, renamed)
     if owner_id in graph.layers:
+        old_name = graph.layer(owner_id).name
         done.layer(doc, replace(graph.layer(owner_id), name=name), "name")
+        _move_fine_tune_base(doc, done, old_name, name)
     else:
         old = graph.node(owner_id)
         done.node(doc, replace(old, name=name), "name")

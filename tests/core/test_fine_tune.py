@@ -25,6 +25,7 @@ from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.freeze import set_trainable
+from layerforge.core.editing.renames import RenameLayer
 from layerforge.core.editing.settings_commands import SetTrainingSettings, fine_tune_layers
 from layerforge.core.io.export import export_python
 from layerforge.core.io.project import dumps, loads, save
@@ -214,3 +215,17 @@ def test_a_keras_applications_base_is_fine_tuned_the_same_way(tmp_path: Path,
     assert result.status == "completed", result.message
     assert top[:3] == ["Conv_1", "Conv_1_bn", "out_relu"]  # then the pooling layer
     assert fits == [[], [top[0], *top[2:]]]  # phase 1: all frozen; Conv_1_bn stays frozen
+
+
+def test_renaming_the_base_renames_the_plan_and_undo_restores_it() -> None:
+    doc = based_doc()
+    stack = UndoStack(doc)
+    planned = copy.deepcopy(doc.training)
+    planned.fine_tune = PLAN
+    stack.push(SetTrainingSettings(planned))
+    base_id = next(layer.id for layer in doc.graph.layers.values() if layer.name == "base")
+    stack.push(RenameLayer(base_id, "backbone"))
+    assert doc.training.fine_tune.layer == "backbone"
+    assert fine_tune_layers(doc) == ["backbone"]
+    stack.undo()
+    assert doc.training.fine_tune == PLAN
