@@ -7,7 +7,8 @@ is not the plain output of a layer of that name through ``Identity``, see
 ``codegen.emit_output``) and a public layer for each raw ``keras.ops`` call of the original
 (``keras_import.ops``), named as the op; they hold no weights. Nothing else: names,
 dtypes, initializer and regularizer configs, tuples, call arguments and nesting must all come
-back as they were.
+back as they were; a nested ``keras.Sequential`` comes back a Sequential with the same config
+(its InputLayer included).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def assert_same_layers(original: Any, rebuilt: Any, where: str = "model") -> Non
     the layers standing for ``original``'s raw ops, by the op's name (``x + 3.0`` in
     MobileNetV3 comes back as ``Rescaling(offset=3.0, name='add')``)."""
     names = {layer.name for layer in original.layers}
-    raw_ops = {op.name for op in original.operations if not isinstance(op, keras.layers.Layer)}
+    operations = getattr(original, "operations", original.layers)  # a Sequential has none
+    raw_ops = {op.name for op in operations if not isinstance(op, keras.layers.Layer)}
     extra = [layer for layer in rebuilt.layers if layer.name not in names]
     assert all(type(layer).__name__ == "Identity" or layer.name in raw_ops for layer in extra), \
         f"{where}: unexpected extra layers {[layer.name for layer in extra]}"
@@ -51,6 +53,9 @@ def assert_same_layers(original: Any, rebuilt: Any, where: str = "model") -> Non
         assert same_class(twin, layer), f"{where}/{layer.name}: class differs"
         if is_model(layer):
             assert_same_layers(layer, twin, f"{where}/{layer.name}")
+            if isinstance(layer, keras.Sequential):  # its config holds its InputLayer too
+                assert plain(twin.get_config()) == plain(layer.get_config()), \
+                    f"{where}/{layer.name}: Sequential config differs"
             continue
         assert plain(twin.get_config()) == plain(layer.get_config()), \
             f"{where}/{layer.name}: config differs"

@@ -33,6 +33,7 @@ from .constructor_code import constructor_arguments
 from .custom_code import custom_part, keyword_arguments, standard_imports
 from .pretrained_code import input_rows, keras_layer, weights_argument, with_weights_argument
 from .python import INDENT, RESERVED, CodegenError, Namespace, call_text, identifier, literal
+from .sequential_code import sequential_body
 from .training_code import training_code
 
 
@@ -128,6 +129,9 @@ class _ModuleWriter:
     # ---------------------------------------------------------- one graph
     def function(self, fn: str, graph: Graph, key: str, model_name: str,
                  is_block: bool = False) -> None:
+        if is_block and self.writes_sequential(key):
+            self.sequential_function(fn, graph, key, model_name)
+            return
         body = _GraphWriter(self, graph).lines()
         self.variables[key] = body.variables
         signature = f"def {fn}(name={model_name!r}):" if is_block else f"def {fn}():"
@@ -143,6 +147,23 @@ class _ModuleWriter:
         text = "\n".join([signature, *(INDENT + line for line in lines)]) + "\n"
         owners = {2 + i: (key, node_id) for i, node_id in enumerate(body.owners)}
         self.add_part(text, owners)
+
+    def writes_sequential(self, block_id: str) -> bool:
+        """A Sequential block is written as one unless a layer of it is a keras.applications
+        model, whose constructor takes the shape of the tensor it is called on."""
+        block = self.doc.block(block_id)
+        writer = _GraphWriter(self, block.graph)
+        return block.is_sequential and \
+            not any(writer.is_application(layer) for layer in block.graph.layers.values())
+
+    def sequential_function(self, fn: str, graph: Graph, key: str, model_name: str) -> None:
+        code, owners = sequential_body(graph, _GraphWriter(self, graph).constructor)
+        self.variables[key] = {}
+        doc = '"""A block of this project: a Sequential model used as a layer."""'
+        lines = [f"def {fn}(name={model_name!r}):", INDENT + doc,
+                 *(INDENT + line for line in code)]
+        self.add_part("\n".join(lines) + "\n",
+                      {2 + i: (key, node_id) for i, node_id in enumerate(owners) if node_id})
 
     # ----------------------------------------------------------- compile
     def compile_function(self) -> str:

@@ -15,15 +15,28 @@ from ..schema.records import BLOCK_CLASS, MAIN, LayerSpec, PortSpec
 from ..schema.settings import CompileSettings, TrainingSettings
 from .graph import Graph
 from .search_space import SearchSpace
+from .sequential import chain_problem
 
 
 @dataclass
 class Block:
-    """A sub-graph with its own inputs and outputs, used as a layer (book 7.1.6)."""
+    """A sub-graph with its own inputs and outputs, used as a layer (book 7.1.6).
+
+    ``sequential``: the block was a nested ``keras.Sequential`` (or is meant to be one). It
+    is one while its graph stays a single chain (:attr:`is_sequential`): an edit that adds a
+    branch makes it a functional model again, in the code and in the saved file, and undoing
+    that edit makes it a Sequential again. A file saved with the branch keeps no mark.
+    """
 
     id: str
     name: str
     graph: Graph
+    sequential: bool = False
+
+    @property
+    def is_sequential(self) -> bool:
+        """Written and saved as a ``keras.Sequential``: marked so, and still one chain."""
+        return self.sequential and chain_problem(self.graph) is None
 
 
 @dataclass
@@ -146,7 +159,8 @@ class Document:
         changes a weight array in place, so copying them would only cost memory)."""
         twin = Document(self._catalog)
         for block in self.blocks.values():  # first: a block's inputs give its calls' ports
-            twin.blocks[block.id] = Block(block.id, block.name, twin.new_graph())
+            twin.blocks[block.id] = Block(block.id, block.name, twin.new_graph(),
+                                          block.sequential)
         for block in self.blocks.values():
             _fill_graph(twin.blocks[block.id].graph, block.graph)
         _fill_graph(twin.graph, self.graph)

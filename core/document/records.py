@@ -21,6 +21,7 @@ from ..schema.settings import CompileSettings, settings_from_records, settings_t
 from .document import Block, Document, ProjectMeta
 from .graph import Graph
 from .search_space import space_from_records, space_to_records
+from .sequential import chain_problem
 from .space_checks import space_errors
 from .trust import code_in
 
@@ -48,11 +49,16 @@ def to_records(doc: Document, folder: Path | None = None) -> dict[str, Any]:
                     "learning_rate": doc.compile.learning_rate},
         "training": settings_to_records(doc.training),
         "graph": _graph_records(doc.graph),
-        "blocks": [{"id": b.id, "name": b.name, "graph": _graph_records(b.graph)}
-                   for b in doc.blocks.values()],
+        "blocks": [_block_record(b) for b in doc.blocks.values()],
         **_search_space_records(doc),
         **_custom_module_records(doc, folder),
     }
+
+
+def _block_record(block: Block) -> dict[str, Any]:
+    """A block; ``"sequential"`` only on a Sequential one (older files stay identical)."""
+    mark = {"sequential": True} if block.is_sequential else {}
+    return {"id": block.id, "name": block.name, **mark, "graph": _graph_records(block.graph)}
 
 
 def _custom_module_records(doc: Document, folder: Path | None) -> dict[str, Any]:
@@ -146,14 +152,22 @@ class _Reader(RecordReader):
         for i, raw in enumerate(blocks):
             where = f"blocks[{i}]"
             block = Block(self.get(raw, "id", str, where), self.get(raw, "name", str, where),
-                          doc.new_graph())
+                          doc.new_graph(), self.get(raw, "sequential", bool, where, False))
             doc.add_block(block)
         for i in self.block_order(doc, blocks):
             self.graph(doc, doc.blocks[blocks[i]["id"]].graph,
                        self.get(blocks[i], "graph", dict, f"blocks[{i}]"), f"blocks[{i}]")
+            self.chain(doc.blocks[blocks[i]["id"]], f"blocks[{i}]")
         self.graph(doc, doc.graph, self.get(data, "graph", dict, "the top level"), "graph")
         doc.training = settings_from_records(data.get("training"), self.source)
         self.search_space(doc, data.get("search_space"))
+
+    def chain(self, block: Block, where: str) -> None:
+        """A block marked Sequential must be one: a single chain from one input."""
+        problem = chain_problem(block.graph) if block.sequential else None
+        if problem is not None:
+            raise self.fail(f"{where}.sequential", "a block that is a single chain of layers "
+                            "from one input to one output", problem)
 
     def custom_modules(self, doc: Document, raw: list[Any]) -> None:
         """The project's custom layer modules (their classes' entries; nothing is run)."""

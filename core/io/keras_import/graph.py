@@ -245,7 +245,8 @@ class _Converter:
         block_name, i = name, 1
         while self.doc.block_named(block_name) is not None:
             block_name, i = f"{name}_{i}", i + 1
-        block = Block(new_id(), block_name, self.doc.new_graph())
+        block = Block(new_id(), block_name, self.doc.new_graph(),
+                      sequential=record.get("class_name") == "Sequential")
         self.doc.add_block(block)
         self.model_into(record, block.graph)
         return block.id
