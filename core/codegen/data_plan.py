@@ -35,11 +35,13 @@ def embedding_vocab(doc: Document) -> dict[str, int]:
 def target_kind(loss: str | None) -> str:
     """What synthetic targets suit a loss: class ids, one-hot rows, 0/1 or floats."""
     key = (loss or "").lower().replace("_", "")
-    if key == "sparsecategoricalcrossentropy":
+    # Keras' compile also takes "ce"/"crossentropy" (it picks the crossentropy from the
+    # targets: class ids suit it for any output width) and the registry alias "bce".
+    if key in ("sparsecategoricalcrossentropy", "ce", "crossentropy"):
         return "sparse"
     if key in ("categoricalcrossentropy", "categoricalfocalcrossentropy"):
         return "onehot"
-    if key in ("binarycrossentropy", "binaryfocalcrossentropy", "hinge", "squaredhinge"):
+    if key in ("binarycrossentropy", "bce", "binaryfocalcrossentropy", "hinge", "squaredhinge"):
         return "binary"
     return "floats"
 

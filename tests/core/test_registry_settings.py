@@ -11,6 +11,7 @@ import pytest
 
 from layerforge.core.catalog.catalog import Catalog
 from layerforge.core.catalog.registries import offered_names, registry_error, snake_case
+from layerforge.core.codegen.data_plan import label_mode, target_kind
 from layerforge.core.codegen.loader import load_generated
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.search_space import Dimension
@@ -147,3 +148,15 @@ def test_a_run_with_an_unknown_loss_fails_naming_it(tmp_path) -> None:
     assert f"output '{output.name}': loss: expected a loss name that keras.losses resolves" \
         in result.message
     assert "did you mean 'categorical_crossentropy'?" in result.message
+
+
+@pytest.mark.parametrize("loss,targets,mode", [
+    ("bce", "binary", "binary"), ("binary_crossentropy", "binary", "binary"),
+    ("ce", "sparse", "int"), ("crossentropy", "sparse", "int"),
+    ("categorical_crossentropy", "onehot", "categorical"), ("mse", "floats", "int"),
+])
+def test_aliases_get_the_targets_and_folder_labels_of_their_loss(loss: str, targets: str,
+                                                                  mode: str) -> None:
+    """Synthetic targets and a folder's label mode follow the alias as Keras resolves it."""
+    assert target_kind(loss) == targets
+    assert label_mode(loss) == mode
