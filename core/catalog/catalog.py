@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,21 +28,22 @@ from .entry import APPLICATION_PREFIX, LayerEntry
 from .hints import (
     APPLICATIONS,
     CATEGORIES,
+    CLASS_CHOICES,
     CLASS_INITIAL,
     EXCLUDED,
+    OWN_ENTRIES,
     PORT_HINTS,
-    PROBE_INPUTS,
     SPATIAL_TUPLES,
     STRING_CHOICES,
     SUGGESTED,
-    VOCABULARY_LAYERS,
 )
 from .nested import use_entries
 from .params import REGISTRY_MODULES, ParamSpec, registry_choices
+from .probe import probe_layer as _probe
 from .registries import setting_registries
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 22
+CATALOG_SCHEMA = 23
 
 
 class Catalog:
@@ -162,7 +163,7 @@ def build_catalog() -> Catalog:
     entries: list[LayerEntry] = []
     held = []
     for name, cls in _public_layer_classes(keras):
-        if name in excluded:
+        if name in excluded or name in OWN_ENTRIES:
             continue
         if holds_layers(name):  # made once every layer they may hold is known
             held.append(cls)
@@ -249,6 +250,9 @@ def _param_spec(cls: type, param: inspect.Parameter,
         if isinstance(default, str) and default not in choices:
             choices = (*choices, default)
         return ParamSpec(name, kind, _jsonable(default), required, choices)
+    own = CLASS_CHOICES.get((cls.__name__, name))
+    if own is not None:
+        return ParamSpec(name, "choice", default, required, tuple(own))
     if name in STRING_CHOICES and (default is None or isinstance(default, str)):
         choices = ([None] if default is None else []) + list(STRING_CHOICES[name])
         if name == "padding" and cls.__name__ in ("Conv1D", "SeparableConv1D", "DepthwiseConv1D"):
@@ -296,52 +300,6 @@ def _jsonable(value: Any) -> Any:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         return None
-
-
-@dataclass(frozen=True)
-class _Probe:
-    example: dict[str, Any] | None
-    keras_name: str = ""
-    problem: str = ""
-    layer: Any = None  # the layer built on the example (asked for its call's extra ports)
-
-
-def _probe(keras: Any, cls: type, entry: LayerEntry) -> _Probe:
-    """Build the layer with its initial params on the first symbolic input that works."""
-    kwargs = {k: entry.param(k).to_keras(v) for k, v in entry.initial_params().items()}
-    problem = "no input shape fits"
-    for candidate in _probe_candidates(entry):
-        try:
-            layer = cls(**kwargs)
-            args = _symbolic_args(keras, entry, candidate)
-            if entry.ports.kind == "named":
-                layer(**args)
-            else:
-                layer(args if entry.ports.kind == "list" else args[0])
-            # Keras' own default name, without the counter it adds to repeats
-            return _Probe(candidate, re.sub(r"_\d+$", "", layer.name), layer=layer)
-        except Exception as exc:  # any failure just means: try the next shape
-            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-    return _Probe(None, problem=problem)
-
-
-def _probe_candidates(entry: LayerEntry) -> list[dict[str, Any]]:
-    if entry.class_name in VOCABULARY_LAYERS:  # strings (or ids), one sample a row
-        return [VOCABULARY_LAYERS[entry.class_name]]
-    if entry.ports.kind == "named":
-        return [{"inputs": {"query": [None, 4, 8], "value": [None, 5, 8]}, "dtype": "float32"}]
-    if entry.ports.kind == "list":
-        return [{"inputs": [s[0]] * entry.ports.min, "dtype": "float32"} for s in PROBE_INPUTS]
-    dtypes = ["int32", "float32"] if "Embedding" in entry.class_name else ["float32", "int32"]
-    return [{"inputs": s, "dtype": d} for d in dtypes for s in PROBE_INPUTS]
-
-
-def _symbolic_args(keras: Any, entry: LayerEntry, example: dict[str, Any]) -> Any:
-    dtype = example["dtype"]
-    inputs = example["inputs"]
-    if isinstance(inputs, dict):
-        return {k: keras.KerasTensor(tuple(v), dtype=dtype) for k, v in inputs.items()}
-    return [keras.KerasTensor(tuple(s), dtype=dtype) for s in inputs]
 
 
 def _application_entry(keras: Any, name: str) -> LayerEntry:

@@ -21,10 +21,14 @@ EXCLUDED = {
     "InputLayer": "use an input node",
     "Wrapper": "abstract base class",
     "TFSMLayer": "loads a SavedModel from disk",
-    "JaxLayer": "wraps a JAX function",
-    "FlaxLayer": "wraps a Flax module",
-    "TorchModuleWrapper": "wraps a PyTorch module",
+    "JaxLayer": "wraps a JAX function: another backend than this app's TensorFlow",
+    "FlaxLayer": "wraps a Flax module: another backend than this app's TensorFlow",
+    "TorchModuleWrapper": "wraps a PyTorch module: another backend than this app's TensorFlow",
 }
+
+# keras.layers classes whose entry the catalog makes itself rather than by probing
+# (a Lambda keeps the user's expression text: ``catalog._lambda_entry``).
+OWN_ENTRIES = frozenset({"Lambda"})
 
 # Starting values for constructor arguments that have no default in Keras.
 SUGGESTED = {
@@ -45,6 +49,13 @@ STRING_CHOICES = {
     "output_mode": ["int", "one_hot", "multi_hot", "count", "tf_idf"],
     "merge_mode": ["concat", "sum", "mul", "ave"],
     "score_mode": ["dot", "concat"],
+}
+
+# The choices of a string argument of one class, where they differ from ``STRING_CHOICES``.
+CLASS_CHOICES: dict[tuple[str, str], list[str | None]] = {
+    ("HashedCrossing", "output_mode"): ["int", "one_hot"],
+    ("STFTSpectrogram", "mode"): ["log", "magnitude", "psd", "real", "imag", "angle", "stft"],
+    ("STFTSpectrogram", "scaling"): ["density", "spectrum", None],
 }
 
 # Shape-like arguments that take an int or a tuple with one entry per spatial axis.
@@ -68,6 +79,9 @@ PORT_HINTS = {
     "AdditiveAttention": PortSpec("list", 2, 3),
     "Subtract": PortSpec("list", 2, 2),
     "Dot": PortSpec("list", 2, 2),
+    # Keras computes its output shape for exactly two features (its call takes more, but
+    # a symbolic call of three is refused).
+    "HashedCrossing": PortSpec("list", 2, 2),
 }
 
 # Call arguments that take a list of tensors whose length Keras' signature cannot tell
@@ -101,3 +115,11 @@ PROBE_INPUTS: list[Any] = [
     [[None, 8]], [[None, 10, 8]], [[None, 16, 16, 3]], [[None, 8, 8, 8, 2]],
     [[None, 4, 16, 16, 3]], [[None, 4, 16, 3]], [[None, 4, 8, 8, 8, 2]], [[None, 64]],
 ]
+
+# The one symbolic input a particular class is probed with, when the generic ones cannot fit.
+CLASS_PROBE_INPUTS: dict[str, dict[str, Any]] = {
+    # Two scalar features a row (integer ids here; strings work too).
+    "HashedCrossing": {"inputs": [[None, 1], [None, 1]], "dtype": "int32"},
+    # Audio: (batch, time, 1 channel).
+    "STFTSpectrogram": {"inputs": [[None, 1024, 1]], "dtype": "float32"},
+}

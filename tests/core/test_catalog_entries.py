@@ -1,0 +1,128 @@
+"""Layers that build only on inputs of their own (HashedCrossing: two scalar features;
+STFTSpectrogram: audio) and TFSMLayer (a SavedModel the user names): in the catalog, live
+shapes and parameter counts equal to Keras', generated code that builds, .keras round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from roundtrip_support import assert_round_trip, assert_same_model
+
+from layerforge.core.analysis.shapes import ShapeEngine
+from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.codegen.loader import build_model, load_generated
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.io.keras_import.files import import_file
+
+keras = pytest.importorskip("keras")
+layers = keras.layers
+
+
+def crossing(doc: Document, params: dict[str, Any] | None = None) -> tuple[str, str]:
+    """Two integer features -> HashedCrossing -> Embedding -> Flatten -> output; the ids of
+    the crossing and the embedding calls."""
+    stack = UndoStack(doc)
+    features = [stack.push(edits.add_input(doc, [1], dtype="int32", name=n)).node.id
+                for n in ("city", "age_bucket")]
+    cross = stack.push(edits.add_layer(doc, "HashedCrossing", params)).node.id
+    for index, feature in enumerate(features):
+        stack.push(edits.connect(doc, feature, cross, dst_slot=index))
+    embed = stack.push(edits.add_layer(doc, "Embedding", {"input_dim": 16, "output_dim": 4}))
+    stack.push(edits.connect(doc, cross, embed.node.id))
+    flat = stack.push(edits.add_layer(doc, "Flatten")).node.id
+    stack.push(edits.connect(doc, embed.node.id, flat))
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, flat, out))
+    return cross, embed.node.id
+
+
+# ------------------------------------------------------------------ HashedCrossing
+def test_hashed_crossing_takes_two_features_and_starts_with_bins(catalog: Catalog) -> None:
+    entry = catalog.get("HashedCrossing")
+    assert (entry.ports.kind, entry.ports.min, entry.ports.max) == ("list", 2, 2)
+    assert entry.initial_params() == {"num_bins": 16}
+    assert entry.param("output_mode").choices == ("int", "one_hot")
+    assert entry.example == {"inputs": [[None, 1], [None, 1]], "dtype": "int32"}
+
+
+def test_hashed_crossing_live_shapes_params_and_code(doc: Document) -> None:
+    cross, embed = crossing(doc)
+    engine = ShapeEngine(doc)
+    shapes = engine.shapes()
+    assert shapes[cross].outputs == ((None, 1),)
+    assert shapes[embed].outputs == ((None, 1, 4),)
+    assert [d.message for d in engine.diagnostics()] == []
+    model = build_model(doc)
+    assert engine.total_params() == model.count_params() == 16 * 4
+    source = generate(doc).source
+    assert "layers.HashedCrossing(16, name='hashed_crossing')([city, age_bucket])" in source
+    ids = model([np.array([[3], [3], [5]]), np.array([[1], [1], [2]])])
+    assert ids.shape == (3, 4)  # flattened
+    np.testing.assert_array_equal(ids[0], ids[1])
+
+
+def test_hashed_crossing_one_hot_shape_equals_keras(doc: Document) -> None:
+    cross, _ = crossing(doc, {"num_bins": 8, "output_mode": "one_hot"})
+    assert ShapeEngine(doc).shapes()[cross].outputs == ((None, 8),)
+
+
+def test_hashed_crossing_one_hot_round_trips(tmp_path: Path) -> None:
+    city = keras.Input(shape=(1,), dtype="int32", name="city")
+    age = keras.Input(shape=(1,), dtype="int32", name="age_bucket")
+    x = layers.HashedCrossing(num_bins=32, output_mode="one_hot")([city, age])
+    doc = assert_round_trip(keras.Model([city, age], layers.Dense(1)(x)), tmp_path)
+    crossings = [lay for lay in doc.graph.layers.values() if lay.class_name == "HashedCrossing"]
+    assert [lay.params.get("num_bins") for lay in crossings] == [32]
+
+
+def test_hashed_crossing_ids_come_back_the_same(tmp_path: Path) -> None:
+    """output_mode='int' (ids for an Embedding): Keras gives the layer an int64 policy of its
+    own, which the generated HashedCrossing(32) gets again."""
+    city = keras.Input(shape=(1,), dtype="int32", name="city")
+    age = keras.Input(shape=(1,), dtype="int32", name="age_bucket")
+    x = layers.HashedCrossing(num_bins=32, name="crossed")([city, age])
+    x = layers.Flatten()(layers.Embedding(32, 4)(x))
+    model = keras.Model([city, age], layers.Dense(1)(x))
+    model.save(tmp_path / "model.keras")
+    rebuilt = load_generated(generate(import_file(tmp_path / "model.keras").doc)).build_model()
+    assert_same_model(model, rebuilt)
+    assert rebuilt.get_layer("crossed").dtype_policy.name == "int64"
+
+
+# ------------------------------------------------------------------ STFTSpectrogram
+def test_stft_spectrogram_live_shapes_params_and_code(doc: Document) -> None:
+    stack = UndoStack(doc)
+    audio = stack.push(edits.add_input(doc, [1000, 1], name="audio")).node.id
+    stft = stack.push(edits.add_layer(doc, "STFTSpectrogram", {"frame_length": 128})).node.id
+    stack.push(edits.connect(doc, audio, stft))
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, stft, out))
+    engine = ShapeEngine(doc)
+    reference = layers.STFTSpectrogram(frame_length=128)
+    expected = reference(keras.Input((1000, 1)))
+    assert engine.shapes()[stft].outputs == (tuple(expected.shape),)
+    model = build_model(doc)
+    assert engine.total_params() == model.count_params() == reference.count_params()
+    assert "layers.STFTSpectrogram(frame_length=128, name='stft_spectrogram')(audio)" in \
+        generate(doc).source
+
+
+def test_stft_spectrogram_choices(catalog: Catalog) -> None:
+    entry = catalog.get("STFTSpectrogram")
+    assert "psd" in entry.param("mode").choices
+    assert entry.param("mode").value_error("loud") is not None
+    assert set(entry.param("scaling").choices) == {"density", "spectrum", None}
+
+
+def test_stft_spectrogram_round_trips(tmp_path: Path) -> None:
+    audio = keras.Input(shape=(512, 1), name="audio")
+    x = layers.STFTSpectrogram(mode="magnitude", frame_length=64, frame_step=32,
+                               fft_length=64)(audio)
+    x = layers.GlobalAveragePooling1D()(x)
+    assert_round_trip(keras.Model(audio, layers.Dense(2)(x)), tmp_path, length=512)
