@@ -17,7 +17,7 @@ from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Block, Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
-from layerforge.core.editing.graph_commands import Disconnect, SetParam
+from layerforge.core.editing.graph_commands import AddBlock, Disconnect, GraphRecords, SetParam
 from layerforge.core.io.project import dumps, loads
 from layerforge.core.schema.errors import ProjectFileError
 
@@ -120,3 +120,29 @@ def test_live_pass_keras_check_and_edits_of_a_sequential_block(tmp_path: Path) -
     assert result.ok, result.diagnostics
     stem = result.model.get_layer("stem")
     assert type(stem).__name__ == "Sequential" and stem.output.shape == (None, 6, 6, 8)
+
+
+def test_a_sequential_block_holding_an_application_is_written_functional() -> None:
+    """An application's constructor takes the shape of the tensor it is called on, which a
+    Sequential's list does not name: such a block is written as a functional model."""
+    doc = Document()
+    stack = UndoStack(doc)
+    stack.push(AddBlock("base_block", "base", GraphRecords([], [], [])))
+    x = stack.push(edits.add_input(doc, [32, 32, 3], name="image", graph_key="base_block"))
+    app = stack.push(edits.add_layer(doc, "applications.MobileNetV2",
+                                     {"include_top": False, "weights": None, "pooling": "avg"},
+                                     name="mobilenet", graph_key="base_block"))
+    out = stack.push(edits.add_output(doc, name="mobilenet", graph_key="base_block"))
+    for src, dst in ((x, app), (app, out)):
+        stack.push(edits.connect(doc, src.node.id, dst.node.id, graph_key="base_block"))
+    doc.block("base_block").sequential = True
+    main_in = stack.push(edits.add_input(doc, [32, 32, 3], name="picture"))
+    use = stack.push(edits.use_block(doc, "base_block"))
+    main_out = stack.push(edits.add_output(doc, name="base"))
+    for src, dst in ((main_in, use), (use, main_out)):
+        stack.push(edits.connect(doc, src.node.id, dst.node.id))
+    assert doc.block("base_block").is_sequential
+    source = generate(doc).source
+    assert "keras.Sequential" not in source
+    base = load_generated(generate(doc)).build_model().get_layer("base")
+    assert type(base).__name__ == "Functional" and base.output.shape == (None, 1280)
