@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from roundtrip_support import assert_cli_round_trip, assert_round_trip
 
@@ -18,7 +19,9 @@ from layerforge.core.document.document import Block, Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import AddBlock, Disconnect, GraphRecords, SetParam
+from layerforge.core.io.keras_import.graph import import_model
 from layerforge.core.io.project import dumps, loads
+from layerforge.core.io.weights import apply_weights
 from layerforge.core.schema.errors import ProjectFileError
 
 keras = pytest.importorskip("keras")
@@ -146,3 +149,14 @@ def test_a_sequential_block_holding_an_application_is_written_functional() -> No
     assert "keras.Sequential" not in source
     base = load_generated(generate(doc)).build_model().get_layer("base")
     assert type(base).__name__ == "Functional" and base.output.shape == (None, 1280)
+
+
+def test_weights_of_a_sequential_block_are_kept() -> None:
+    """Weights captured on import go back into the rebuilt Sequential, layer by name."""
+    model = stem_model()
+    doc = import_model(model, keep_weights=True)
+    rebuilt = load_generated(generate(doc)).build_model()
+    assert apply_weights(rebuilt, doc) == 2
+    batch = np.random.default_rng(3).random((2, 8, 8, 3), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(rebuilt(batch)), np.asarray(model(batch)),
+                               rtol=1e-5, atol=1e-6)
