@@ -55,8 +55,9 @@ def test_nested_sequential_comes_back_as_a_sequential(tmp_path: Path) -> None:
 
 
 def test_the_mark_is_saved_only_on_a_sequential_block(tmp_path: Path) -> None:
+    """Saved, read back and copied (what training and the Keras check read) with the block."""
     doc = assert_round_trip(stem_model(), tmp_path)
-    assert stem_block(doc).is_sequential
+    assert stem_block(doc).is_sequential and stem_block(doc.copy()).is_sequential
     text = dumps(doc)
     assert [b.get("sequential") for b in json.loads(text)["blocks"]] == [True]
     again = loads(text)
