@@ -140,6 +140,13 @@ class EditorSession(QObject):
         if self.code_trusted:
             trust_document(self.doc)
 
+    def _notice_changed_modules(self) -> None:
+        """A custom module edited on disk since it was trusted may not run (its nodes warn):
+        the document is no longer all trusted, so File → Trust Project Code… is offered again."""
+        if self.code_trusted and untrusted_code(self.doc):
+            self.code_trusted = False
+            self.trust_changed.emit(False)
+
     def set_path(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self.title_changed.emit()
@@ -195,6 +202,7 @@ class EditorSession(QObject):
         another pass is scheduled, as after an edit."""
         self._analysis_timer.stop()
         self._trust_typed_code()
+        self._notice_changed_modules()
         changed: dict[str, set[str]] = {}
         building = False
         found = validate(self.doc)

@@ -157,3 +157,26 @@ def test_a_project_asks_about_its_module_once_per_content(window: Any, qtbot: An
     click_menu(qtbot, window, "File", "Trust Project Code…")
     qtbot.waitUntil(lambda: window.session.untrusted_code() == [], timeout=5000)
     assert "Doubling from gui_once.py" in seen[-1]
+
+
+def test_a_module_edited_while_its_project_is_open_is_asked_about_again(
+        window: Any, qtbot: Any, isolated: SimpleNamespace,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    module = isolated.path / "gui_edited.py"
+    module.write_text(MODULE, encoding="utf-8")
+    add_module(window, qtbot, monkeypatch, module, "Trust and Add")
+    qtbot.waitUntil(lambda: custom_entries(window) == ["Doubling"], timeout=5000)
+    type_into(window.palette.search, "Doubling")
+    qtbot.waitUntil(lambda: bool(window.view.canvas_scene.nodes))
+    assert not window.act_trust.isEnabled()
+    # The file changes on disk: the next pass stops running it and offers to trust it again.
+    module.write_text(MODULE + "\n# edited\n", encoding="utf-8")
+    window.session.schedule_analysis()
+    qtbot.waitUntil(window.act_trust.isEnabled, timeout=5000)
+    assert window.session.untrusted_code() == ["doubling: Doubling from gui_edited.py"]
+    seen: list[str] = []
+    answer_prompt("Trust and Run", seen)
+    click_menu(qtbot, window, "File", "Trust Project Code…")
+    qtbot.waitUntil(lambda: window.session.untrusted_code() == [], timeout=5000)
+    assert "Doubling from gui_edited.py" in seen[-1]
+    assert not window.act_trust.isEnabled()
