@@ -7,15 +7,41 @@ training (:mod:`core.training.data`) and the code writer both ask here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..document.document import Document
 from ..schema.data_sources import DATA_SOURCES
 from ..schema.records import CallNode
 from ..schema.settings import DataSource
+from .vocabulary import vocabulary_uses
 
 DEFAULT_SAMPLES = 256
 # Lengths tried, in order, for sequence dimensions left open (None) in the graph: the
 # first one the whole model accepts (pooling can need long sequences) is used.
 SEQUENCE_LENGTHS = (100, 500, 2000)
+# The most words of one synthetic text: a sentence for TextVectorization, one token for a lookup.
+TEXT_WORDS = 8
+
+
+@dataclass(frozen=True)
+class TextPlan:
+    """Synthetic texts for a string input: words from ``layer``'s vocabulary (None: made-up
+    words), 1 to ``most`` of them a value."""
+
+    layer: str | None
+    most: int
+
+
+def text_plans(doc: Document) -> dict[str, TextPlan]:
+    """String input name -> how its synthetic texts are drawn."""
+    fed = {use.input_name: use.layer for use in vocabulary_uses(doc)}
+    plans = {}
+    for node in doc.graph.inputs():
+        if "string" in node.dtype:
+            layer = fed.get(node.name)
+            most = TEXT_WORDS if layer is None or layer.class_name == "TextVectorization" else 1
+            plans[node.name] = TextPlan(None if layer is None else layer.name, most)
+    return plans
 
 
 def embedding_vocab(doc: Document) -> dict[str, int]:

@@ -27,6 +27,33 @@ def synthetic_array(rng, samples, shape, dtype, kind, high):  # type: ignore[no-
     return rng.random(size=(samples, *shape)).astype(dtype)
 
 
+def synthetic_texts(rng, samples, shape, model, layer, most):  # type: ignore[no-untyped-def]
+    """Random texts for a string input: each value 1 to ``most`` words drawn from the
+    vocabulary of the layer ``layer`` that the input feeds (made-up words when it has none)."""
+    words = vocabulary_words(model, layer)
+    size = (samples, *tuple(shape))
+    counts = rng.integers(1, most + 1, size=size).reshape(-1)
+    texts = [" ".join(rng.choice(words, int(n))) for n in counts]
+    return np.array(texts, dtype=str).reshape(size)
+
+
+def vocabulary_words(model, layer):  # type: ignore[no-untyped-def]
+    """The tokens of the vocabulary layer ``layer`` (None: no such layer), else made-up words."""
+    words = [] if layer is None else \
+        model.get_layer(layer).get_vocabulary(include_special_tokens=False)
+    words = [w.decode("utf-8") if isinstance(w, bytes) else str(w) for w in words]
+    return words or ["lorem", "ipsum", "dolor", "sit", "amet", "elit", "sed", "magna",
+                     "nisi", "velit", "culpa", "minim", "anim", "irure", "enim", "quis"]
+
+
+def string_tensors(arrays):  # type: ignore[no-untyped-def]
+    """The arrays with strings made tensors: Keras' fit takes no numpy arrays of strings."""
+    import keras  # lazy: Keras loads only when data is
+
+    return {name: keras.ops.convert_to_tensor(a) if a.dtype.kind in "US" else a
+            for name, a in arrays.items()}
+
+
 def input_shapes(model, lengths=(100, 500, 2000)):  # type: ignore[no-untyped-def]
     """Per-sample shape of each model input by name; open (None) dimensions get the first
     of ``lengths`` that the whole model accepts."""
@@ -96,7 +123,10 @@ def conform(array, shape, dtype, name, loss=None, vocab=None, scale=None):  # ty
     """
     import keras  # lazy: Keras loads only when data is
 
-    if array.dtype == object:  # lists of word ids (imdb, reuters)
+    text = "string" in str(dtype)
+    if text and np.asarray(array).dtype.kind not in "USO":
+        raise ValueError(f"{name}: expected strings (dtype string); received {array.dtype}")
+    if array.dtype == object and not text:  # lists of word ids (imdb, reuters)
         array = keras.utils.pad_sequences(list(array), maxlen=shape[0] if shape else None)
     if scale is not None:
         array = array * scale
@@ -122,4 +152,4 @@ def conform(array, shape, dtype, name, loss=None, vocab=None, scale=None):  # ty
     if vocab is not None and array.size and array.max() >= vocab:
         raise ValueError(f"{name}: expected word ids below {vocab} (the Embedding's "
                          f"input_dim); received ids up to {int(array.max())}")
-    return array.astype(dtype)
+    return array.astype(str if text else dtype)

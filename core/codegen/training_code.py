@@ -35,12 +35,14 @@ from .data_plan import (
     open_lengths,
     synthetic_samples,
     target_kind,
+    text_plans,
     uses_classes,
     whole_model_sources,
 )
 from .fine_tune_code import phase_one_statements, phase_two_statements, portable_sources
 from .helper_source import helper_names, helper_source
 from .python import INDENT, CodegenError, literal, wrapped
+from .text_data_code import string_tensor_statements, synthetic_texts_arguments
 from .vocabulary import adapt_statements
 
 GUARD = 'if __name__ == "__main__":\n    main()\n'
@@ -89,7 +91,7 @@ class _MainWriter:
         self.names_out = [n.name for n in self.outputs]
         self.helpers: list[str] = []
         self.lines: list[str] = []
-        self.vocab = embedding_vocab(doc)
+        self.vocab, self.texts = embedding_vocab(doc), text_plans(doc)
 
     def helper(self, name: str) -> None:
         if name in self.helpers:
@@ -130,6 +132,9 @@ class _MainWriter:
             static = self.arrays("x", "y", s.data)
             self.adapt({name: f"x[{literal(name)}]" for name in self.names_in})
             train, validation, sample = self.validation(static)
+            for line in string_tensor_statements(self.inputs, validation):
+                self.helper("string_tensors")
+                self.add(line)
             fit_args = [*train, f"batch_size={literal(s.batch_size)}",
                         f"shuffle={literal(s.shuffle)}", *validation]
             has_validation = bool(validation)
@@ -233,7 +238,11 @@ class _MainWriter:
         if is_synthetic(src):
             kind, high = input_kind(node.dtype, self.vocab.get(node.name))
             shape = f"shapes[{literal(node.name)}]" if open_dims else list(node.shape)
-            return synthetic_text(kind, samples, shape, node.dtype, str(high))
+            if node.name in self.texts:
+                self.helper("synthetic_texts")
+                return _Call("synthetic_texts",
+                             synthetic_texts_arguments(self.texts[node.name], samples, shape))
+            return synthetic_statements(kind, samples, shape, node.dtype, str(high), [])[1]
         assert src is not None
         vocab = self.vocab.get(node.name)
         return self.loaded(src, literal(list(node.shape), as_tuple=True), node.dtype,
@@ -349,17 +358,10 @@ class _MainWriter:
         return _call(f"keras.callbacks.{spec.kind}(", [], params, indent)
 
 
-def synthetic_text(kind: str, samples: int | str, shape: str | list[Any], dtype: str,
-                   high: str) -> str:
-    """The numpy expression :func:`.portable.synthetic_array` evaluates for these arguments;
-    ``shape`` is a literal list or the name of a shape known when the code runs."""
-    pre, value = synthetic_statements(kind, samples, shape, dtype, high, [])
-    assert not pre
-    return value
-
-
 def synthetic_statements(kind: str, samples: int | str, shape: str | list[Any], dtype: str,
                          high: str, pre: list[str]) -> tuple[list[str], str]:
+    """(statements, the numpy expression) :func:`.portable.synthetic_array` evaluates for these
+    arguments; ``shape`` is a literal list or the name of a shape known when the code runs."""
     if isinstance(shape, list):
         size, head = literal([int(samples), *shape], as_tuple=True), \
             literal([int(samples), *shape[:-1]], as_tuple=True)

@@ -25,7 +25,9 @@ from ..codegen.portable import (
     input_shapes,
     output_shapes,
     split_validation,
+    string_tensors,
     synthetic_array,
+    synthetic_texts,
 )
 from ..codegen.vocabulary import embedding_problem, missing_vocabularies
 from ..document.document import Document
@@ -49,6 +51,7 @@ class TensorInfo:
     dtype: str
     loss: str | None = None
     vocab: int | None = None  # input_dim of the Embedding this input feeds
+    text: data_plan.TextPlan | None = None  # how synthetic texts for a string input are drawn
 
     @property
     def label(self) -> str:
@@ -85,11 +88,11 @@ class TrainData:
     def fit_arguments(self, how: str, batch_size: int, shuffle: bool) -> dict[str, Any]:
         if self.dataset is not None:
             return {"x": self.dataset, "validation_data": self.val_dataset}
-        args: dict[str, Any] = {"x": feed(self.x, self.inputs, how),
+        args: dict[str, Any] = {"x": feed(string_tensors(self.x), self.inputs, how),
                                 "y": feed(self.y, self.outputs, how),
                                 "batch_size": batch_size, "shuffle": shuffle}
         if self.val_x:
-            args["validation_data"] = (feed(self.val_x, self.inputs, how),
+            args["validation_data"] = (feed(string_tensors(self.val_x), self.inputs, how),
                                        feed(self.val_y, self.outputs, how))
         return args
 
@@ -118,15 +121,15 @@ class TrainData:
         if self.dataset is not None:
             batch = next(iter(self.val_dataset if self.val_dataset is not None else self.dataset))
             return np.asarray(batch[0])
-        return feed(self.val_x or self.x, self.inputs, "dict")
+        return feed(string_tensors(self.val_x or self.x), self.inputs, "dict")
 
 
 # ------------------------------------------------------------ the model's I/O
 def model_io(doc: Document, model: Any) -> ModelIO:
     losses = {o.name: o.loss for o in doc.graph.outputs()}
-    vocab = data_plan.embedding_vocab(doc)
-    inputs = [TensorInfo(t.name, "input", tuple(t.shape[1:]), str(t.dtype), vocab=vocab.get(t.name))
-              for t in model.inputs]
+    vocab, texts = data_plan.embedding_vocab(doc), data_plan.text_plans(doc)
+    inputs = [TensorInfo(t.name, "input", tuple(t.shape[1:]), str(t.dtype), vocab=vocab.get(t.name),
+                         text=texts.get(t.name)) for t in model.inputs]
     outputs = [TensorInfo(name, "output", tuple(t.shape[1:]), str(t.dtype), losses.get(name))
                for name, t in zip(model.output_names, model.outputs, strict=True)]
     return ModelIO(inputs, outputs)
@@ -205,7 +208,7 @@ def _load_bindings(io: ModelIO, model: Any, bindings: dict[str, DataSource], see
     rng = np.random.default_rng(seed)
     samples = data_plan.synthetic_samples([t.name for t in io.inputs + io.outputs], bindings)
     shapes = _input_shapes(io, model, bindings)
-    x = {t.name: _load_one(t, bindings.get(t.name), rng, samples, shapes[t.name])
+    x = {t.name: _load_one(t, bindings.get(t.name), rng, samples, shapes[t.name], model)
          for t in io.inputs}
     count = len(next(iter(x.values())))
     out_shapes = output_shapes(model, x)
@@ -224,14 +227,12 @@ def _input_shapes(io: ModelIO, model: Any, bindings: dict[str, DataSource]
 
 
 def _load_one(t: TensorInfo, src: DataSource | None, rng: np.random.Generator, samples: int,
-              shape: tuple[int | None, ...] | None) -> np.ndarray:
+              shape: tuple[int | None, ...] | None, model: Any = None) -> np.ndarray:
     src = src or DataSource()
-    if "string" in t.dtype:
-        received = "synthetic data (random numbers, no words)" if data_plan.is_synthetic(src) \
-            else f"a {src.kind} source (arrays of strings are not fed to a model yet)"
-        raise DataError(f"{t.label} (dtype string): expected a text folder bound to it "
-                        f"(Training dock, Data: text folder); received {received}")
     try:
+        if data_plan.is_synthetic(src) and t.text is not None:
+            return synthetic_texts(rng, samples, shape or t.shape, model, t.text.layer,
+                                   t.text.most)
         if data_plan.is_synthetic(src):
             concrete = shape or t.shape
             kind, high = _synthetic_kind(t, concrete)

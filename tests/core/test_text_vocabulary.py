@@ -168,15 +168,6 @@ def test_an_embedding_too_small_for_the_vocabulary_is_named(folder: Path, tmp_pa
     assert result.status == "failed" and adapted.problem in result.message
 
 
-def test_a_string_input_without_a_text_folder_is_refused_by_name(tmp_path: Path) -> None:
-    doc = text_classifier(None, epochs=1)
-    result = train(doc, doc.training, run_dir=tmp_path / "run")
-    assert result.status == "failed"
-    assert result.message == ("input 'text' (dtype string): expected a text folder bound to it "
-                              "(Training dock, Data: text folder); received synthetic data "
-                              "(random numbers, no words)")
-
-
 def test_a_text_folder_feeds_an_input_of_shape_one(folder: Path, tmp_path: Path) -> None:
     """keras.Input(shape=(1,), dtype="string"): one string a row, as the folder gives."""
     doc = text_classifier(folder, epochs=1)

@@ -1,0 +1,68 @@
+"""String inputs on synthetic data and on arrays of strings from files: the app's run and the
+exported module feed them the same way (random texts from the vocabulary's words or made-up
+ones; strings made tensors before fit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from text_projects import text_classifier
+
+from layerforge.core.codegen.loader import load_generated
+from layerforge.core.codegen.model_code import generate
+from layerforge.core.codegen.portable import synthetic_texts, vocabulary_words
+from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.schema.settings import DataSource
+from layerforge.core.training.fit import train
+from layerforge.core.training.runs import load_run_model
+
+keras = pytest.importorskip("keras")
+
+
+def strings_file(tmp_path: Path, count: int = 40) -> Path:
+    rng = np.random.default_rng(3)
+    words = np.array(["good", "bad", "movie", "plot", "fun", "dull"])
+    texts = np.array([" ".join(rng.choice(words, 4)) for _ in range(count)])
+    np.savez(tmp_path / "texts.npz", text=texts, label=rng.integers(0, 2, (count, 1)))
+    return tmp_path / "texts.npz"
+
+
+def bind_file(doc: object, path: Path) -> None:
+    doc.training.data = {  # type: ignore[attr-defined]
+        "text": DataSource("npz", {"path": str(path), "key": "text"}),
+        "label": DataSource("npz", {"path": str(path), "key": "label"})}
+
+
+def test_synthetic_texts_draw_from_the_saved_vocabulary_else_made_up_words() -> None:
+    doc = text_classifier(None, epochs=1)
+    layer = next(iter(doc.graph.layers.values()))
+    UndoStack(doc).push(SetParam(layer.id, "vocabulary", ["alpha", "beta", "gamma"]))
+    model = load_generated(generate(doc), "string_vocab_words").build_model()
+    texts = synthetic_texts(np.random.default_rng(0), 50, (), model, layer.name, 8)
+    assert texts.shape == (50,)
+    assert {w for t in texts for w in t.split()} == {"alpha", "beta", "gamma"}
+    assert max(len(t.split()) for t in texts) <= 8
+    made_up = vocabulary_words(model, None)
+    assert len(made_up) >= 10 and all(w.isalpha() for w in made_up)
+
+
+@pytest.mark.parametrize("source", ["synthetic", "npz"])
+def test_a_string_input_trains_in_the_app_and_in_the_exported_code(source: str, tmp_path: Path
+                                                                   ) -> None:
+    doc = text_classifier(None, epochs=1)
+    if source == "npz":
+        bind_file(doc, strings_file(tmp_path))
+    result = train(doc, doc.training, run_dir=tmp_path / "app")
+    assert result.status == "completed", result.message
+    app_words = load_run_model(tmp_path / "app").get_layer("text_vectorization") \
+        .get_vocabulary(include_special_tokens=False)
+    code = generate(doc)
+    assert ".astype('string')" not in code.source
+    load_generated(code, f"string_export_{source}").main(str(tmp_path / "export"))
+    exported = keras.saving.load_model(tmp_path / "export" / "best.keras")
+    words = exported.get_layer("text_vectorization").get_vocabulary(include_special_tokens=False)
+    assert [str(w) for w in words] == [str(w) for w in app_words]
+    assert len(words) > 3
