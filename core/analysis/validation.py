@@ -5,15 +5,16 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, ref
 
 import networkx as nx
 
+from ..catalog.layer_ports import lost_port_error
 from ..document.document import Document
 from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
 from ..schema.errors import UnknownLayerError
-from ..schema.records import CallNode, InputNode, LayerSpec, OutputNode
+from ..schema.records import CallNode, InputNode, LayerSpec, OutputNode, PortSpec
 
 
 def validate(doc: Document) -> list[Diagnostic]:
@@ -46,7 +47,8 @@ def _structure(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
 
 class _Watch:
     """Follows one graph's changes: a count of those the structural checks depend on (every
-    change but a parameter value or a position), and the layers whose parameters changed."""
+    change but a parameter value or a position, unless the value changes the layer's ports:
+    another cell takes another number of states), and the layers whose parameters changed."""
 
     serials = itertools.count()
 
@@ -54,7 +56,8 @@ class _Watch:
         self.serial = next(self.serials)
         self.count = 0
         self.changed_layers: set[str] | None = None  # None: check every layer
-        self._before: tuple[str, str, str | None] | None = None
+        self._before: tuple[str, str, str | None, PortSpec | None] | None = None
+        self._graph = ref(graph)  # weak: the watch must not keep its graph alive
         for signal in (graph.node_added, graph.node_removed, graph.edge_added,
                        graph.edge_removed, graph.layer_added, graph.layer_removed):
             signal.connect(self._bump)
@@ -71,13 +74,21 @@ class _Watch:
             self._bump()
 
     def _layer_changing(self, layer: LayerSpec, what: str) -> None:
-        self._before = (layer.name, layer.class_name, layer.block_id)
+        self._before = (layer.name, layer.class_name, layer.block_id, self._ports(layer))
 
     def _layer_changed(self, layer: LayerSpec, what: str) -> None:
-        if self._before != (layer.name, layer.class_name, layer.block_id):
+        if self._before != (layer.name, layer.class_name, layer.block_id, self._ports(layer)):
             self._bump()
         elif self.changed_layers is not None:
             self.changed_layers.add(layer.id)
+
+    def _ports(self, layer: LayerSpec) -> PortSpec | None:
+        graph = self._graph()
+        calls = graph.calls_of(layer.id) if graph is not None else []
+        try:
+            return graph.port_spec(calls[0].id) if graph is not None and calls else None
+        except UnknownLayerError:  # the parameter checks say why
+            return None
 
     def take_changed_layers(self) -> set[str] | None:
         changed, self.changed_layers = self.changed_layers, set()
@@ -149,7 +160,17 @@ def _ports(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:
         if missing:
             found.append(Diagnostic(node.id, "error", "unconnected input: expected "
                                     + ", ".join(missing), "unconnected-input", key))
+        found += _lost_ports(graph, node.id, spec, key)
     return found
+
+
+def _lost_ports(graph: Graph, node_id: str, spec: PortSpec, key: str) -> list[Diagnostic]:
+    """Connections into ports the layer no longer has (its cell or wrapped layer changed to
+    one with fewer states): an error on the connection, which stays until the user removes
+    it or chooses a layer that takes it again."""
+    return [Diagnostic(edge.id, "error", f"{graph.describe(node_id)}: {why}", "lost-port", key)
+            for edge in graph.in_edges(node_id)
+            if (why := lost_port_error(spec, edge.dst_slot)) is not None]
 
 
 def _reachability(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:

@@ -43,7 +43,7 @@ from .probe import probe_layer as _probe
 from .registries import setting_registries
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 23
+CATALOG_SCHEMA = 25
 
 
 class Catalog:

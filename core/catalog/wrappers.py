@@ -40,6 +40,16 @@ HOLDERS: dict[str, dict[str, Holder]] = {
 }
 # Classes chosen only inside another layer: their call takes states, not a tensor alone.
 NESTED_ONLY = ("LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells")
+# The layers whose states are those of the layers they hold, added up in this order: a
+# Bidirectional's forward layer then its backward one (a copy of the forward one when none
+# is given, as Keras makes it: MIRRORED), an RNN's cell, StackedRNNCells' cells.
+STATE_HOLDERS: dict[str, tuple[str, ...]] = {
+    "Bidirectional": ("layer", "backward_layer"), "RNN": ("cell",),
+    "StackedRNNCells": ("cells",)}
+MIRRORED = {("Bidirectional", "backward_layer"): "layer"}
+# A cell's call takes its states as ``states``: its entry has one ``states[i]`` port per
+# state tensor Keras' ``state_size`` names, which is how many an RNN of it takes.
+STATES = "states"
 # Constructor arguments a wrapper's entry leaves out (Bidirectional's initial weights:
 # weights come with the model, not with its definition).
 DROPPED = {"Bidirectional": {"weights"}}
@@ -100,7 +110,8 @@ def nesting_entries(keras: Any, held: list[type], plain: list[LayerEntry],
     # Cells first: StackedRNNCells starts with two of them.
     for name in [n for n in NESTED_ONLY if n in by_name]:
         use_entries(table, nested)
-        nested[name] = with_nested_params(introspect(by_name[name]), families)
+        entry = with_nested_params(introspect(by_name[name]), families)
+        nested[name] = entry if name in STATE_HOLDERS else with_state_ports(keras, entry)
     palette = []
     for name in [n for n in by_name if n not in NESTED_ONLY]:
         use_entries(table, nested)
@@ -127,3 +138,16 @@ def _has_kernel(keras: Any, entry: LayerEntry) -> bool:
     except Exception:  # a layer that does not build alone is no choice here
         return False
     return hasattr(layer, "kernel") or hasattr(layer, "embeddings")
+
+
+def with_state_ports(keras: Any, cell: LayerEntry) -> LayerEntry:
+    """A recurrent cell's entry with a ``states[i]`` port per state tensor, as its
+    ``state_size`` says (LSTMCell: h and c; GRUCell and SimpleRNNCell: one)."""
+    try:
+        kwargs = {k: cell.param(k).to_keras(v) for k, v in cell.initial_params().items()}
+        made = getattr(keras.layers, cell.class_name)(**kwargs)
+        count = len(keras.tree.flatten(made.state_size))
+    except Exception:  # a cell Keras cannot make alone: an RNN of it offers no state ports
+        return cell
+    ports = tuple(f"{STATES}[{i}]" for i in range(count))
+    return replace(cell, ports=replace(cell.ports, extras=ports))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..catalog.catalog import APPLICATION_PREFIX, LayerEntry
 from ..catalog.custom import source_of
+from ..catalog.layer_ports import lost_port_error, output_count
 from ..catalog.registries import registry_error
 from ..document.document import MAIN, Document
 from ..document.graph import Graph
@@ -322,12 +323,14 @@ class _GraphWriter:
         layer = self.graph.layer(node.layer_id)
         if layer.block_id is not None:
             return len(self.module.doc.block(layer.block_id).graph.outputs()) > 1
-        return bool(layer.params.get("return_state")) or \
-            bool(node.call_kwargs.get("return_attention_scores"))
+        return output_count(layer.class_name, layer.params, node.call_kwargs) > 1
 
     def call_arguments(self, node: CallNode, layer: LayerSpec) -> list[str]:
         edges = self.graph.in_edges(node.id)
         spec = self.module.doc.port_spec_of(layer)
+        for edge in edges:  # a port the layer lost (another cell) since it was connected
+            if (why := lost_port_error(spec, edge.dst_slot)) is not None:
+                raise CodegenError(f"{self.graph.describe(node.id)}: {why}")
         main = [e for e in edges if e.dst_slot not in spec.extras]
         if spec.kind == "named":
             order = {name: i for i, name in enumerate(spec.names)}

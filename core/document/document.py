@@ -10,6 +10,7 @@ from psygnal import Signal
 
 from ..catalog.catalog import Catalog, get_catalog
 from ..catalog.custom import CustomModule, ProjectCatalog
+from ..catalog.layer_ports import layer_ports
 from ..schema.errors import EditError, NameClashError, UnknownIdError
 from ..schema.records import BLOCK_CLASS, MAIN, LayerSpec, PortSpec
 from ..schema.settings import CompileSettings, TrainingSettings
@@ -96,7 +97,9 @@ class Document:
         if layer.block_id is not None:
             count = len(self.block(layer.block_id).graph.inputs())
             return PortSpec("single") if count == 1 else PortSpec("list", count, count)
-        return self.catalog.get(layer.class_name).ports
+        # A recurrent layer's states follow the layer it wraps or the cell it runs.
+        return layer_ports(self.catalog.get(layer.class_name).ports, layer.class_name,
+                           layer.params)
 
     # ------------------------------------------------------------- graphs
     def graph_of(self, key: str | None) -> Graph:

@@ -293,16 +293,15 @@ def test_a_calls_training_argument_imports_as_its_setting(tmp_path: Path):
     assert "(x, training=True)" in codegen.generate(doc).source
 
 
-def test_states_that_do_not_fit_the_cell_are_an_error_on_the_node(doc, stack):
-    """An RNN's state ports follow its default cell (LSTMCell: h and c); with a GRUCell the
-    live pass says how many states the layer takes."""
+def test_states_that_do_not_fit_the_cell_are_refused_naming_the_ports(doc, stack):
+    """An RNN's state ports follow its cell (GRUCell: one state): a second is refused with
+    the ports the layer has (tests/core/test_ports_per_layer.py covers the rest)."""
     ids = _seq2seq(doc, stack)
     rnn = stack.push(edits.add_layer(doc, "RNN", {"cell": {"class_name": "GRUCell",
                                                            "params": {"units": 4}}})).node.id
     stack.push(edits.connect(doc, ids["dec_in"], rnn))
-    for index in (1, 2):
-        stack.push(edits.connect(doc, ids["encoder"], rnn, src_index=index,
-                                 dst_slot=f"initial_state[{index - 1}]"))
-    error = ShapeEngine(doc).shapes()[rnn].error
-    assert error is not None and "expected 1 initial state(s) for this layer; received 2" \
-        in error.message
+    stack.push(edits.connect(doc, ids["encoder"], rnn, src_index=1,
+                             dst_slot="initial_state[0]"))
+    with pytest.raises(ArityError, match=r"one of initial_state\[0\], mask; "
+                                         r"received 'initial_state\[1\]'"):
+        edits.connect(doc, ids["encoder"], rnn, src_index=2, dst_slot="initial_state[1]")
