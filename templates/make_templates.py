@@ -370,10 +370,26 @@ def wide_and_deep() -> Builder:
     return b
 
 
+def text_classifier() -> Builder:
+    b = Builder("text-classifier", title="Text classifier (raw strings)", section="11.3",
+                description="Raw text in, a yes/no score out: TextVectorization keeps the 1,000 "
+                            "most frequent words and cuts each text to 64 token ids, an "
+                            "Embedding and an average over the words feed one sigmoid unit. "
+                            "It trains on random texts as it is; bind a text folder in the "
+                            "Training dock (then Adapt vocabulary) to learn from real ones.")
+    x = b.input("text", [1], dtype="string", pos=at(0, 0))
+    x = b.chain(x, [("TextVectorization", {"max_tokens": 1000, "output_sequence_length": 64}),
+                    ("Embedding", {"input_dim": 1000, "output_dim": 16}),
+                    ("GlobalAveragePooling1D", {}),
+                    ("Dense", {"units": 1, "activation": "sigmoid", "name": "score"})])
+    b.output(x, loss="binary_crossentropy", metrics=["accuracy"], pos=at(0, 5))
+    return b
+
+
 TEMPLATES: list[Callable[[], Builder]] = [
     sequential_mlp, question_answering, social_media_multi_output, inception_module,
     residual_identity, residual_projection, siamese_lstm, dual_camera_xception, imdb_conv1d,
-    separable_convnet, batchnorm_convnet, wide_and_deep,
+    separable_convnet, batchnorm_convnet, wide_and_deep, text_classifier,
 ]
 
 

@@ -88,7 +88,11 @@ def random_batch(model: Any, rows: int = 2, length: int = 16) -> list[np.ndarray
     batch = []
     for tensor in model.inputs:
         shape = (rows, *(length if d is None else d for d in tensor.shape[1:]))
-        if "int" in str(tensor.dtype):
+        if "string" in str(tensor.dtype):  # words a vocabulary may hold, and unknown ones
+            words = np.array(["the", "a", "movie", "great", "zz", "[UNK]", ""])
+            batch.append(np.array([" ".join(rng.choice(words, 5)) for _ in range(np.prod(shape))]
+                                  ).reshape(shape))
+        elif "int" in str(tensor.dtype):
             batch.append(rng.integers(0, 50, size=shape).astype(tensor.dtype))
         else:
             batch.append(rng.random(shape, dtype=np.float32))

@@ -31,7 +31,11 @@ FAST_TEMPLATES = set(template_names()) - SLOW_TEMPLATES
 # ------------------------------------------------------------------ the round trips
 @pytest.mark.parametrize("name", marked(template_names(), FAST_TEMPLATES))
 def test_template_round_trip(name: str, tmp_path: Path) -> None:
-    model = load_generated(codegen.generate(load_template(name))).build_model()
+    template = load_template(name)
+    for layer in template.graph.layers.values():
+        if layer.class_name == "TextVectorization":  # its vocabulary saved, as Adapt saves it
+            layer.params["vocabulary"] = ["the", "a", "movie", "great"]
+    model = load_generated(codegen.generate(template)).build_model()
     doc = assert_round_trip(model, tmp_path, SEQUENCE_LENGTH.get(name, 16))
     project.save(doc, tmp_path / "imported.json")
     assert project.dumps(project.load(tmp_path / "imported.json")) == project.dumps(doc)

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from text_projects import text_classifier
 
+from layerforge.core.analysis.check import full_check
 from layerforge.core.codegen.loader import load_generated
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.codegen.portable import synthetic_texts, vocabulary_words
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.io.keras_import.files import import_file
+from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource
 from layerforge.core.training.fit import train
 from layerforge.core.training.runs import load_run_model
@@ -66,3 +69,33 @@ def test_a_string_input_trains_in_the_app_and_in_the_exported_code(source: str, 
     words = exported.get_layer("text_vectorization").get_vocabulary(include_special_tokens=False)
     assert [str(w) for w in words] == [str(w) for w in app_words]
     assert len(words) > 3
+
+
+def test_the_text_template_opens_checks_and_trains_on_random_texts(tmp_path: Path) -> None:
+    doc = load_template("text-classifier")
+    [text] = doc.graph.inputs()
+    assert (text.shape, text.dtype) == ((1,), "string")
+    assert doc.training.data == {}, "synthetic data by default"
+    check = full_check(doc)
+    assert check.ok and check.diagnostics == [], check.diagnostics
+    doc.training.epochs = 1
+    result = train(doc, doc.training, run_dir=tmp_path / "run")
+    assert result.status == "completed", result.message
+    words = load_run_model(tmp_path / "run").get_layer("text_vectorization") \
+        .get_vocabulary(include_special_tokens=False)
+    assert set(words) <= set(vocabulary_words(None, None)) and len(words) > 3
+
+
+def test_a_keras_file_with_a_vocabulary_layer_never_adapted_imports_without_one(
+        tmp_path: Path) -> None:
+    """Keras writes an un-adapted layer's asset with its special tokens only; an empty
+    vocabulary would be refused by Keras when the code builds the layer."""
+    text = keras.Input(shape=(1,), dtype="string", name="text")
+    ids = keras.layers.TextVectorization(max_tokens=30, output_sequence_length=4)(text)
+    model = keras.Model(text, keras.layers.Dense(1)(keras.layers.Embedding(30, 2)(ids)))
+    model.save(tmp_path / "m.keras")
+    result = import_file(tmp_path / "m.keras")
+    vectorize = next(iter(result.doc.graph.layers.values()))
+    assert "vocabulary" not in vectorize.params
+    assert load_generated(generate(result.doc), "never_adapted").build_model() \
+        .count_params() == model.count_params()

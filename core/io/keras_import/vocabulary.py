@@ -39,7 +39,9 @@ def read_vocabularies(path: Path, serialized: dict[str, Any], doc: Document) -> 
                                 "vocabulary; adapt it (Adapt vocabulary) before training")
                 continue
             lines = archive.read(member).decode("utf-8").split("\n")
-            layer.params["vocabulary"] = _tokens(layer.class_name, config, lines)
+            tokens = _tokens(layer.class_name, config, lines)
+            if tokens:  # none: never adapted, as in the model saved (Keras refuses an empty one)
+                layer.params["vocabulary"] = tokens
     return warnings
 
 
