@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from layerforge.core.schema.records import Slot
 
-from .labels import NodeText
+from .labels import LOST_PORT, NodeText
 from .style import (
     EDGE_DETAIL_LOD,
     EDGE_LABEL_LOD,
@@ -91,7 +91,10 @@ class PortItem(QGraphicsItem):
         self.key = key
         self.label = label
         self.side = side  # a call argument's port, on the left edge
-        if side:
+        if side and label.startswith(LOST_PORT):
+            self.setToolTip(f"{key}: the layer as configured now does not take this tensor; "
+                            "remove the connection, or choose a layer that takes it")
+        elif side:
             self.setToolTip(f"{label}: optional tensor passed to the layer's call as "
                             f"{str(key).split('[')[0]}=")
         self.state = "normal"  # "legal" / "illegal" while a connection is dragged

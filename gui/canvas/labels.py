@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from layerforge.core.analysis.shapes import NodeShapes
+from layerforge.core.catalog.layer_ports import output_count as layer_output_count
+from layerforge.core.catalog.nested import NESTED_KINDS
 from layerforge.core.document.document import Document
 from layerforge.core.document.graph import Graph
 from layerforge.core.editing.freeze import is_frozen
@@ -17,6 +19,7 @@ from layerforge.core.schema.records import (
     Slot,
     format_shape,
 )
+from layerforge.gui.param_editors import nested_text
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,22 @@ def key_params_text(doc: Document, node: CallNode, graph: Graph) -> str:
         value = layer.params.get(name, spec.default)
         if not spec.required and (value == spec.default or _same_tuple(value, spec.default)):
             continue
+        if spec.kind in NESTED_KINDS:  # as a person writes it: GRU(16, return_sequences=True)
+            text = nested_value_text(value)
+            parts.append(text if spec.required else f"{name}={text}")
+            continue
         text = format_value(value)
         parts.append(text if name in _BARE else f"{_SHORT.get(name, name)}={text}")
     return ", ".join(parts)
+
+
+def nested_value_text(value: Any) -> str:
+    """A nested layer (or a list of them) as Python writes it."""
+    if isinstance(value, list):
+        return "[" + ", ".join(nested_value_text(v) for v in value) + "]"
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        return nested_text(value)
+    return format_value(value)
 
 
 def _same_tuple(value: Any, default: Any) -> bool:
@@ -114,10 +130,18 @@ def input_slots(graph: Graph, node_id: str) -> list[tuple[Slot, str]]:
     return [(i, str(i)) for i in range(count)]
 
 
+LOST_PORT = "✗ "  # the mark of a connected port the layer no longer takes
+
+
 def argument_slots(graph: Graph, node_id: str) -> list[tuple[Slot, str]]:
     """The ports of the extra tensors a layer's call takes (mask, initial_state[0]...),
-    labelled with the argument they are passed as; all optional."""
-    return [(slot, slot) for slot in graph.port_spec(node_id).extras]
+    labelled with the argument they are passed as; all optional. A connection into a port
+    the layer no longer has (its new cell takes fewer states) keeps its port, marked, so
+    that the connection stays in sight with its error until the user removes it."""
+    extras = graph.port_spec(node_id).extras
+    lost = sorted(str(s) for s in graph.connected_slots(node_id)
+                  if isinstance(s, str) and s not in extras)
+    return [(slot, slot) for slot in extras] + [(slot, LOST_PORT + slot) for slot in lost]
 
 
 def output_count(doc: Document, graph: Graph, node: Node, shapes: NodeShapes | None) -> int:
@@ -127,7 +151,11 @@ def output_count(doc: Document, graph: Graph, node: Node, shapes: NodeShapes | N
     used = max((e.src_index + 1 for e in graph.out_edges(node.id)), default=1)
     known = len(shapes.outputs) if shapes is not None and shapes.outputs is not None else 1
     if isinstance(node, CallNode):
-        block_id = graph.layer(node.layer_id).block_id
-        if block_id is not None and block_id in doc.blocks:
-            known = max(known, len(doc.blocks[block_id].graph.outputs()))
+        layer = graph.layer(node.layer_id)
+        if layer.block_id is not None and layer.block_id in doc.blocks:
+            known = max(known, len(doc.blocks[layer.block_id].graph.outputs()))
+        elif layer.block_id is None and layer.class_name in doc.catalog:
+            # what the layer returns as configured (states...), before Keras has answered
+            known = max(known, layer_output_count(layer.class_name, layer.params,
+                                                  node.call_kwargs))
     return max(used, known, 1)

@@ -75,7 +75,7 @@ def test_bidirectional_gru_chosen_and_edited_in_the_inspector(window: Any, qtbot
     item = window.view.canvas_scene.nodes[node]
     count = keras_params(16, 4, True)
     qtbot.waitUntil(lambda: f"params: {count:,}" in item.text.lines, timeout=10_000)
-    assert "layer=GRU" in " ".join(item.text.lines)
+    assert "GRU(16, return_sequences=True)" in item.text.lines
     qtbot.waitUntil(lambda: window.inspector.info.text().startswith("Output: (None, 10, 32)"))
 
     window.session.undo_stack.undo()  # return_sequences back off

@@ -1,0 +1,119 @@
+"""Ports per layer on the canvas: an RNN node's state ports follow the cell chosen in the
+inspector (LSTMCell: 2, GRUCell: 1); a connection into a state the new cell lacks stays on
+a marked port with its error; a Bidirectional shows the layer it wraps as Python writes it,
+and as many output ports as its layer returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtTest import QTest
+
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.gui.canvas.labels import LOST_PORT
+from layerforge.gui.canvas.view import CanvasView
+from layerforge.gui.inspector import Inspector
+from layerforge.gui.session import EditorSession
+
+
+@pytest.fixture
+def session(keras_loaded: dict[str, Any], qtbot: Any) -> EditorSession:
+    session = EditorSession(Document(get_catalog()))
+    session.set_keras_ready()
+    return session
+
+
+@pytest.fixture
+def view(session: EditorSession, qtbot: Any) -> CanvasView:
+    widget = CanvasView(session)
+    qtbot.addWidget(widget)
+    widget.resize(900, 700)
+    widget.show()
+    return widget
+
+
+@pytest.fixture
+def inspector(session: EditorSession, qtbot: Any) -> Inspector:
+    widget = Inspector(session)
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def add(session: EditorSession, command: Any) -> str:
+    assert session.push(command)
+    return command.node.id
+
+
+def side_labels(view: CanvasView, node_id: str) -> list[str]:
+    return [p.label for p in view.canvas_scene.nodes[node_id].inputs if p.side]
+
+
+def choose(combo: Any, text: str) -> None:
+    """Pick an entry of a closed combo box by typing its text, as a keyboard user does."""
+    combo.setFocus()
+    QTest.keyClicks(combo, text)
+
+
+def test_choosing_a_gru_cell_leaves_one_state_port(session: EditorSession, view: CanvasView,
+                                                   inspector: Inspector, qtbot: Any) -> None:
+    doc = session.doc
+    x = add(session, edits.add_input(doc, (6, 3), name="x"))
+    rnn = add(session, edits.add_layer(doc, "RNN"))
+    assert session.push(edits.connect(doc, x, rnn))
+    assert side_labels(view, rnn) == ["initial_state[0]", "initial_state[1]", "mask"]
+    inspector.set_target("main", rnn)
+    choose(inspector.editors["cell"].class_box, "GRUCell")
+    qtbot.waitUntil(lambda: doc.graph.layer_of(rnn).params["cell"]["class_name"] == "GRUCell")
+    qtbot.waitUntil(lambda: side_labels(view, rnn) == ["initial_state[0]", "mask"])
+    session.undo_stack.undo()
+    qtbot.waitUntil(lambda: side_labels(view, rnn) ==
+                    ["initial_state[0]", "initial_state[1]", "mask"])
+
+
+def test_a_connected_state_the_new_cell_lacks_stays_with_its_error(
+        session: EditorSession, view: CanvasView, inspector: Inspector, qtbot: Any) -> None:
+    doc = session.doc
+    x = add(session, edits.add_input(doc, (6, 3), name="x"))
+    encoder = add(session, edits.add_layer(doc, "LSTM", {"units": 32, "return_state": True}))
+    rnn = add(session, edits.add_layer(doc, "RNN"))
+    out = add(session, edits.add_output(doc))
+    for command in (edits.connect(doc, x, encoder), edits.connect(doc, x, rnn),
+                    edits.connect(doc, rnn, out),
+                    edits.connect(doc, encoder, rnn, src_index=1, dst_slot="initial_state[0]"),
+                    edits.connect(doc, encoder, rnn, src_index=2, dst_slot="initial_state[1]")):
+        assert session.push(command)
+    (lost,) = [e.id for e in doc.graph.in_edges(rnn) if e.dst_slot == "initial_state[1]"]
+    inspector.set_target("main", rnn)
+    choose(inspector.editors["cell"].class_box, "GRUCell")
+    qtbot.waitUntil(lambda: side_labels(view, rnn) ==
+                    ["initial_state[0]", "mask", LOST_PORT + "initial_state[1]"])
+    session.analyze()
+    edge = view.canvas_scene.edges[lost]
+    assert edge.dst is view.canvas_scene.nodes[rnn].input_port("initial_state[1]")
+    qtbot.waitUntil(lambda: edge.error is not None)
+    assert "expected at most 1 initial state(s) (initial_state[0])" in edge.error
+    assert "does not take this tensor" in edge.dst.toolTip()
+
+
+def test_a_bidirectional_node_reads_as_python_and_shows_its_outputs(
+        session: EditorSession, view: CanvasView, qtbot: Any) -> None:
+    doc = session.doc
+    x = add(session, edits.add_input(doc, (6, 3), name="x"))
+    gru = {"class_name": "GRU", "params": {"units": 16, "return_sequences": True}}
+    wrapper = add(session, edits.add_layer(doc, "Bidirectional", {"layer": gru}))
+    assert session.push(edits.connect(doc, x, wrapper))
+    item = view.canvas_scene.nodes[wrapper]
+    assert "GRU(16, return_sequences=True)" in item.text.lines
+    assert len(item.outputs) == 1
+    assert side_labels(view, wrapper) == ["initial_state[0]", "initial_state[1]", "mask"]
+    layer_id = doc.graph.layer_of(wrapper).id
+    lstm = {"class_name": "LSTM", "params": {"units": 4, "return_state": True}}
+    assert session.push(SetParam(layer_id, "layer", lstm))
+    qtbot.waitUntil(lambda: len(item.outputs) == 5)  # the output, then h, c twice
+    assert "LSTM(4, return_state=True)" in item.text.lines
+    assert len(side_labels(view, wrapper)) == 5
