@@ -60,6 +60,20 @@ def state_count(class_name: str, params: Mapping[str, Any]) -> int:
     return total
 
 
+def state_groups(class_name: str, params: Mapping[str, Any]) -> list[int] | None:
+    """How many states each cell of an ``RNN(StackedRNNCells(...))`` takes, in order: Keras
+    gives each cell its own group of the ``initial_state`` list (a flat list passes a
+    symbolic call but fails when the model runs). None for any other layer: a flat list."""
+    if class_name != "RNN":
+        return None
+    held = param_value(class_name, params, "cell")
+    if not isinstance(held, dict) or held.get("class_name") != "StackedRNNCells":
+        return None
+    cells = param_value("StackedRNNCells", held.get("params") or {}, "cells")
+    return [state_count(c["class_name"], c.get("params") or {}) for c in cells or []
+            if isinstance(c, dict) and isinstance(c.get("class_name"), str)]
+
+
 def output_count(class_name: str, params: Mapping[str, Any],
                  call_kwargs: Mapping[str, Any] | None = None) -> int:
     """How many tensors a call of this layer returns: its output (two for a Bidirectional

@@ -26,10 +26,8 @@ from ..schema.records import (
     InputNode,
     LayerSpec,
     OutputNode,
-    PortSpec,
-    argument_of,
-    call_arguments,
 )
+from .call_code import extra_arguments
 from .constructor_code import constructor_arguments
 from .custom_code import custom_part, keyword_arguments, standard_imports
 from .pretrained_code import input_rows, keras_layer, weights_argument, with_weights_argument
@@ -341,21 +339,9 @@ class _GraphWriter:
             parts = ["[" + ", ".join(self.tensor(e) for e in main) + "]"]
         else:
             parts = [self.tensor(e) for e in main[:1]]
-        parts += self.extra_arguments(spec, edges)
+        parts += extra_arguments(spec, edges, layer, self.tensor)
         parts += [f"{identifier(k)}={literal(v)}" for k, v in node.call_kwargs.items()]
         return parts
-
-    def extra_arguments(self, spec: PortSpec, edges: list[Edge]) -> list[str]:
-        """The call's extra tensors by keyword, in the call's order: ``mask=m``, and
-        ``initial_state=[h, c]`` for an argument that takes a list."""
-        by_slot = {e.dst_slot: self.tensor(e) for e in edges if e.dst_slot in spec.extras}
-        values: dict[str, list[str]] = {}
-        for slot in spec.extras:
-            if slot in by_slot:
-                values.setdefault(argument_of(slot)[0], []).append(by_slot[slot])
-        listed = call_arguments(spec.extras)
-        return [f"{identifier(name)}=[{', '.join(tensors)}]" if name in listed
-                else f"{identifier(name)}={tensors[0]}" for name, tensors in values.items()]
 
     def is_application(self, layer: LayerSpec) -> bool:
         return layer.block_id is None and \

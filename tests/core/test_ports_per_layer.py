@@ -169,3 +169,18 @@ def test_an_rnn_of_a_gru_cell_with_its_state_round_trips(tmp_path: Path) -> None
     assert "initial_state=[encoder[1]]" in codegen.generate(doc).source
     (tmp_path / "cli").mkdir()
     assert_cli_round_trip(_gru_cell_seq2seq(), tmp_path / "cli", length=5)
+
+
+def test_stacked_cells_take_each_cells_states_grouped_per_cell(tmp_path: Path) -> None:
+    """Keras passes StackedRNNCells' states nested per cell ([[h, c], h2]); the import
+    takes them flat into the RNN's 3 state ports, and the code groups them again (a flat
+    list passes a symbolic call but fails when the model runs)."""
+    enc_in = keras.Input(shape=(None, 5), name="enc_in")
+    _, h, c = layers.LSTM(3, return_state=True, name="lstm_encoder")(enc_in)
+    _, h2 = layers.GRU(4, return_state=True, name="gru_encoder")(enc_in)
+    decoded = layers.RNN(layers.StackedRNNCells([layers.LSTMCell(3), layers.GRUCell(4)]),
+                         name="decoder")(enc_in, initial_state=[[h, c], h2])
+    model = keras.Model(enc_in, layers.Dense(2, name="out")(decoded))
+    doc = assert_round_trip(model, tmp_path, length=5)
+    assert "initial_state=[[lstm_encoder[1], lstm_encoder[2]], gru_encoder[1]]" in \
+        codegen.generate(doc).source

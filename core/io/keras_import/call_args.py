@@ -133,13 +133,19 @@ def extra_slots(spec: PortSpec, arguments: dict[str, Any], layer_name: str
         if argument_of(ports[0])[1] is None:
             pairs.append((ports[0], _single(value)))
             continue
-        tensors = value if isinstance(value, list | tuple) else [value]
+        tensors = _flat(value)  # StackedRNNCells' states come nested per cell
         if len(tensors) != len(ports):
             raise UnsupportedOperationError(
                 f"layer '{layer_name}': expected {len(ports)} tensor(s) as '{argument}'; "
                 f"received {len(tensors)}")
         pairs += list(zip(ports, tensors, strict=True))
     return pairs
+
+
+def _flat(value: Any) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        return [value]
+    return [tensor for item in value for tensor in _flat(item)]
 
 
 def _single(value: Any) -> Any:
