@@ -15,6 +15,7 @@ from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
 from ..schema.errors import UnknownLayerError
 from ..schema.records import CallNode, InputNode, LayerSpec, OutputNode, PortSpec
+from .vocabulary_checks import vocabulary_diagnostics
 
 
 def validate(doc: Document) -> list[Diagnostic]:
@@ -33,7 +34,7 @@ def validate(doc: Document) -> list[Diagnostic]:
         found += cached[1][k]
         if graph.nodes:
             found += _params(doc, graph, k)
-    return found
+    return found + vocabulary_diagnostics(doc)
 
 
 def _structure(doc: Document, graph: Graph, key: str) -> list[Diagnostic]:

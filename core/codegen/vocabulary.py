@@ -10,12 +10,21 @@ train`` and in the exported code alike; the inspector's "Adapt vocabulary" saves
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from ..catalog.hints import VOCABULARY_LAYERS
 from ..document.document import Document
 from ..schema.records import CallNode, InputNode, LayerSpec
+from ..schema.settings import DataSource
 from .python import literal
+
+# The project meta key of what each saved vocabulary was adapted with (layer id -> record), and
+# the parameters that change which vocabulary adapting gives: a record only where one was
+# adapted in the app, so other project files stay byte-identical.
+ADAPT_RECORDS = "vocabularies"
+ADAPT_SETTINGS = ("max_tokens", "standardize", "split", "ngrams")
 
 
 @dataclass(frozen=True)
@@ -88,3 +97,21 @@ def embedding_problem(doc: Document, layer: LayerSpec, ids: int) -> str | None:
                         f"'{embedding.name}' to have an input_dim of at least {ids}; received "
                         f"{dim} (raise input_dim, or lower max_tokens)")
     return None
+
+
+def adapt_record(layer: LayerSpec, source: DataSource) -> dict[str, Any]:
+    """What a vocabulary is adapted with: the layer's settings (None: Keras' default) and the
+    data source bound to its input, as plain JSON values."""
+    record = {name: layer.params.get(name) for name in ADAPT_SETTINGS}
+    record["data"] = {"kind": source.kind, **source.params}
+    return dict(json.loads(json.dumps(record)))
+
+
+def stale_setting(doc: Document, use: VocabularyUse) -> str | None:
+    """The first setting changed since ``use``'s saved vocabulary was adapted in the app
+    (``"data"``: the binding of its input), or None (none changed, or no record of it)."""
+    saved = doc.meta.extra.get(ADAPT_RECORDS, {}).get(use.layer.id)
+    if saved is None or not use.has_vocabulary or use.input_name is None:
+        return None
+    now = adapt_record(use.layer, doc.training.source_of(use.input_name))
+    return next((name for name in now if saved.get(name) != now[name]), None)

@@ -10,12 +10,19 @@ whole array of a file source. The app runs this on a worker thread (``gui/vocabu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..catalog.keras_objects import make_layer
-from ..codegen.vocabulary import VocabularyUse, embedding_problem, vocabulary_uses
+from ..codegen.vocabulary import (
+    ADAPT_RECORDS,
+    VocabularyUse,
+    adapt_record,
+    embedding_problem,
+    vocabulary_uses,
+)
 from ..document.document import Document
+from ..editing.commands import Command, Macro
 from ..editing.graph_commands import SetParam
 from ..schema.data_sources import DATA_SOURCES, load_directory
 from ..schema.errors import LayerForgeError
@@ -38,15 +45,45 @@ class Adapted:
     source: str  # the data, in words
     size: int  # token ids the layer gives: the vocabulary and the tokens Keras adds first
     problem: str | None = None  # why the layer after it cannot take these ids
+    record: dict[str, Any] | None = None  # what it was adapted with (``adapt_record``)
 
-    def edit(self) -> SetParam:
-        """The undoable edit that saves this vocabulary on its layer."""
-        return SetParam(self.layer_id, "vocabulary", self.vocabulary,
-                        text=f"Adapt vocabulary of {self.layer_name}")
+    def edit(self) -> Macro:
+        """The undoable edit that saves this vocabulary on its layer, with its record."""
+        text = f"Adapt vocabulary of {self.layer_name}"
+        return Macro(text, [SetAdaptRecord(self.layer_id, self.record),
+                            SetParam(self.layer_id, "vocabulary", self.vocabulary, text=text)])
 
     def summary(self) -> str:
         return (f"{self.layer_name}: {len(self.vocabulary)} tokens from {self.source} "
                 f"(ids 0-{self.size - 1})")
+
+
+@dataclass
+class SetAdaptRecord(Command):
+    """Keep (or, with None, drop) what a layer's vocabulary was adapted with in the project's
+    meta; the key goes when no record is left, so the file is as before."""
+
+    layer_id: str
+    record: dict[str, Any] | None
+    text: str = "Record vocabulary settings"
+    _old: dict[str, Any] | None = field(default=None, repr=False)
+
+    def redo(self, doc: Document) -> None:
+        self._old = doc.meta.extra.get(ADAPT_RECORDS, {}).get(self.layer_id)
+        self._put(doc, self.record)
+
+    def undo(self, doc: Document) -> None:
+        self._put(doc, self._old)
+
+    def _put(self, doc: Document, record: dict[str, Any] | None) -> None:
+        records = dict(doc.meta.extra.get(ADAPT_RECORDS, {}))
+        records.pop(self.layer_id, None)
+        if record is not None:
+            records[self.layer_id] = record
+        if records:
+            doc.meta.extra[ADAPT_RECORDS] = records
+        else:
+            doc.meta.extra.pop(ADAPT_RECORDS, None)
 
 
 def adapt_layer(doc: Document, layer_id: str, settings: TrainingSettings | None = None
@@ -67,7 +104,8 @@ def adapt_layer(doc: Document, layer_id: str, settings: TrainingSettings | None 
     cast = int if layer.class_name == "IntegerLookup" else _text
     size = int(keras_layer.vocabulary_size())
     return Adapted(layer.id, layer.name, [cast(t) for t in tokens], source, size,
-                   embedding_problem(doc, layer, size))
+                   embedding_problem(doc, layer, size),
+                   adapt_record(layer, settings.source_of(str(use.input_name))))
 
 
 def adapt_all(doc: Document, settings: TrainingSettings | None = None,
