@@ -190,7 +190,7 @@ def check_states(obj: Any, given: list[Shape]) -> None:
     """Keras checks the shapes of initial states only when the model runs: check them
     against the states the built layer starts from."""
     try:
-        expected = [tuple(t.shape[1:]) for t in obj.get_initial_state(1)]
+        expected = expected_states(obj)
     except Exception:  # a layer that cannot say: Keras will, when it runs
         return
     if len(given) != len(expected):
@@ -200,6 +200,16 @@ def check_states(obj: Any, given: list[Shape]) -> None:
         if tuple(got[1:]) != want:
             raise ValueError(f"expected initial_state[{index}] of shape "
                              f"{format_shape((None, *want))}; received {format_shape(got)}")
+
+
+def expected_states(obj: Any) -> list[Shape]:
+    """The shapes (batch axis left out) of the states a recurrent layer starts from, flat:
+    a Bidirectional's forward layer's then its backward layer's (``Bidirectional.call``
+    splits the list in halves), a StackedRNNCells' cell by cell."""
+    keras = keras_module()
+    parts = [obj.forward_layer, obj.backward_layer] if hasattr(obj, "forward_layer") else [obj]
+    return [tuple(t.shape[1:]) for part in parts
+            for t in keras.tree.flatten(part.get_initial_state(1))]
 
 
 def check_sequence_mask(sequence: Shape | None, mask: Shape) -> None:

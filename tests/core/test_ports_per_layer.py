@@ -184,3 +184,25 @@ def test_stacked_cells_take_each_cells_states_grouped_per_cell(tmp_path: Path) -
     doc = assert_round_trip(model, tmp_path, length=5)
     assert "initial_state=[[lstm_encoder[1], lstm_encoder[2]], gru_encoder[1]]" in \
         codegen.generate(doc).source
+
+
+def test_a_bidirectional_layers_states_are_checked_half_forward_half_backward(
+        doc: Document, stack: UndoStack) -> None:
+    ids = _encoder_decoder(doc, stack, {"class_name": "Bidirectional", "layer": {
+        "class_name": "LSTM", "params": {"units": 4, "return_state": True}}},
+        {"class_name": "Bidirectional", "layer": {
+            "class_name": "LSTM", "params": {"units": 4, "return_sequences": True}}})
+    for index in range(4):
+        stack.push(edits.connect(doc, ids["encoder"], ids["decoder"], src_index=index + 1,
+                                 dst_slot=f"initial_state[{index}]"))
+    engine = ShapeEngine(doc)
+    assert validate(doc) == [] and engine.diagnostics() == []
+    assert engine.shapes()[ids["decoder"]].outputs == ((None, None, 8),)
+    wide = stack.push(edits.add_input(doc, [5], name="wide")).node.id
+    edge = next(e for e in doc.graph.in_edges(ids["decoder"])
+                if e.dst_slot == "initial_state[3]")
+    doc.graph.remove_edge(edge.id)
+    stack.push(edits.connect(doc, wide, ids["decoder"], dst_slot="initial_state[3]"))
+    error = ShapeEngine(doc).shapes()[ids["decoder"]].error
+    assert error is not None
+    assert "expected initial_state[3] of shape (None, 4); received (None, 5)" in error.message
