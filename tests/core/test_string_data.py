@@ -18,7 +18,7 @@ from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.keras_import.files import import_file
 from layerforge.core.io.templates import load_template
-from layerforge.core.schema.settings import DataSource
+from layerforge.core.schema.settings import CallbackSpec, DataSource
 from layerforge.core.training.fit import train
 from layerforge.core.training.runs import load_run_model
 
@@ -99,3 +99,21 @@ def test_a_keras_file_with_a_vocabulary_layer_never_adapted_imports_without_one(
     assert "vocabulary" not in vectorize.params
     assert load_generated(generate(result.doc), "never_adapted").build_model() \
         .count_params() == model.count_params()
+
+
+def test_validation_strings_from_a_file_and_the_activation_logger(tmp_path: Path) -> None:
+    doc = text_classifier(None, epochs=1)
+    bind_file(doc, strings_file(tmp_path))
+    held = tmp_path / "held"
+    held.mkdir()
+    doc.training.validation_data = {
+        "text": DataSource("npz", {"path": str(strings_file(held, 12)), "key": "text"}),
+        "label": DataSource("npz", {"path": str(held / "texts.npz"), "key": "label"})}
+    doc.training.callbacks = [CallbackSpec("ActivationLogger")]
+    result = train(doc, doc.training, run_dir=tmp_path / "app")
+    assert result.status == "completed", result.message
+    assert "val_loss" in result.history
+    code = generate(doc)
+    assert "val_x = string_tensors(val_x)" in code.source
+    load_generated(code, "string_export_validation").main(str(tmp_path / "export"))
+    assert (tmp_path / "export" / "best.keras").exists()
