@@ -30,6 +30,7 @@ from .hints import (
     CATEGORIES,
     CLASS_CHOICES,
     CLASS_INITIAL,
+    COVERED,
     EXCLUDED,
     OWN_ENTRIES,
     PORT_HINTS,
@@ -41,9 +42,10 @@ from .nested import use_entries
 from .params import REGISTRY_MODULES, ParamSpec, registry_choices
 from .probe import probe_layer as _probe
 from .registries import setting_registries
+from .saved_models import saved_model_entry
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 25
+CATALOG_SCHEMA = 26
 
 
 class Catalog:
@@ -158,7 +160,7 @@ def _write_cache(path: Path, catalog: Catalog) -> None:
 def build_catalog() -> Catalog:
     import keras  # lazy: only a missing or stale cache pays for the TensorFlow import
 
-    excluded = dict(EXCLUDED)
+    excluded = {**COVERED, **EXCLUDED}  # each with the reason shown when a file names it
     named = registry_choices(keras)
     entries: list[LayerEntry] = []
     held = []
@@ -175,7 +177,7 @@ def build_catalog() -> Catalog:
     entries += wrappers
     entries += [_application_entry(keras, name) for name in APPLICATIONS
                 if hasattr(keras.applications, name)]
-    entries.append(_lambda_entry())
+    entries += [_lambda_entry(), saved_model_entry()]
     return Catalog(entries, keras.__version__, excluded, setting_registries(keras),
                    nested=nested)
 

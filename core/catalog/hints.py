@@ -15,20 +15,29 @@ from typing import Any
 
 from ..schema.records import PortSpec
 
-# Classes that are not layers a user places in a functional graph.
+# Public keras.layers classes left out of the catalog: they run on another backend than
+# this app's TensorFlow (tests/core/test_catalog.py names them).
 EXCLUDED = {
-    "Layer": "abstract base class",
-    "InputLayer": "use an input node",
-    "Wrapper": "abstract base class",
-    "TFSMLayer": "loads a SavedModel from disk",
     "JaxLayer": "wraps a JAX function: another backend than this app's TensorFlow",
     "FlaxLayer": "wraps a Flax module: another backend than this app's TensorFlow",
     "TorchModuleWrapper": "wraps a PyTorch module: another backend than this app's TensorFlow",
 }
 
-# keras.layers classes whose entry the catalog makes itself rather than by probing
-# (a Lambda keeps the user's expression text: ``catalog._lambda_entry``).
-OWN_ENTRIES = frozenset({"Lambda"})
+# Public keras.layers classes that are no layer of their own to place: the input node makes
+# the InputLayer; the base classes have no call of their own (a custom module's layers
+# subclass Layer; Bidirectional, TimeDistributed and SpectralNormalization subclass Wrapper).
+COVERED = {
+    "Layer": "the base class of layers, with no call of its own: add your layer classes "
+             "from a custom module",
+    "InputLayer": "made by an input node (keras.Input)",
+    "Wrapper": "the base class of wrappers, with no call of its own: use Bidirectional, "
+               "TimeDistributed or SpectralNormalization",
+}
+
+# keras.layers classes whose entry the catalog makes itself rather than by probing: a Lambda
+# keeps the user's expression text (``catalog._lambda_entry``); a TFSMLayer needs a
+# SavedModel to build (``saved_models.saved_model_entry``).
+OWN_ENTRIES = frozenset({"Lambda", "TFSMLayer"})
 
 # Starting values for constructor arguments that have no default in Keras.
 SUGGESTED = {

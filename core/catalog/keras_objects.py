@@ -7,13 +7,20 @@ from typing import Any
 
 from ..schema.lambdas import lambda_source
 from ..schema.records import LayerSpec, Shape
-from ..schema.trust import may_run, refuse_untrusted
+from ..schema.trust import may_run, refuse_untrusted, saved_model_may_run
 from .catalog import APPLICATION_PREFIX, Catalog, LayerEntry
 from .custom import class_may_run, custom_class, source_of
 from .pretrained import make_application, weights_files_state
+from .saved_models import (
+    SAVED_MODEL_CLASS,
+    make_saved_model_layer,
+    saved_model_path,
+    saved_model_state,
+)
 
-# The layer classes whose parameters are code that building the layer runs.
-CODE_CLASSES = ("Lambda",)
+# The layer classes whose parameters are code that building the layer runs (a TFSMLayer
+# loads a SavedModel, whose graph runs).
+CODE_CLASSES = ("Lambda", SAVED_MODEL_CLASS)
 
 
 def make_lambda(expression: str) -> Any:
@@ -38,6 +45,8 @@ def layer_key(layer: LayerSpec) -> str:
     trusted = code_may_run(layer)
     files = weights_files_state(layer.params) if layer.class_name.startswith(
         APPLICATION_PREFIX) else None
+    if layer.class_name == SAVED_MODEL_CLASS:
+        files = saved_model_state(layer.params)
     return json.dumps([layer.class_name, layer.block_id, layer.params, trusted, files],
                       sort_keys=True)
 
@@ -45,6 +54,8 @@ def layer_key(layer: LayerSpec) -> str:
 def code_may_run(layer: LayerSpec) -> bool:
     """False for a layer whose code the user has not trusted (see ``schema.trust``): a
     Lambda's expression, a class from a custom module."""
+    if layer.class_name == SAVED_MODEL_CLASS:
+        return saved_model_may_run(saved_model_path(layer.params))
     if layer.class_name in CODE_CLASSES:
         return may_run(layer.params.get("expression", "x"))
     return class_may_run(layer.class_name)
@@ -64,6 +75,8 @@ def make_layer(catalog: Catalog, layer: LayerSpec, input_shape: Shape | None = N
                                 input_shape)
     if layer.class_name == "Lambda":
         return keras.layers.Lambda(make_lambda(kwargs["expression"]))
+    if layer.class_name == SAVED_MODEL_CLASS:
+        return make_saved_model_layer(keras, kwargs)
     source = source_of(catalog, layer.class_name)
     if source is not None:  # a custom module's class runs only once trusted
         return custom_class(source, layer.class_name)(**kwargs)

@@ -71,8 +71,15 @@ def require_trust(doc: Document, args: argparse.Namespace, what: str) -> None:
 
 
 def listing(code: list[CodeLayer]) -> str:
-    """``Lambda 'name' ('x * 2')`` or ``custom layer 'name' (Class from file)``, joined."""
-    return "; ".join(f"custom layer '{c.name}' ({c.layer.class_name} from {c.module})"
-                     if c.module else f"Lambda '{c.name}' ({c.expression[:80]!r})"
-                     for c in code)
+    """``Lambda 'name' ('x * 2')``, ``custom layer 'name' (Class from file)`` or
+    ``TFSMLayer 'name' (SavedModel folder)``, joined."""
+    return "; ".join(_listed(c) for c in code)
+
+
+def _listed(code: CodeLayer) -> str:
+    if code.module:
+        return f"custom layer '{code.name}' ({code.layer.class_name} from {code.module})"
+    if code.saved_model is not None:
+        return f"TFSMLayer '{code.name}' (SavedModel {code.saved_model})"
+    return f"Lambda '{code.name}' ({code.expression[:80]!r})"
 

@@ -1,7 +1,7 @@
 """A document's code and whether it may run (the rules are in ``schema.trust``).
 
-What runs is read from the content (the Lambda layers, the layers of custom modules), never
-from a marker in the file.
+What runs is read from the content (the Lambda layers, the layers of custom modules, the
+SavedModels TFSMLayers load), never from a marker in the file.
 """
 
 from __future__ import annotations
@@ -11,14 +11,18 @@ from pathlib import Path
 
 from ..catalog.custom import SHIPPED_SOURCE, source_of
 from ..catalog.keras_objects import CODE_CLASSES
+from ..catalog.saved_models import SAVED_MODEL_CLASS, saved_model_path
 from ..schema.diagnostics import Diagnostic
 from ..schema.records import LayerSpec
 from ..schema.trust import (
     may_run,
     module_key,
     module_may_run,
+    saved_model_key,
+    saved_model_may_run,
     trust_code,
     trust_new_module,
+    trust_saved_models,
     trusted_keys,
     untrusted_diagnostic,
 )
@@ -39,13 +43,28 @@ class CodeLayer:
     def expression(self) -> str:
         return str(self.layer.params.get("expression", "x"))
 
+    @property
+    def saved_model(self) -> str | None:
+        """The folder a TFSMLayer loads, or None."""
+        if self.layer.class_name != SAVED_MODEL_CLASS:
+            return None
+        return saved_model_path(self.layer.params)
+
     def describe(self) -> str:
         if self.module:
             return f"{self.name}: {self.layer.class_name} from {Path(self.module).name}"
+        if self.saved_model is not None:
+            return f"{self.name}: SavedModel {self.saved_model}"
         return f"{self.name}: {self.expression}"
 
     def may_run(self) -> bool:
+        if self.saved_model is not None:
+            return saved_model_may_run(self.saved_model)
         return module_may_run(self.module) if self.module else may_run(self.expression)
+
+    @property
+    def is_expression(self) -> bool:
+        return not self.module and self.saved_model is None
 
 
 def code_in(doc: Document) -> list[CodeLayer]:
@@ -82,7 +101,8 @@ def trust_document(doc: Document) -> None:
     files unless trusted before with other content (``schema.trust.trust_module`` trusts a
     file the user was asked about)."""
     code = code_in(doc)
-    trust_code(c.expression for c in code if not c.module)
+    trust_code(c.expression for c in code if c.is_expression)
+    trust_saved_models(c.saved_model for c in code if c.saved_model is not None)
     for path in {c.module for c in code if c.module}:
         trust_new_module(path)  # a module changed since it was trusted is asked about again
 
@@ -90,7 +110,9 @@ def trust_document(doc: Document) -> None:
 def trusted_code_keys(doc: Document) -> list[str]:
     """What a worker process may run of this document (the parent's verdict)."""
     code = code_in(doc)
-    keys = trusted_keys(c.expression for c in code if not c.module)
+    keys = trusted_keys(c.expression for c in code if c.is_expression)
+    keys += sorted({saved_model_key(c.saved_model) for c in code
+                    if c.saved_model is not None and c.may_run()})
     return keys + sorted({module_key(c.module) for c in code if c.module and c.may_run()})
 
 

@@ -115,7 +115,9 @@ def untrusted_functions(source: str) -> list[str]:
     found = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
     lambdas = [text for text in found if text not in _STATE.trusted]
     return lambdas + [f"{path} (a custom layer module)" for path in imported_files(tree)
-                      if not module_may_run(path)]
+                      if not module_may_run(path)] + \
+        [f"{path} (a SavedModel)" for path in saved_model_paths(tree)
+         if not saved_model_may_run(path)]
 
 
 def imported_files(tree: ast.Module) -> list[str]:
@@ -166,6 +168,44 @@ def refuse_untrusted_module(path: str) -> None:
             f"expected a custom layer module you trust; received {path}, which is not trusted "
             "(or changed since): it was not imported. Trust it (the app asks; the command line "
             "takes --trust, or --custom-module for an import) to run it")
+
+
+# ------------------------------------------------------------ SavedModels
+SAVED_MODEL_KEY = "saved_model:"
+
+
+def saved_model_key(path: str) -> str:
+    """What trusting the SavedModel a TFSMLayer loads is kept by: its folder's path (loading
+    one runs its TensorFlow graph, which Keras' safe mode refuses too)."""
+    return SAVED_MODEL_KEY + path
+
+
+def trust_saved_models(paths: Iterable[str]) -> None:
+    _STATE.trusted.update(saved_model_key(path) for path in paths)
+
+
+def saved_model_may_run(path: str) -> bool:
+    return not _STATE.guarded or saved_model_key(path) in _STATE.trusted
+
+
+def refuse_untrusted_saved_model(path: str) -> None:
+    """Raise before an untrusted SavedModel could be loaded."""
+    if not saved_model_may_run(path):
+        raise UntrustedCodeError(
+            f"expected a SavedModel you trust; received '{path}' from a project that is not "
+            "trusted: it was not loaded (loading runs its graph). Trust the project (the app "
+            "asks when it opens it; the command line takes --trust) to load it")
+
+
+def saved_model_paths(tree: ast.Module) -> list[str]:
+    """The folders a generated module's TFSMLayer calls load (a path given as text)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("TFSMLayer"):
+            given = node.args[:1] + [k.value for k in node.keywords if k.arg == "filepath"]
+            found += [v.value for v in given if isinstance(v, ast.Constant)
+                      and isinstance(v.value, str)]
+    return found
 
 
 def untrusted_diagnostic(node_id: str, graph_key: str) -> Diagnostic:

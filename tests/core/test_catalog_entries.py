@@ -1,9 +1,11 @@
 """Layers that build only on inputs of their own (HashedCrossing: two scalar features;
-STFTSpectrogram: audio) and TFSMLayer (a SavedModel the user names): in the catalog, live
-shapes and parameter counts equal to Keras', generated code that builds, .keras round trips."""
+STFTSpectrogram: audio) and TFSMLayer (a SavedModel the user names, loaded only once
+trusted): in the catalog, live shapes and parameter counts equal to Keras', generated code
+that builds, .keras round trips."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,17 @@ from roundtrip_support import assert_round_trip, assert_same_model
 
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.catalog.keras_objects import make_layer
 from layerforge.core.codegen.loader import build_model, load_generated
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
+from layerforge.core.document.trust import trust_document, untrusted_code, untrusted_diagnostics
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.io import project
 from layerforge.core.io.keras_import.files import import_file
+from layerforge.core.schema.trust import UntrustedCodeError, code_guard
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
@@ -126,3 +133,104 @@ def test_stft_spectrogram_round_trips(tmp_path: Path) -> None:
                                fft_length=64)(audio)
     x = layers.GlobalAveragePooling1D()(x)
     assert_round_trip(keras.Model(audio, layers.Dense(2)(x)), tmp_path, length=512)
+
+
+# ------------------------------------------------------------------ TFSMLayer
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny SavedModel, written as a user writes one: ``model.export(path)``."""
+    inputs = keras.Input((4,))
+    path = tmp_path_factory.mktemp("exported") / "encoder"
+    keras.Model(inputs, layers.Dense(3)(inputs)).export(str(path), verbose=False)
+    return str(path)
+
+
+def tfsm_chain(doc: Document) -> tuple[UndoStack, str, str]:
+    """Input (4,) -> TFSMLayer -> output; the stack, the call's and its layer's ids."""
+    stack = UndoStack(doc)
+    x = stack.push(edits.add_input(doc, [4], name="x")).node.id
+    call = stack.push(edits.add_layer(doc, "TFSMLayer")).node
+    stack.push(edits.connect(doc, x, call.id))
+    out = stack.push(edits.add_output(doc, name="y")).node.id
+    stack.push(edits.connect(doc, call.id, out))
+    return stack, call.id, call.layer_id
+
+
+def test_tfsm_layer_names_the_saved_model_to_load(catalog: Catalog) -> None:
+    entry = catalog.get("TFSMLayer")
+    assert [(p.name, p.kind, p.default) for p in entry.params] == [
+        ("filepath", "str", ""), ("call_endpoint", "str", "serve"),
+        ("call_training_endpoint", "any", None)]
+    assert entry.param("filepath").required and "model.export" in entry.doc
+
+
+def test_tfsm_layer_shapes_params_and_code_come_from_the_saved_model(
+        doc: Document, saved_model: str, tmp_path: Path) -> None:
+    stack, call, layer_id = tfsm_chain(doc)
+    messages = [d.message for d in ShapeEngine(doc).diagnostics()]
+    assert messages == ["TFSMLayer expected 'filepath', the folder of a SavedModel (written by "
+                        "model.export(path)); received an empty path"]
+    missing = str(tmp_path / "nowhere")
+    stack.push(SetParam(layer_id, "filepath", missing))
+    messages = [d.message for d in ShapeEngine(doc).diagnostics()]
+    assert messages == [f"TFSMLayer expected a SavedModel folder at '{missing}' (written by "
+                        "model.export(path)); received a path that does not exist"]
+    stack.push(SetParam(layer_id, "filepath", saved_model))  # the node stays editable
+    engine = ShapeEngine(doc)
+    assert engine.shapes()[call].outputs == ((None, 3),)
+    assert engine.diagnostics() == []
+    reference = layers.TFSMLayer(saved_model)
+    reference(keras.Input((4,)))
+    model = build_model(doc)
+    assert engine.total_params() == model.count_params() == reference.count_params() == 15
+    # a long path wraps the call over lines (with a trailing comma)
+    code = re.sub(r",\)", ")", re.sub(r"\s+", "", generate(doc).source))
+    assert f"layers.TFSMLayer({saved_model!r},name='tfsm_layer')(x)" in code
+
+
+def test_a_folder_without_a_saved_model_is_named(doc: Document, tmp_path: Path) -> None:
+    stack, _, layer_id = tfsm_chain(doc)
+    stack.push(SetParam(layer_id, "filepath", str(tmp_path)))
+    assert [d.message for d in ShapeEngine(doc).diagnostics()] == [
+        f"TFSMLayer expected a SavedModel folder at '{tmp_path}' (written by "
+        "model.export(path)); received a folder without saved_model.pb"]
+
+
+def test_a_saved_model_written_later_is_picked_up(doc: Document, tmp_path: Path) -> None:
+    stack, call, layer_id = tfsm_chain(doc)
+    later = tmp_path / "later"
+    stack.push(SetParam(layer_id, "filepath", str(later)))
+    assert ShapeEngine(doc).shapes()[call].outputs is None
+    inputs = keras.Input((4,))
+    keras.Model(inputs, layers.Dense(2)(inputs)).export(str(later), verbose=False)
+    assert ShapeEngine(doc).shapes()[call].outputs == ((None, 2),)
+
+
+def test_tfsm_layer_round_trips(saved_model: str, tmp_path: Path) -> None:
+    x = keras.Input((4,), name="x")
+    y = layers.Dense(2)(layers.TFSMLayer(saved_model, name="encoder")(x))
+    doc = assert_round_trip(keras.Model(x, y), tmp_path)
+    loaded = [lay.params for lay in doc.graph.layers.values() if lay.class_name == "TFSMLayer"]
+    assert loaded == [{"filepath": saved_model}]
+
+
+def test_an_untrusted_project_does_not_load_its_saved_model(doc: Document,
+                                                            saved_model: str) -> None:
+    """Loading a SavedModel runs its graph (Keras' safe mode refuses it too): a project from
+    a file loads it only once trusted, as a Lambda's code runs."""
+    stack, _, layer_id = tfsm_chain(doc)
+    stack.push(SetParam(layer_id, "filepath", saved_model))
+    text = project.dumps(doc)
+    assert '"runs_code": true' in text
+    with code_guard():
+        opened = project.loads(text)
+        assert [c.describe() for c in untrusted_code(opened)] == [
+            f"tfsm_layer: SavedModel {saved_model}"]
+        assert len(untrusted_diagnostics(opened)) == 1
+        with pytest.raises(UntrustedCodeError, match=re.escape(saved_model)):
+            make_layer(opened.catalog, opened.graph.layer(layer_id))
+        with pytest.raises(UntrustedCodeError, match="SavedModel"):
+            load_generated(generate(opened))
+        trust_document(opened)
+        assert untrusted_code(opened) == []
+        assert build_model(opened).count_params() == 15

@@ -266,8 +266,8 @@ def test_unknown_layer_class(rich: Document, catalog: Catalog) -> None:
 
 def test_excluded_layer_class_says_why(rich: Document, catalog: Catalog) -> None:
     text = mutated(rich, lambda d: first(d, "Concatenate", "layers").update(
-        class_name="TFSMLayer"))
-    refuse(text, catalog, "TFSMLayer", "loads a SavedModel from disk")
+        class_name="JaxLayer"))
+    refuse(text, catalog, "JaxLayer", "another backend than this app's TensorFlow")
 
 
 def test_unknown_parameter(rich: Document, catalog: Catalog) -> None:
