@@ -16,6 +16,7 @@ from roundtrip_support import assert_round_trip, assert_same_model
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.catalog.catalog import Catalog
 from layerforge.core.catalog.keras_objects import make_layer
+from layerforge.core.cli import main as cli
 from layerforge.core.codegen.loader import build_model, load_generated
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.document.document import Document
@@ -234,3 +235,18 @@ def test_an_untrusted_project_does_not_load_its_saved_model(doc: Document,
         trust_document(opened)
         assert untrusted_code(opened) == []
         assert build_model(opened).count_params() == 15
+
+
+def test_the_command_line_loads_a_saved_model_only_with_trust(
+        saved_model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = keras.Input((4,), name="x")
+    keras.Model(x, layers.Dense(2)(layers.TFSMLayer(saved_model)(x))).save(tmp_path / "m.keras")
+    imported = str(tmp_path / "m.json")
+    assert cli.main(["import", str(tmp_path / "m.keras"), "-o", imported]) == 0
+    capsys.readouterr()
+    cli.main(["summary", imported])  # the command line guards its process
+    untrusted = capsys.readouterr()
+    assert "Total params: unknown" in untrusted.out
+    assert f"TFSMLayer 'tfsm_layer' (SavedModel {saved_model})" in untrusted.err
+    assert cli.main(["summary", imported, "--trust"]) == 0
+    assert "Total params: 23" in capsys.readouterr().out
