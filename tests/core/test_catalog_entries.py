@@ -240,13 +240,14 @@ def test_an_untrusted_project_does_not_load_its_saved_model(doc: Document,
 def test_the_command_line_loads_a_saved_model_only_with_trust(
         saved_model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x = keras.Input((4,), name="x")
-    keras.Model(x, layers.Dense(2)(layers.TFSMLayer(saved_model)(x))).save(tmp_path / "m.keras")
+    encoder = layers.TFSMLayer(saved_model, name="encoder")
+    keras.Model(x, layers.Dense(2)(encoder(x))).save(tmp_path / "m.keras")
     imported = str(tmp_path / "m.json")
     assert cli.main(["import", str(tmp_path / "m.keras"), "-o", imported]) == 0
     capsys.readouterr()
     cli.main(["summary", imported])  # the command line guards its process
     untrusted = capsys.readouterr()
     assert "Total params: unknown" in untrusted.out
-    assert f"TFSMLayer 'tfsm_layer' (SavedModel {saved_model})" in untrusted.err
+    assert f"TFSMLayer 'encoder' (SavedModel {saved_model})" in untrusted.err
     assert cli.main(["summary", imported, "--trust"]) == 0
     assert "Total params: 23" in capsys.readouterr().out
