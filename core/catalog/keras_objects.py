@@ -76,7 +76,7 @@ def make_layer(catalog: Catalog, layer: LayerSpec, input_shape: Shape | None = N
     if layer.class_name == "Lambda":
         return keras.layers.Lambda(make_lambda(kwargs["expression"]))
     if layer.class_name == SAVED_MODEL_CLASS:
-        return make_saved_model_layer(keras, kwargs)
+        return make_saved_model_layer(keras, kwargs, input_shape)
     source = source_of(catalog, layer.class_name)
     if source is not None:  # a custom module's class runs only once trusted
         return custom_class(source, layer.class_name)(**kwargs)

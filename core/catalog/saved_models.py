@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..schema.errors import LayerForgeError
-from ..schema.records import ONE_INPUT
+from ..schema.records import ONE_INPUT, Shape, format_shape, shape_fits
 from ..schema.trust import refuse_untrusted_saved_model
 from .entry import LayerEntry
 from .params import ParamSpec
@@ -71,15 +71,36 @@ def saved_model_problem(path: str) -> str | None:
     return None
 
 
-def make_saved_model_layer(keras: Any, kwargs: dict[str, Any]) -> Any:
-    """The Keras layer, once the folder is known to hold a SavedModel the user trusts."""
+def make_saved_model_layer(keras: Any, kwargs: dict[str, Any],
+                           input_shape: Shape | None = None) -> Any:
+    """The Keras layer, once the folder is known to hold a SavedModel the user trusts;
+    given the shape of its input, one its endpoint does not take is refused by name (Keras
+    would say only that it could not infer the output)."""
     path = saved_model_path(kwargs)
     problem = saved_model_problem(path)
     if problem is not None:
         raise SavedModelError(problem)
     refuse_untrusted_saved_model(path)
     try:
-        return keras.layers.TFSMLayer(**kwargs)
+        layer = keras.layers.TFSMLayer(**kwargs)
     except (ValueError, OSError) as exc:  # an endpoint it lacks, a damaged SavedModel
         raise SavedModelError(f"TFSMLayer could not load the SavedModel at '{path}': "
                               f"{str(exc).strip()[:300]}") from exc
+    wanted = endpoint_input_shape(layer)
+    if input_shape is not None and wanted is not None and not shape_fits(input_shape, wanted):
+        raise SavedModelError(
+            f"TFSMLayer expected an input of shape {format_shape(wanted)}, which the "
+            f"SavedModel at '{path}' takes at '{layer.call_endpoint}'; received "
+            f"{format_shape(input_shape)}")
+    return layer
+
+
+def endpoint_input_shape(layer: Any) -> Shape | None:
+    """The shape the endpoint takes, when it takes one tensor of a known rank."""
+    signature = getattr(layer.call_endpoint_fn, "input_signature", None)
+    if not isinstance(signature, tuple | list) or len(signature) != 1:
+        return None
+    shape = getattr(signature[0], "shape", None)
+    if shape is None or shape.rank is None:
+        return None
+    return tuple(shape.as_list())

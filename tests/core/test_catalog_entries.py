@@ -24,6 +24,7 @@ from layerforge.core.document.trust import trust_document, untrusted_code, untru
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.editing.renames import EditNode
 from layerforge.core.io import project
 from layerforge.core.io.keras_import.files import import_file
 from layerforge.core.schema.trust import UntrustedCodeError, code_guard
@@ -195,6 +196,25 @@ def test_a_folder_without_a_saved_model_is_named(doc: Document, tmp_path: Path) 
     assert [d.message for d in ShapeEngine(doc).diagnostics()] == [
         f"TFSMLayer expected a SavedModel folder at '{tmp_path}' (written by "
         "model.export(path)); received a folder without saved_model.pb"]
+
+
+def test_an_input_the_endpoint_does_not_take_is_named(doc: Document, saved_model: str) -> None:
+    stack, call, layer_id = tfsm_chain(doc)
+    stack.push(SetParam(layer_id, "filepath", saved_model))
+    engine = ShapeEngine(doc)
+    assert engine.shapes()[call].outputs == ((None, 3),)
+    x = doc.graph.inputs()[0].id
+    stack.push(EditNode(x, {"shape": (5,)}))
+    engine.refresh()
+    assert [d.message for d in engine.diagnostics()] == [
+        f"TFSMLayer expected an input of shape (None, 4), which the SavedModel at "
+        f"'{saved_model}' takes at 'serve'; received (None, 5)"]
+    stack.push(EditNode(x, {"shape": (4,)}))
+    stack.push(SetParam(layer_id, "call_endpoint", "predict"))
+    (message,) = [d.message for d in ShapeEngine(doc).diagnostics()]
+    assert message.startswith(f"TFSMLayer could not load the SavedModel at '{saved_model}': "
+                              "The endpoint 'predict' is neither")
+    assert "Available endpoints for this SavedModel: ['serve', 'serving_default']" in message
 
 
 def test_a_saved_model_written_later_is_picked_up(doc: Document, tmp_path: Path) -> None:
