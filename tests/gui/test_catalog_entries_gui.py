@@ -1,17 +1,21 @@
 """The layers the catalog gained (HashedCrossing, STFTSpectrogram, TFSMLayer) are found by
 name in the palette and placed from it; a TFSMLayer's SavedModel folder is typed in the
-inspector, and until it names a SavedModel the node says which path it expected."""
+inspector, and until it names a SavedModel the node says which path it expected. A model
+file naming a SavedModel loads it only once the user trusts it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from user_steps import shortcut, type_into
+from user_steps import click_menu, shortcut, type_into
 
 from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.schema.trust import UNTRUSTED_CODE, code_guard
+from layerforge.gui import files
 from layerforge.gui.palette import Palette
 
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -68,3 +72,46 @@ def test_a_tfsm_layer_loads_the_saved_model_typed_in_the_inspector(
     assert window.session.doc.graph.layer_of(node).params["filepath"] == str(saved)
     assert node_errors(window, node) == []
     assert window.session.engine().shapes()[node].outputs == ((None, 3),)  # the SavedModel's
+
+
+@pytest.fixture
+def guarded() -> Iterator[None]:
+    """The window guards this process when it opens untrusted code; the tests after it
+    find the process as it was."""
+    with code_guard():
+        yield
+
+
+def test_a_keras_file_loads_its_saved_model_only_once_trusted(
+        window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        guarded: None) -> None:
+    import keras  # the window's loader has imported it already
+
+    inputs = keras.Input((4,))
+    saved = tmp_path / "encoder"
+    keras.Model(inputs, keras.layers.Dense(3)(inputs)).export(str(saved), verbose=False)
+    x = keras.Input((4,), name="x")
+    encoder = keras.layers.TFSMLayer(str(saved), name="encoder")
+    keras.Model(x, keras.layers.Dense(2)(encoder(x))).save(tmp_path / "m.keras")
+    asked: list[list[str]] = []
+    answer = False
+
+    def ask_trust(parent: Any, name: str, code: list[str]) -> bool:
+        asked.append(code)
+        return answer
+
+    monkeypatch.setattr(files, "ask_trust", ask_trust)
+    monkeypatch.setattr(files, "choose_open_path", lambda parent: str(tmp_path / "m.keras"))
+    click_menu(qtbot, window, "File", "Open…")
+    qtbot.waitUntil(lambda: bool(window.view.canvas_scene.nodes))
+    assert asked == [[f"encoder: SavedModel {saved}"]]
+    window.session.analyze()
+    graph = window.session.doc.graph
+    (node,) = [n.id for n in graph.nodes.values() if n.kind == "call"
+               and graph.layer_of(n.id).class_name == "TFSMLayer"]
+    assert window.session.engine().shapes()[node].outputs is None
+    assert any(d.target == node and d.code == UNTRUSTED_CODE for d in window.session.diagnostics)
+    answer = True
+    click_menu(qtbot, window, "File", "Trust Project Code…")
+    window.session.analyze()
+    assert window.session.engine().shapes()[node].outputs == ((None, 3),)
