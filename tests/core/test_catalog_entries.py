@@ -81,6 +81,24 @@ def test_hashed_crossing_one_hot_shape_equals_keras(doc: Document) -> None:
     assert ShapeEngine(doc).shapes()[cross].outputs == ((None, 8),)
 
 
+def test_hashed_crossing_crosses_string_features(doc: Document) -> None:
+    stack = UndoStack(doc)
+    features = [stack.push(edits.add_input(doc, [1], dtype="string", name=n)).node.id
+                for n in ("city", "tag")]
+    cross = stack.push(edits.add_layer(doc, "HashedCrossing",
+                                       {"num_bins": 8, "output_mode": "one_hot"})).node.id
+    for feature in features:
+        stack.push(edits.connect(doc, feature, cross))
+    dense = stack.push(edits.add_layer(doc, "Dense", {"units": 2})).node.id
+    stack.push(edits.connect(doc, cross, dense))
+    stack.push(edits.connect(doc, dense, stack.push(edits.add_output(doc)).node.id))
+    engine = ShapeEngine(doc)
+    assert engine.shapes()[cross].outputs == ((None, 8),)
+    model = build_model(doc)
+    assert engine.total_params() == model.count_params() == 8 * 2 + 2
+    assert model([np.array([["a"], ["b"]]), np.array([["x"], ["y"]])]).shape == (2, 2)
+
+
 def test_hashed_crossing_one_hot_round_trips(tmp_path: Path) -> None:
     city = keras.Input(shape=(1,), dtype="int32", name="city")
     age = keras.Input(shape=(1,), dtype="int32", name="age_bucket")
