@@ -11,9 +11,13 @@ import pytest
 from text_projects import text_classifier
 
 from layerforge.core.analysis.check import full_check
+from layerforge.core.catalog.catalog import get_catalog
+from layerforge.core.codegen.data_plan import TextPlan, text_plans
 from layerforge.core.codegen.loader import load_generated
 from layerforge.core.codegen.model_code import generate
 from layerforge.core.codegen.portable import synthetic_texts, vocabulary_words
+from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.keras_import.files import import_file
@@ -116,4 +120,27 @@ def test_validation_strings_from_a_file_and_the_activation_logger(tmp_path: Path
     code = generate(doc)
     assert "val_x = string_tensors(val_x)" in code.source
     load_generated(code, "string_export_validation").main(str(tmp_path / "export"))
+    assert (tmp_path / "export" / "best.keras").exists()
+
+
+def test_a_string_lookup_on_synthetic_data_gets_one_word_a_value(tmp_path: Path) -> None:
+    doc = Document(get_catalog())
+    stack = UndoStack(doc)
+    chain = [stack.push(edits.add_input(doc, [1], name="colour", dtype="string")).node.id]
+    for class_name, params in (("StringLookup", {"output_mode": "one_hot"}),
+                               ("Dense", {"units": 1, "activation": "sigmoid"})):
+        chain.append(stack.push(edits.add_layer(doc, class_name, params)).node.id)
+    chain.append(stack.push(edits.add_output(doc, loss="binary_crossentropy")).node.id)
+    for src, dst in zip(chain, chain[1:], strict=False):
+        stack.push(edits.connect(doc, src, dst))
+    lookup = next(lay for lay in doc.graph.layers.values() if lay.class_name == "StringLookup")
+    stack.push(SetParam(lookup.id, "vocabulary", ["red", "green", "blue"]))
+    assert text_plans(doc) == {"colour": TextPlan(lookup.name, 1)}
+    doc.training.epochs, doc.training.seed = 1, 2
+    result = train(doc, doc.training, run_dir=tmp_path / "app")
+    assert result.status == "completed", result.message
+    model = load_generated(generate(doc), "string_lookup_synthetic").build_model()
+    texts = synthetic_texts(np.random.default_rng(0), 20, (1,), model, lookup.name, 1)
+    assert set(texts.reshape(-1)) <= {"red", "green", "blue"}
+    load_generated(generate(doc), "string_lookup_export").main(str(tmp_path / "export"))
     assert (tmp_path / "export" / "best.keras").exists()
