@@ -4,6 +4,7 @@ ones; strings made tensors before fit)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +132,7 @@ def test_a_string_lookup_on_synthetic_data_gets_one_word_a_value(tmp_path: Path)
                                ("Dense", {"units": 1, "activation": "sigmoid"})):
         chain.append(stack.push(edits.add_layer(doc, class_name, params)).node.id)
     chain.append(stack.push(edits.add_output(doc, loss="binary_crossentropy")).node.id)
-    for src, dst in zip(chain, chain[1:], strict=False):
+    for src, dst in itertools.pairwise(chain):
         stack.push(edits.connect(doc, src, dst))
     lookup = next(lay for lay in doc.graph.layers.values() if lay.class_name == "StringLookup")
     stack.push(SetParam(lookup.id, "vocabulary", ["red", "green", "blue"]))
