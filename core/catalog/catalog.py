@@ -45,7 +45,7 @@ from .registries import setting_registries
 from .saved_models import saved_model_entry
 from .wrappers import holds_layers, nesting_entries
 
-CATALOG_SCHEMA = 26
+CATALOG_SCHEMA = 27
 
 
 class Catalog:

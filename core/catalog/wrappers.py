@@ -53,6 +53,9 @@ STATES = "states"
 # Constructor arguments a wrapper's entry leaves out (Bidirectional's initial weights:
 # weights come with the model, not with its definition).
 DROPPED = {"Bidirectional": {"weights"}}
+# Choices a wrapper's argument takes beyond the shared ones: Bidirectional(merge_mode=None)
+# returns the forward and the backward outputs apart (two output ports).
+MORE_CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {("Bidirectional", "merge_mode"): (None,)}
 
 
 def holds_layers(class_name: str) -> bool:
@@ -92,9 +95,15 @@ def with_nested_params(entry: LayerEntry, families: Families) -> LayerEntry:
     """``entry`` with its layer-taking arguments as nested-layer parameters."""
     holders = HOLDERS.get(entry.class_name, {})
     dropped = DROPPED.get(entry.class_name, set())
-    params = tuple(nested_spec(p, holders[p.name], families) if p.name in holders else p
+    params = tuple(nested_spec(p, holders[p.name], families) if p.name in holders else
+                   _with_more_choices(entry.class_name, p)
                    for p in entry.params if p.name not in dropped)
     return replace(entry, params=params)
+
+
+def _with_more_choices(class_name: str, spec: ParamSpec) -> ParamSpec:
+    more = MORE_CHOICES.get((class_name, spec.name), ())
+    return replace(spec, choices=(*spec.choices, *more)) if more and spec.choices else spec
 
 
 def nesting_entries(keras: Any, held: list[type], plain: list[LayerEntry],

@@ -206,3 +206,14 @@ def test_a_bidirectional_layers_states_are_checked_half_forward_half_backward(
     error = ShapeEngine(doc).shapes()[ids["decoder"]].error
     assert error is not None
     assert "expected initial_state[3] of shape (None, 4); received (None, 5)" in error.message
+
+
+def test_a_bidirectional_without_merging_returns_two_outputs(tmp_path: Path) -> None:
+    inputs = keras.Input(shape=(6, 3), name="x")
+    forward, backward = layers.Bidirectional(layers.GRU(4), merge_mode=None,
+                                             name="both")(inputs)
+    model = keras.Model(inputs, layers.Subtract(name="gap")([forward, backward]))
+    doc = assert_round_trip(model, tmp_path)
+    both = next(n for n in doc.graph.calls() if doc.graph.layer(n.layer_id).name == "both")
+    assert ShapeEngine(doc).shapes()[both.id].outputs == ((None, 4), (None, 4))
+    assert "layers.Subtract(name='gap')([both[0], both[1]])" in codegen.generate(doc).source
