@@ -13,7 +13,7 @@ from ..catalog.layer_ports import lost_port_error
 from ..document.document import Document
 from ..document.graph import Graph
 from ..schema.diagnostics import Diagnostic
-from ..schema.errors import UnknownLayerError
+from ..schema.errors import EditError, UnknownLayerError
 from ..schema.records import CallNode, InputNode, LayerSpec, OutputNode, PortSpec
 from .vocabulary_checks import vocabulary_diagnostics
 
@@ -88,7 +88,7 @@ class _Watch:
         calls = graph.calls_of(layer.id) if graph is not None else []
         try:
             return graph.port_spec(calls[0].id) if graph is not None and calls else None
-        except UnknownLayerError:  # the parameter checks say why
+        except EditError:  # an unknown class or block: the other checks say which
             return None
 
     def take_changed_layers(self) -> set[str] | None:
