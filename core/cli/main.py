@@ -27,6 +27,7 @@ from ..io.project import save
 from ..io.templates import list_templates
 from ..schema.errors import LayerForgeError
 from ..schema.trust import code_guard
+from .diff import add_diff_parser, run_diff
 from .ensemble import add_ensemble_parser, run_ensemble
 from .train import add_train_parser, run_train
 from .trust import (
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_tune_parser(sub)
     add_ensemble_parser(sub)
+    add_diff_parser(sub)
     imp = sub.add_parser("import", help="open a .keras/.h5/JSON Keras model as a project file")
     imp.add_argument("model", metavar="MODEL", help="a .keras, .h5 or model JSON file")
     imp.add_argument("-o", "--output", metavar="PROJECT", required=True,
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     handlers = {None: opener, "gui": opener, "templates": _templates, "summary": _summary,
                 "validate": _validate, "catalog": _catalog, "export": _export,
                 "import": _import, "train": run_train, "tune": run_tune,
-                "ensemble": run_ensemble}
+                "ensemble": run_ensemble, "diff": run_diff}
     try:
         with code_guard():  # a project's code runs only with --trust (or a template's)
             code = handlers[args.command](args)
