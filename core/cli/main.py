@@ -29,6 +29,7 @@ from ..schema.errors import LayerForgeError
 from ..schema.trust import code_guard
 from .diff import add_diff_parser, run_diff
 from .ensemble import add_ensemble_parser, run_ensemble
+from .hints import hint_lines, project_hints
 from .train import add_train_parser, run_train
 from .trust import (
     add_custom_module_argument,
@@ -149,8 +150,11 @@ def _open(args: argparse.Namespace) -> Document:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    data = summarize(_open(args))
-    print(json.dumps(data, indent=1) if args.json else format_summary(data))
+    doc = _open(args)
+    data = summarize(doc)
+    data["hints"] = project_hints(doc, args.project)
+    print(json.dumps(data, indent=1) if args.json else
+          "\n".join([format_summary(data), *hint_lines(data["hints"])]))
     return 0
 
 
@@ -166,6 +170,8 @@ def _validate(args: argparse.Namespace) -> int:
     data = summarize(doc)
     for d in data["diagnostics"]:
         print(f"{d['severity']}: {d['where']}: {d['message']}")
+    for line in hint_lines(project_hints(doc, args.project)):
+        print(line)  # advice only: the exit status stays the diagnostics'
     if data.get("not_run"):
         print(f"not checked: {len(data['not_run'])} Lambda layer(s) run Python code, which was "
               "not run; pass --trust to build and check the model with it")

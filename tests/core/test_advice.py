@@ -3,20 +3,24 @@ the hints that fire on the book's own models (the templates)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from layerforge.core.analysis import advice
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.analysis.summary import summarize
+from layerforge.core.cli.main import main
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.advice_fixes import fix_command, silence, unsilence_all
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.graph_commands import Disconnect
-from layerforge.core.io.project import dumps, loads
+from layerforge.core.io.project import dumps, loads, save
 from layerforge.core.io.templates import load_template, template_names
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.records import CallNode
+from layerforge.core.training.runs import new_run_dir, runs_folder, write_history, write_status
 
 
 def state(doc: Document) -> str:
@@ -240,3 +244,31 @@ def test_the_hints_on_every_template_are_the_allowed_ones():
             graph = doc.graph_of(hint.graph_key)
             fired.add((name, hint.code, graph.layer_of(hint.target).name))
     assert fired == set(ALLOWED)
+
+
+def test_cli_summary_and_validate_show_hints_and_validate_still_exits_0(capsys):
+    assert main(["summary", "batchnorm-convnet"]) == 0
+    out = capsys.readouterr().out
+    assert "info: Conv2D 'conv2d': conv2d applies relu before the BatchNormalization" in out
+    assert "(book 7.3.1 batch normalization)" in out
+    assert main(["validate", "batchnorm-convnet"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("info: ") == 2 and "valid: 7 layers" in out
+    assert main(["summary", "batchnorm-convnet", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [h["code"] for h in data["hints"]] == [advice.ACTIVATION_BEFORE_BN] * 2
+
+
+def test_cli_loss_hint_reads_the_latest_runs_first_epoch(tmp_path, doc, stack, capsys):
+    multi_output(doc, stack)
+    project = tmp_path / "social.json"
+    save(doc, project)
+    assert main(["summary", str(project)]) == 0
+    assert "info: " not in capsys.readouterr().out  # no run yet
+    run = new_run_dir(runs_folder(project))
+    write_status(run, {"status": "running"})
+    write_history(run, {"epoch": [0], "loss": [160.7], "age_loss": [160.0],
+                        "gender_loss": [0.7]})
+    assert main(["validate", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "the loss of age is 229× the next one's" in out and "7.1.3" in out
