@@ -45,6 +45,7 @@ from .checks import (
     refuse_code,
     sanitize_names,
 )
+from .dtypes import dtype_name, own_dtype
 from .ops import (
     as_call,
     is_raw_op,
@@ -202,7 +203,7 @@ class _Converter:
     def input_node(self, record: dict[str, Any], graph: Graph) -> _Placed:
         config = record["config"]
         shape = config.get("batch_shape") or config.get("batch_input_shape")
-        dtype = _dtype_name(config.get("dtype", "float32"))
+        dtype = dtype_name(config.get("dtype", "float32"))
         if dtype not in DTYPES:
             raise ModelImportError(f"input '{config['name']}': expected a dtype among "
                                    f"{', '.join(DTYPES)}; received {dtype!r}")
@@ -237,7 +238,7 @@ class _Converter:
             class_name, params = raw_op_layer(record, name)
         else:
             params = self.params.convert(self.doc.catalog.get(class_name), config, name)
-        self.cast(config, name)
+        self.cast(config, name, class_name)
         return LayerSpec(new_id(), class_name, name, params,
                          trainable=config.get("trainable") is not False)
 
@@ -272,9 +273,9 @@ class _Converter:
                 f"layer '{name}' is of class '{class_name}' ({_origin(record)}), which is not a "
                 f"public Keras layer nor a class of a custom module given. {CUSTOM_HINT}")
 
-    def cast(self, config: dict[str, Any], name: str) -> None:
-        dtype = _dtype_name(config.get("dtype"))
-        if dtype not in (None, "float32"):
+    def cast(self, config: dict[str, Any], name: str, class_name: str = "") -> None:
+        dtype = dtype_name(config.get("dtype"))
+        if dtype not in (None, "float32") and dtype != own_dtype(class_name, config):
             self.warnings.append(f"layer '{name}' computes in {dtype}; the imported layer "
                                  "uses the default float32 policy")
 
@@ -353,13 +354,6 @@ class _Converter:
             graph.add_node(output)
             src = placed[layer_name].calls[node_index]
             self.add_edge(graph, src, tensor_index, output.id, 0)
-
-
-def _dtype_name(dtype: Any) -> str | None:
-    if isinstance(dtype, dict):
-        config = dtype.get("config", {})
-        return str(config.get("name")) if isinstance(config, dict) else None
-    return None if dtype is None else str(dtype)
 
 
 def _shape(batch_shape: Any, config: dict[str, Any]) -> tuple[int | None, ...]:
