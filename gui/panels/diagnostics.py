@@ -1,24 +1,35 @@
-"""Diagnostics list: click selects and centers the node; Fix applies the suggested edit."""
+"""Diagnostics list: click selects and centers the node; Fix applies the suggested edit.
+
+Below the errors and warnings come the hints (the chapter's advice, info level): Fix applies
+a hint's own edit, "Silence hint" hides its kind for the project (undoable, saved with it),
+and "Show silenced hints" brings every silenced kind back."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
+from layerforge.core.analysis.advice import HINT_KINDS
 from layerforge.core.analysis.check import KERAS_CODE
-from layerforge.core.schema.diagnostics import Diagnostic
+from layerforge.core.editing.advice_fixes import fix_command, silence, unsilence_all
+from layerforge.core.schema.diagnostics import INSERT, Diagnostic, is_hint
 from layerforge.core.schema.errors import LayerForgeError
 
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
-from .frame import lay_out
+from .hints import SessionHints
+
+INFO_COLOR = "#3a7bd5"  # hints: advice, neither an error nor a warning
 
 DIAGNOSTIC_ROLE = Qt.ItemDataRole.UserRole
 
@@ -40,7 +51,21 @@ class DiagnosticsPanel(QWidget):
         self.fix_button = QPushButton("Fix")
         self.fix_button.setToolTip("Apply the suggested fix of the selected diagnostic")
         self.fix_button.setEnabled(False)
-        lay_out(self, self.header, self.fix_button, self.list)
+        self.silence_button = QPushButton("Silence hint")
+        self.silence_button.setToolTip("Hide this kind of hint in this project")
+        self.silence_button.setEnabled(False)
+        self.hints_label = QLabel()  # beside the header, which counts only real problems
+        self.show_silenced_button = QPushButton("Show silenced hints")
+        self.show_silenced_button.setVisible(False)
+        self._lay_out()
+        self.hints = SessionHints(session, self)
+        self._problems: list[Diagnostic] = list(session.diagnostics)
+        self.hints.changed.connect(lambda: self.show_diagnostics(self._problems))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.silence_button.clicked.connect(self._on_silence)
+        self.show_silenced_button.clicked.connect(
+            lambda: self.session.push(unsilence_all(self.session.doc)))
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
         self.list.currentItemChanged.connect(lambda item, _p: self._update_fix(item))
@@ -48,23 +73,45 @@ class DiagnosticsPanel(QWidget):
         session.diagnostics_changed.connect(self.show_diagnostics)
         self.show_diagnostics(session.diagnostics)
 
+    def _lay_out(self) -> None:
+        bar = QHBoxLayout()
+        bar.addWidget(self.header)
+        bar.addWidget(self.hints_label, 1)
+        for button in (self.show_silenced_button, self.silence_button, self.fix_button):
+            bar.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.list)
+
     def sizeHint(self) -> QSize:
         return QSize(600, 100)  # a strip under the canvas, like an IDE's problems panel
 
     def show_diagnostics(self, diagnostics: list[Diagnostic]) -> None:
+        """The session's problems, then the hints (silenced kinds left out)."""
+        self._problems = list(diagnostics)
         self.list.clear()
-        for d in diagnostics:
+        for d in [*diagnostics, *self.hints.shown]:
             item = QListWidgetItem(self._describe(d))
             item.setData(DIAGNOSTIC_ROLE, d)
-            item.setForeground(QColor(ERROR_COLOR if d.severity == "error" else WARNING_COLOR))
+            color = ERROR_COLOR if d.severity == "error" else \
+                INFO_COLOR if is_hint(d) else WARNING_COLOR
+            item.setForeground(QColor(color))
             if d.fix is not None:
                 item.setToolTip(f"Suggested fix: {d.fix.description}")
             self.list.addItem(item)
         errors = sum(d.severity == "error" for d in diagnostics)
         warnings = len(diagnostics) - errors
-        self.header.setText("No problems" if not diagnostics
-                            else f"{errors} error(s), {warnings} warning(s)")
+        text = "No problems" if not diagnostics else f"{errors} error(s), {warnings} warning(s)"
+        self.header.setText(text)
+        self.hints_label.setText(f"{len(self.hints.shown)} hint(s)" if self.hints.shown else "")
+        hidden = len({h.code for h in self.hints.silenced})
+        self.show_silenced_button.setVisible(bool(hidden))
+        self.show_silenced_button.setText(f"Show silenced hints ({hidden})")
         self._update_fix(self.list.currentItem())
+
+    def hint_rows(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics() if is_hint(d)]
 
     def diagnostics(self) -> list[Diagnostic]:
         return [self.list.item(i).data(DIAGNOSTIC_ROLE) for i in range(self.list.count())]
@@ -81,18 +128,64 @@ class DiagnosticsPanel(QWidget):
             pass  # the block is gone; the raw id is still a useful pointer
         fix = "  [fix available]" if d.fix is not None else ""
         source = "  [found by the Keras check]" if d.code == KERAS_CODE else ""
-        return f"{d.severity}: {where}: {d.message}{fix}{source}"
+        severity = "hint" if is_hint(d) else d.severity
+        return f"{severity}: {where}: {d.message}{fix}{source}"
 
     def _update_fix(self, item: QListWidgetItem | None) -> None:
         d = item.data(DIAGNOSTIC_ROLE) if item is not None else None
         self.fix_button.setEnabled(d is not None and d.fix is not None)
         self.fix_button.setToolTip(d.fix.description if d is not None and d.fix else
                                    "Select a diagnostic that has a suggested fix")
+        self.silence_button.setEnabled(d is not None and is_hint(d))
 
     def _on_clicked(self, item: QListWidgetItem) -> None:
         self.activated.emit(item.data(DIAGNOSTIC_ROLE))
 
     def _on_fix(self) -> None:
         item = self.list.currentItem()
-        if item is not None and item.data(DIAGNOSTIC_ROLE).fix is not None:
-            self.fix_requested.emit(item.data(DIAGNOSTIC_ROLE))
+        if item is None or item.data(DIAGNOSTIC_ROLE).fix is None:
+            return
+        d: Diagnostic = item.data(DIAGNOSTIC_ROLE)
+        if d.fix is not None and d.fix.action != INSERT:
+            self._apply_hint_fix(d)
+        else:
+            self.fix_requested.emit(d)
+
+    def _apply_hint_fix(self, d: Diagnostic) -> None:
+        """A hint's fix is one undoable edit of its own (not a layer put on an edge)."""
+        assert d.fix is not None
+        try:
+            command = fix_command(self.session.doc, d.fix, d.graph_key)
+        except LayerForgeError as exc:
+            self.session.edit_refused.emit(str(exc))
+            return
+        self.session.push(command)
+
+    def _selected_hint(self) -> Diagnostic | None:
+        item = self.list.currentItem()
+        d = item.data(DIAGNOSTIC_ROLE) if item is not None else None
+        return d if d is not None and is_hint(d) else None
+
+    def _on_silence(self) -> None:
+        d = self._selected_hint()
+        if d is not None:
+            self.session.push(silence(self.session.doc, d.code))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        self.list.setCurrentItem(item)
+        menu = self.context_menu(item.data(DIAGNOSTIC_ROLE))
+        if not menu.isEmpty():
+            menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def context_menu(self, d: Diagnostic) -> QMenu:
+        """The row's menu: its fix, and for a hint "Silence this hint"."""
+        menu = QMenu(self)
+        if d.fix is not None:
+            menu.addAction(f"Fix: {d.fix.description}", self._on_fix)
+        if is_hint(d):
+            title = HINT_KINDS.get(d.code, ("", d.code))[1]
+            menu.addAction(f"Silence this hint ({title})", self._on_silence)
+        return menu
