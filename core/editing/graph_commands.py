@@ -151,11 +151,29 @@ class SetParam(Command):
             params.pop(self.name, None)
         else:
             params[self.name] = self.value
-        self._old = graph.replace_layer(replace(layer, params=params), self.name)
+        changed = replace(layer, params=params)
+        _check_connections_still_fit(doc, graph, changed, self.name)
+        self._old = graph.replace_layer(changed, self.name)
 
     def undo(self, doc: Document) -> None:
         assert self._old is not None, "undo before redo"
         doc.graph_of(self.graph_key).replace_layer(self._old, self.name)
+
+
+def _check_connections_still_fit(doc: Document, graph: Graph, layer: LayerSpec,
+                                 param: str) -> None:
+    """A value that takes ports away from a layer (an RNN's cell with fewer states) is
+    refused while a connection uses them: the connection would be lost, or be one the graph
+    cannot hold again on undo, copy or reopening."""
+    spec = doc.port_spec_of(layer)
+    for call in graph.calls_of(layer.id):
+        for edge in graph.in_edges(call.id):
+            why = spec.slot_error(edge.dst_slot)
+            if why is not None:
+                raise ParameterError(
+                    f"{layer.class_name} '{layer.name}': {param}: that value leaves the "
+                    f"connection into {edge.dst_slot} without a port ({why}); disconnect it "
+                    "first")
 
 
 @dataclass
