@@ -43,10 +43,10 @@ class DiagnosticsPanel(QWidget):
     def __init__(self, session: EditorSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.list = QListWidget()
-        self.list.setWordWrap(True)
-        self.list.setAlternatingRowColors(True)
-        self.list.setMinimumHeight(36)
+        self.list = self._new_list()  # errors and warnings
+        self.hint_list = self._new_list()  # the chapter's advice, below the problems
+        self.hint_list.setVisible(False)
+        self._active = self.list  # the list whose selected row Fix and Silence act on
         self.header = QLabel()
         self.fix_button = QPushButton("Fix")
         self.fix_button.setToolTip("Apply the suggested fix of the selected diagnostic")
@@ -59,19 +59,26 @@ class DiagnosticsPanel(QWidget):
         self.show_silenced_button.setVisible(False)
         self._lay_out()
         self.hints = SessionHints(session, self)
-        self._problems: list[Diagnostic] = list(session.diagnostics)
-        self.hints.changed.connect(lambda: self.show_diagnostics(self._problems))
-        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.hints.changed.connect(self.show_hints)
         self.silence_button.clicked.connect(self._on_silence)
         self.show_silenced_button.clicked.connect(
             lambda: self.session.push(unsilence_all(self.session.doc)))
-        self.list.itemClicked.connect(self._on_clicked)
-        self.list.itemActivated.connect(self._on_clicked)
-        self.list.currentItemChanged.connect(lambda item, _p: self._update_fix(item))
         self.fix_button.clicked.connect(self._on_fix)
         session.diagnostics_changed.connect(self.show_diagnostics)
         self.show_diagnostics(session.diagnostics)
+
+    def _new_list(self) -> QListWidget:
+        widget = QListWidget()
+        widget.setWordWrap(True)
+        widget.setAlternatingRowColors(True)
+        widget.setMinimumHeight(36)
+        widget.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        widget.customContextMenuRequested.connect(
+            lambda pos: self._context_menu(widget, pos))
+        widget.itemClicked.connect(self._on_clicked)
+        widget.itemActivated.connect(self._on_clicked)
+        widget.currentItemChanged.connect(lambda item, _p: self._on_current(widget, item))
+        return widget
 
     def _lay_out(self) -> None:
         bar = QHBoxLayout()
@@ -82,16 +89,33 @@ class DiagnosticsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
-        layout.addWidget(self.list)
+        layout.addWidget(self.list, 2)
+        layout.addWidget(self.hint_list, 1)
 
     def sizeHint(self) -> QSize:
         return QSize(600, 100)  # a strip under the canvas, like an IDE's problems panel
 
     def show_diagnostics(self, diagnostics: list[Diagnostic]) -> None:
-        """The session's problems, then the hints (silenced kinds left out)."""
-        self._problems = list(diagnostics)
-        self.list.clear()
-        for d in [*diagnostics, *self.hints.shown]:
+        self._fill(self.list, diagnostics)
+        errors = sum(d.severity == "error" for d in diagnostics)
+        warnings = len(diagnostics) - errors
+        self.header.setText("No problems" if not diagnostics
+                            else f"{errors} error(s), {warnings} warning(s)")
+        self._update_fix()
+
+    def show_hints(self) -> None:
+        """The hints shown, and the button that brings silenced kinds back."""
+        self._fill(self.hint_list, self.hints.shown)
+        self.hint_list.setVisible(bool(self.hints.shown))
+        self.hints_label.setText(f"{len(self.hints.shown)} hint(s)" if self.hints.shown else "")
+        hidden = len({h.code for h in self.hints.silenced})
+        self.show_silenced_button.setVisible(bool(hidden))
+        self.show_silenced_button.setText(f"Show silenced hints ({hidden})")
+        self._update_fix()
+
+    def _fill(self, widget: QListWidget, diagnostics: list[Diagnostic]) -> None:
+        widget.clear()
+        for d in diagnostics:
             item = QListWidgetItem(self._describe(d))
             item.setData(DIAGNOSTIC_ROLE, d)
             color = ERROR_COLOR if d.severity == "error" else \
@@ -99,19 +123,11 @@ class DiagnosticsPanel(QWidget):
             item.setForeground(QColor(color))
             if d.fix is not None:
                 item.setToolTip(f"Suggested fix: {d.fix.description}")
-            self.list.addItem(item)
-        errors = sum(d.severity == "error" for d in diagnostics)
-        warnings = len(diagnostics) - errors
-        text = "No problems" if not diagnostics else f"{errors} error(s), {warnings} warning(s)"
-        self.header.setText(text)
-        self.hints_label.setText(f"{len(self.hints.shown)} hint(s)" if self.hints.shown else "")
-        hidden = len({h.code for h in self.hints.silenced})
-        self.show_silenced_button.setVisible(bool(hidden))
-        self.show_silenced_button.setText(f"Show silenced hints ({hidden})")
-        self._update_fix(self.list.currentItem())
+            widget.addItem(item)
 
     def hint_rows(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics() if is_hint(d)]
+        return [self.hint_list.item(i).data(DIAGNOSTIC_ROLE)
+                for i in range(self.hint_list.count())]
 
     def diagnostics(self) -> list[Diagnostic]:
         return [self.list.item(i).data(DIAGNOSTIC_ROLE) for i in range(self.list.count())]
@@ -131,8 +147,19 @@ class DiagnosticsPanel(QWidget):
         severity = "hint" if is_hint(d) else d.severity
         return f"{severity}: {where}: {d.message}{fix}{source}"
 
-    def _update_fix(self, item: QListWidgetItem | None) -> None:
-        d = item.data(DIAGNOSTIC_ROLE) if item is not None else None
+    def _on_current(self, widget: QListWidget, item: QListWidgetItem | None) -> None:
+        if item is not None:
+            self._active = widget
+            other = self.hint_list if widget is self.list else self.list
+            other.setCurrentItem(None)
+        self._update_fix()
+
+    def _selected(self) -> Diagnostic | None:
+        item = self._active.currentItem()
+        return item.data(DIAGNOSTIC_ROLE) if item is not None else None
+
+    def _update_fix(self) -> None:
+        d = self._selected()
         self.fix_button.setEnabled(d is not None and d.fix is not None)
         self.fix_button.setToolTip(d.fix.description if d is not None and d.fix else
                                    "Select a diagnostic that has a suggested fix")
@@ -142,11 +169,10 @@ class DiagnosticsPanel(QWidget):
         self.activated.emit(item.data(DIAGNOSTIC_ROLE))
 
     def _on_fix(self) -> None:
-        item = self.list.currentItem()
-        if item is None or item.data(DIAGNOSTIC_ROLE).fix is None:
+        d = self._selected()
+        if d is None or d.fix is None:
             return
-        d: Diagnostic = item.data(DIAGNOSTIC_ROLE)
-        if d.fix is not None and d.fix.action != INSERT:
+        if d.fix.action != INSERT:
             self._apply_hint_fix(d)
         else:
             self.fix_requested.emit(d)
@@ -161,24 +187,19 @@ class DiagnosticsPanel(QWidget):
             return
         self.session.push(command)
 
-    def _selected_hint(self) -> Diagnostic | None:
-        item = self.list.currentItem()
-        d = item.data(DIAGNOSTIC_ROLE) if item is not None else None
-        return d if d is not None and is_hint(d) else None
-
     def _on_silence(self) -> None:
-        d = self._selected_hint()
-        if d is not None:
+        d = self._selected()
+        if d is not None and is_hint(d):
             self.session.push(silence(self.session.doc, d.code))
 
-    def _context_menu(self, pos: QPoint) -> None:
-        item = self.list.itemAt(pos)
+    def _context_menu(self, widget: QListWidget, pos: QPoint) -> None:
+        item = widget.itemAt(pos)
         if item is None:
             return
-        self.list.setCurrentItem(item)
+        widget.setCurrentItem(item)
         menu = self.context_menu(item.data(DIAGNOSTIC_ROLE))
         if not menu.isEmpty():
-            menu.exec(self.list.viewport().mapToGlobal(pos))
+            menu.exec(widget.viewport().mapToGlobal(pos))
 
     def context_menu(self, d: Diagnostic) -> QMenu:
         """The row's menu: its fix, and for a hint "Silence this hint"."""

@@ -19,11 +19,11 @@ def settle(window: Any) -> None:
 
 
 def click_row(window: Any, code: str) -> None:
-    panel = window.diagnostics
-    row = next(i for i in range(panel.list.count())
-               if panel.list.item(i).data(Qt.ItemDataRole.UserRole).code == code)
-    rect = panel.list.visualItemRect(panel.list.item(row))
-    QTest.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    rows = window.diagnostics.hint_list
+    row = next(i for i in range(rows.count())
+               if rows.item(i).data(Qt.ItemDataRole.UserRole).code == code)
+    rect = rows.visualItemRect(rows.item(row))
+    QTest.mouseClick(rows.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
 def shown_codes(window: Any) -> list[str]:
@@ -38,7 +38,7 @@ def test_a_templates_hint_fix_and_silence_survive_save_and_reopen(
     assert shown_codes(window) == [ACTIVATION_BEFORE_BN, ACTIVATION_BEFORE_BN]
     assert panel.header.text() == "No problems" and panel.hints_label.text() == "2 hint(s)"
     assert "hint: Conv2D 'conv2d': conv2d applies relu before the BatchNormalization" in \
-        panel.list.item(0).text()
+        panel.hint_list.item(0).text()
     assert window.session.diagnostics == []  # hints are not problems: nothing blocks
 
     click_row(window, ACTIVATION_BEFORE_BN)
@@ -54,7 +54,7 @@ def test_a_templates_hint_fix_and_silence_survive_save_and_reopen(
     assert shown_codes(window) == [ACTIVATION_BEFORE_BN, ACTIVATION_BEFORE_BN]
 
     click_row(window, ACTIVATION_BEFORE_BN)
-    menu = panel.context_menu(panel.list.currentItem().data(Qt.ItemDataRole.UserRole))
+    menu = panel.context_menu(panel.hint_list.currentItem().data(Qt.ItemDataRole.UserRole))
     assert [a.text() for a in menu.actions()][-1].startswith("Silence this hint")
     QTest.mouseClick(panel.silence_button, Qt.MouseButton.LeftButton)
     settle(window)
