@@ -90,8 +90,9 @@ def ask_trust(parent: QWidget | None, name: str, code: list[str]) -> bool:
     if len(code) > SHOWN_CODE:
         shown.append(f"… and {len(code) - SHOWN_CODE} more")
     box = QMessageBox(QMessageBox.Icon.Warning, "Run this project's code?",
-                      f"'{name}' contains Python code that runs when the model is built "
-                      "(Lambda layers, custom layer modules):\n\n" + "\n".join(shown),
+                      f"'{name}' contains code that runs when the model is built "
+                      "(Lambda layers, custom layer modules, SavedModels loaded by TFSMLayer):"
+                      "\n\n" + "\n".join(shown),
                       parent=parent)
     box.setInformativeText("Run it only if you trust where this file came from. Until you "
                            "do, none of it runs: shapes after these layers stay unknown.")

@@ -19,8 +19,8 @@ from ..io.templates import names_a_template, open_project
 from ..schema.errors import LayerForgeError
 from ..schema.trust import UNTRUSTED_WARNING, trust_module
 
-TRUST_HELP = ("run the project's Python code (Lambda layers, custom layer modules) to build "
-              "it; without it that code is never run")
+TRUST_HELP = ("run the project's code (Lambda layers, custom layer modules, SavedModels "
+              "loaded by TFSMLayer) to build it; without it that code is never run")
 CUSTOM_MODULE_HELP = ("a Python file of yours that defines layer classes the model uses "
                       "(naming it trusts it: it is imported); repeat for several files")
 

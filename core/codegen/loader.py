@@ -29,9 +29,9 @@ def load_generated(code: PythonCode, module_name: str = "layerforge_generated") 
     if refused:
         shown = "; ".join(text[:80] for text in refused)
         raise UntrustedCodeError(
-            f"expected code you trust; received a project whose Lambda layers run code that is "
-            f"not trusted ({shown}): nothing was run. Trust the project (the app asks when it "
-            "opens it; the command line takes --trust) to build it")
+            f"expected code you trust; received a project whose code (Lambda layers, custom "
+            f"layer modules, SavedModels) is not trusted ({shown}): nothing was run. Trust the "
+            "project (the app asks when it opens it; the command line takes --trust) to build it")
     module = ModuleType(module_name)
     filename = f"<{module_name}>"
     module.__dict__["__file__"] = filename

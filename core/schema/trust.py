@@ -23,7 +23,8 @@ from .diagnostics import Diagnostic
 from .errors import LayerForgeError
 from .lambdas import lambda_source
 
-UNTRUSTED_WARNING = "runs Python code: not run until you trust this project"
+UNTRUSTED_WARNING = ("runs code (Python, or a SavedModel's graph): not run until you trust "
+                     "this project")
 UNTRUSTED_CODE = "untrusted-code"
 
 

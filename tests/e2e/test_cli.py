@@ -217,7 +217,7 @@ def test_commands_warn_before_opening_a_project_that_runs_code(capsys, tmp_path)
     for command, exit_code in ((["summary"], 0), (["validate"], 1), (["export"], 0)):
         code, stdout, err = cli(capsys, *command, str(path))
         assert code == exit_code, err
-        assert "warning:" in err and "runs Python code" in err and "'double'" in err
+        assert "warning:" in err and "not run until you trust" in err and "'double'" in err
         assert "--trust" in err
     assert "layers.Lambda(lambda x: x * 2, name='double')" in stdout
     _, _, err = cli(capsys, "validate", "sequential-mlp")

@@ -15,6 +15,8 @@ import pytest
 from code_projects import lambda_project as save_lambda_project
 from code_projects import touch_payload
 
+from layerforge.core.schema.trust import UNTRUSTED_WARNING
+
 PAYLOAD = touch_payload("PWNED")
 
 
@@ -41,7 +43,7 @@ def test_validate_runs_nothing_without_trust_and_checks_the_model_with_it(tmp_pa
     untrusted = run("validate", str(path), cwd=tmp_path)
     assert not (tmp_path / "PWNED").exists()
     assert untrusted.returncode == 1, untrusted.stderr
-    assert "runs Python code: not run until you trust this project" in untrusted.stdout
+    assert UNTRUSTED_WARNING in untrusted.stdout
     assert "--trust" in untrusted.stderr and "'payload'" in untrusted.stderr
     assert "Traceback" not in untrusted.stderr
 
@@ -61,7 +63,7 @@ def test_summary_and_export_run_nothing_without_trust(capsys, tmp_path, monkeypa
     assert data["outputs"][0]["shape"] is None and data["not_run"] == ["payload"]
     assert data["valid"] is False
     assert [d["message"] for d in data["diagnostics"]] == [
-        "runs Python code: not run until you trust this project"]
+        UNTRUSTED_WARNING]
     assert [d["severity"] for d in data["diagnostics"]] == ["warning"]
 
     code, out, _ = cli(capsys, "export", path)  # text only: nothing runs, so it is allowed
