@@ -28,6 +28,7 @@ from layerforge.core.schema.diagnostics import Diagnostic
 from . import files as file_ops
 from . import view_memory
 from .canvas.view import CanvasView
+from .compare import Comparison
 from .docks import add_dock, grow_when_shown
 from .files import EXPORTS, FileController
 from .inspector import Inspector
@@ -276,6 +277,12 @@ class MainWindow(QMainWindow):
         export_menu = file_menu.addMenu("&Export")
         self.export_actions = {kind: self._export_action(export_menu, kind) for kind in EXPORTS}
         file_menu.addActions([self.act_trust])
+        self.comparison = Comparison(self.view, self)
+        file_menu.addAction(self._action(
+            "Co&mpare With…", self.comparison.ask, None,
+            "Colour the canvas by the difference from another project, Keras model or run "
+            "snapshot: added green, changed amber, removed as ghosts"))
+        file_menu.addAction(self._action("C&lear Comparison", self.comparison.clear))
         file_menu.addAction(self._action(
             "Add &Custom Layer Module…", self.files.add_custom_module, None,
             "Add a Python file of yours that defines Keras layer classes: they appear in the "

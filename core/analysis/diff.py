@@ -52,6 +52,7 @@ class LayerDiff:
     old_name: str | None = None  # a renamed layer's name in A
     changes: list[ValueChange] = field(default_factory=list)
     inner: GraphDiff | None = None  # a block layer: the difference inside it
+    layer_id: str = ""  # its id in B (added, changed), in A (removed)
 
     @property
     def group(self) -> str:
@@ -236,11 +237,13 @@ def _diff_graphs(a: _Side, b: _Side) -> GraphDiff:
     for lid in a.layer_ids:
         if lid not in layer_pairs:
             layer = a.graph.layers[lid]
-            result.removed.append(LayerDiff(layer.name, layer.class_name, a.params(lid)))
+            result.removed.append(LayerDiff(layer.name, layer.class_name, a.params(lid),
+                                            layer_id=lid))
     for lid in b.layer_ids:
         if lid not in matched_b:
             layer = b.graph.layers[lid]
-            result.added.append(LayerDiff(layer.name, layer.class_name, None, b.params(lid)))
+            result.added.append(LayerDiff(layer.name, layer.class_name, None, b.params(lid),
+                                          layer_id=lid))
     for lid_a, lid_b in layer_pairs.items():
         change = _layer_change(a, b, a.graph.layers[lid_a], b.graph.layers[lid_b])
         if change is not None:
@@ -260,7 +263,7 @@ def _layer_change(a: _Side, b: _Side, old: LayerSpec, new: LayerSpec) -> LayerDi
     if not changes and inner is None and not renamed:
         return None
     return LayerDiff(new.name, new.class_name, a.params(old.id), b.params(new.id),
-                     old.name if renamed else None, changes, inner)
+                     old.name if renamed else None, changes, inner, new.id)
 
 
 def _value_changes(a: _Side, b: _Side, old: LayerSpec, new: LayerSpec) -> list[ValueChange]:
