@@ -3,16 +3,20 @@ shown and the ones the project silenced."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from layerforge.core.analysis.advice import hints
 from layerforge.core.editing.advice_fixes import silenced
 from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.training.first_epoch import latest_first_epoch_losses
-from layerforge.core.training.runs import runs_folder
 
+from ..run_folders import runs_folder_for
 from ..session import EditorSession
+
+# How often a multi-output project looks for a run's first epoch (a run going on, or one
+# finished, in the runs folder beside it): the loss-weights hint needs one.
+RUNS_POLL_MS = 2000
 
 
 class SessionHints(QObject):
@@ -27,6 +31,18 @@ class SessionHints(QObject):
         self.silenced: list[Diagnostic] = []
         session.analysis_changed.connect(lambda _changed: self.refresh())
         session.document_replaced.connect(self.refresh)
+        self._poll = QTimer(self)
+        self._poll.setInterval(RUNS_POLL_MS)
+        self._poll.timeout.connect(self._on_poll)
+        self._poll.start()
+
+    def _on_poll(self) -> None:
+        if self._multi_output():
+            self.refresh()
+
+    def _multi_output(self) -> list[str]:
+        outputs = [o.name for o in self.session.doc.graph.outputs() if o.loss]
+        return outputs if len(outputs) > 1 else []
 
     def refresh(self) -> None:
         """Hints need the live shapes: none until Keras is loaded and the layers are built."""
@@ -45,8 +61,9 @@ class SessionHints(QObject):
             self.changed.emit()
 
     def _first_epoch_losses(self) -> dict[str, float]:
-        """The latest run's, for a saved multi-output project (runs live beside its file)."""
-        outputs = [o.name for o in self.session.doc.graph.outputs() if o.loss]
-        if self.session.path is None or len(outputs) < 2:
+        """The latest run's, for a multi-output project (in the Training dock's runs folder)."""
+        outputs = self._multi_output()
+        if not outputs:
             return {}
-        return latest_first_epoch_losses(runs_folder(self.session.path), outputs)
+        folder = runs_folder_for(self.session.path, self.session.display_name())
+        return latest_first_epoch_losses(folder, outputs)

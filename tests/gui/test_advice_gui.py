@@ -10,7 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from layerforge.core.analysis.advice import ACTIVATION_BEFORE_BN, BIAS_BEFORE_BN
+from layerforge.core.analysis.advice import ACTIVATION_BEFORE_BN, BIAS_BEFORE_BN, LOSS_DOMINATES
+from layerforge.core.training.runs import new_run_dir, runs_folder, write_history, write_status
 from layerforge.gui import files
 
 
@@ -73,3 +74,24 @@ def test_a_templates_hint_fix_and_silence_survive_save_and_reopen(
     settle(window)
     assert shown_codes(window) == [ACTIVATION_BEFORE_BN, ACTIVATION_BEFORE_BN]
     assert not panel.show_silenced_button.isVisible()
+
+
+def test_the_loss_weights_hint_appears_once_a_run_has_its_first_epoch(
+        window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot: Any) -> None:
+    assert window.open_template("social-media-multi-output")
+    target = tmp_path / "social.json"
+    monkeypatch.setattr(files, "choose_save_path", lambda *args: str(target))
+    assert window.files.save()
+    settle(window)
+    assert LOSS_DOMINATES not in shown_codes(window)  # the book's weights, and no run yet
+    run = new_run_dir(runs_folder(target))
+    write_status(run, {"status": "running"})
+    write_history(run, {"epoch": [0], "loss": [260.0], "age_loss": [1000.0],
+                        "income_loss": [2.3], "gender_loss": [0.7]})
+    qtbot.waitUntil(lambda: LOSS_DOMINATES in shown_codes(window), timeout=5000)
+    click_row(window, LOSS_DOMINATES)
+    QTest.mouseClick(window.diagnostics.fix_button, Qt.MouseButton.LeftButton)
+    settle(window)
+    weights = {o.name: o.loss_weight for o in window.session.doc.graph.outputs()}
+    assert weights == {"age": 0.0007, "income": 0.304, "gender": 1.0}
+    assert LOSS_DOMINATES not in shown_codes(window)
