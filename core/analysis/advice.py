@@ -15,6 +15,7 @@ from ..document.document import Document
 from ..document.graph import Graph
 from ..editing.advice_fixes import silenced
 from ..schema.diagnostics import Diagnostic, Fix
+from ..schema.errors import LayerForgeError
 from ..schema.records import CallNode, LayerSpec, OutputNode, Shape
 from .shapes import ShapeEngine
 from .validation import nodes_in_model
@@ -100,7 +101,10 @@ def _value(doc: Document, layer: LayerSpec, name: str) -> Any:
     """A parameter's value, its default when unset (None when the class has no such one)."""
     if name in layer.params:
         return layer.params[name]
-    entry = doc.catalog.get(layer.class_name)
+    try:
+        entry = doc.catalog.get(layer.class_name)
+    except LayerForgeError:
+        return None  # e.g. a custom layer whose module is not trusted yet: no advice on it
     return entry.param(name).default if entry.has_param(name) else None
 
 
