@@ -46,8 +46,11 @@ def make_application() -> object:
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APP_NAME)
     from .theme import apply_theme
+    from .wheel_guard import WheelGuard, install_wheel_guard
 
     apply_theme(app)
+    if not app.findChild(WheelGuard):
+        install_wheel_guard(app)
     if icon_path().exists():
         app.setWindowIcon(QIcon(str(icon_path())))
     return app
