@@ -341,7 +341,9 @@ def _rewires(a: _Side, b: _Side, pairs: dict[str, str]) -> list[Rewire]:
             old, new = before.get(slot), after.get(slot)
             if old is not None and new is not None and old[:2] == new[:2]:
                 continue
-            found.append(Rewire(b.label(node_b), str(slot),
+            node = b.label(node_b) if isinstance(b.graph.nodes[node_b], CallNode) else \
+                f"output {b.label(node_b)}"
+            found.append(Rewire(node, str(slot),
                                 a.label(old[2], old[1]) if old else None,
                                 b.label(new[2], new[1]) if new else None))
     return found

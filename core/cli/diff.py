@@ -150,9 +150,10 @@ def diff_json(result: ModelDiff, a: str, b: str) -> dict[str, Any]:
 
 def graph_json(graph: GraphDiff) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "added": [_layer_json(layer) for layer in graph.added],
-        "removed": [_layer_json(layer) for layer in graph.removed],
-        "changed": [_layer_json(layer) for layer in graph.changed],
+        "added": [_layer_json(layer, 0, layer.params_new) for layer in graph.added],
+        "removed": [_layer_json(layer, layer.params_old, 0) for layer in graph.removed],
+        "changed": [_layer_json(layer, layer.params_old, layer.params_new)
+                    for layer in graph.changed],
         "rewired": [{"node": r.node, "slot": r.slot, "old": r.old, "new": r.new}
                     for r in graph.rewired],
     }
@@ -166,11 +167,11 @@ def graph_json(graph: GraphDiff) -> dict[str, Any]:
     return data
 
 
-def _layer_json(layer: LayerDiff) -> dict[str, Any]:
+def _layer_json(layer: LayerDiff, old: int | None, new: int | None) -> dict[str, Any]:
+    """``old``/``new``: the counts the delta is taken between (0 on the side without it)."""
     return {"name": layer.name, "class": layer.class_name, "group": layer.group,
             "old_name": layer.old_name, "params_old": layer.params_old,
-            "params_new": layer.params_new,
-            "params_delta": _delta(layer.params_old, layer.params_new),
+            "params_new": layer.params_new, "params_delta": _delta(old, new),
             "changes": _changes_json(layer.changes),
             "inner": graph_json(layer.inner) if layer.inner is not None else None}
 

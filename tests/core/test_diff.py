@@ -15,6 +15,7 @@ import pytest
 
 from layerforge.core.analysis.diff import block_ranges, diff_documents, name_group
 from layerforge.core.catalog.catalog import Catalog
+from layerforge.core.cli.diff import diff_json, diff_lines
 from layerforge.core.codegen.loader import build_model
 from layerforge.core.document.document import Document
 from layerforge.core.document.records import from_records
@@ -85,6 +86,12 @@ def test_resnet50_against_resnet101_lists_the_added_blocks(tmp_path: Path) -> No
     assert (diff.params_old, diff.params_new) == (r50.count_params(), r101.count_params())
     assert sum(layer.params_new or 0 for layer in graph.added) == \
         r101.count_params() - r50.count_params()
+    data = diff_json(diff, "r50.keras", "r101.keras")  # what `layerforge diff --json` prints
+    assert data["graph"]["added_blocks"] == ["conv4_block7..conv4_block23"]
+    assert sum(layer["params_delta"] for layer in data["graph"]["added"]) == \
+        data["params_delta"] == r101.count_params() - r50.count_params()
+    assert "+ blocks added: conv4_block7..conv4_block23 (17 blocks, 170 layers)" in \
+        diff_lines(diff, "r50.keras", "r101.keras")
 
 
 def chain_records(length: int, units: dict[int, int] | None = None,
@@ -176,3 +183,11 @@ def test_a_run_folder_opens_its_snapshot(tmp_path: Path) -> None:
     ("dense_3", "dense_3"), ("flatten", "flatten")])
 def test_name_groups(name: str, group: str) -> None:
     assert name_group(name) == group
+
+
+def test_a_layer_added_before_the_output_rewires_it(catalog: Catalog) -> None:
+    graph = diff_documents(from_records(chain_records(4, skip=3), "<a>", catalog),
+                           from_records(chain_records(4), "<b>", catalog), counts=False).graph
+    assert [layer.name for layer in graph.added] == ["dense_3"]
+    assert [(r.node, r.slot, r.old, r.new) for r in graph.rewired] == [
+        ("output y", "0", "dense_2", "dense_3")]
