@@ -24,8 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from layerforge.core.analysis.diff import LayerDiff, ModelDiff, ValueChange, diff_documents
-from layerforge.core.document.document import MAIN, Document
+from layerforge.core.analysis.diff import (
+    GraphDiff,
+    LayerDiff,
+    ModelDiff,
+    ValueChange,
+    diff_documents,
+)
+from layerforge.core.document.document import Document
+from layerforge.core.document.graph import Graph
 from layerforge.core.io.diff import open_model
 from layerforge.core.schema.errors import LayerForgeError
 from layerforge.core.schema.records import CallNode, OutputNode, Position
@@ -136,8 +143,28 @@ class Comparison(QObject):
         if self.reference is None:
             return
         self.diff = diff_documents(self.reference, self.session.doc, counts=False)
-        if self.view.graph_key == MAIN:
-            self._mark(self.diff)
+        shown = self._shown_diff(self.diff.graph, self.reference.graph, self.session.doc.graph)
+        if shown is not None:
+            self._mark(*shown)
+
+    def _shown_diff(self, diff: GraphDiff, old: Graph, new: Graph
+                    ) -> tuple[GraphDiff, Graph] | None:
+        """The difference in the graph the canvas shows, and that graph in the other model:
+        the main graph, or a block reached through changed block layers."""
+        key = self.view.graph_key
+        if new is self.session.doc.graph_of(key):
+            return diff, old
+        assert self.reference is not None
+        for layer in diff.changed:
+            old_block = old.layer(layer.old_id).block_id
+            new_block = new.layer(layer.layer_id).block_id
+            if layer.inner is None or old_block is None or new_block is None:
+                continue
+            found = self._shown_diff(layer.inner, self.reference.block(old_block).graph,
+                                     self.session.doc.block(new_block).graph)
+            if found is not None:
+                return found
+        return None
 
     def _remove_marks(self) -> None:
         for item in self.marks:
@@ -145,17 +172,17 @@ class Comparison(QObject):
                 item.scene().removeItem(item)
         self.marks = []
 
-    def _mark(self, diff: ModelDiff) -> None:
+    def _mark(self, diff: GraphDiff, old: Graph) -> None:
         scene = self.view.canvas_scene
-        current = self.session.doc.graph
+        current = scene.graph
         placed = {current.tensor_name(node.id): node.position for node in current.nodes.values()
                   if not isinstance(node, OutputNode)}
-        for layer in diff.graph.added:
+        for layer in diff.added:
             self._halo(layer, ADDED, f"Not in {self.source}: {layer.name} ({layer.class_name})")
-        for layer in diff.graph.changed:
+        for layer in diff.changed:
             self._halo(layer, CHANGED, changed_tip(layer, self.source))
-        for layer in diff.graph.removed:
-            ghost = self._ghost(layer, placed)
+        for layer in diff.removed:
+            ghost = self._ghost(layer, old, placed)
             if ghost is not None:
                 scene.addItem(ghost)
                 self.marks.append(ghost)
@@ -167,32 +194,31 @@ class Comparison(QObject):
             if node is not None:
                 self.marks.append(Halo(node, colour, tip))
 
-    def _ghost(self, layer: LayerDiff, placed: dict[str, Position]) -> Ghost | None:
+    def _ghost(self, layer: LayerDiff, graph: Graph, placed: dict[str, Position]
+               ) -> Ghost | None:
         """Where the removed layer stood in the other model, moved as far as the node that fed
         it has moved (both models drawn in their own coordinates)."""
-        graph = self.reference.graph if self.reference is not None else None
-        if graph is None:
-            return None
         calls = graph.calls_of(layer.layer_id)
         if not calls:
             return None
         x, y = calls[0].position
-        offset = self._offset(calls[0], placed)
+        offset = _offset(graph, calls[0], placed)
         size = next(iter(self.view.canvas_scene.nodes.values())).boundingRect() \
             if self.view.canvas_scene.nodes else QRectF(0, 0, 160, 48)
         rect = QRectF(QPointF(x + offset.x(), y + offset.y()), size.size())
         return Ghost(rect, f"{layer.name}\n{layer.class_name}",
                      f"Only in {self.source}: {layer.name} ({layer.class_name}), removed")
 
-    def _offset(self, call: CallNode, placed: dict[str, Position]) -> QPointF:
-        assert self.reference is not None
-        graph = self.reference.graph
-        for edge in graph.in_edges(call.id):
-            now = placed.get(graph.tensor_name(edge.src))
-            if now is not None:
-                old = graph.nodes[edge.src].position
-                return QPointF(now[0] - old[0], now[1] - old[1])
-        return QPointF(0, 0)
+
+
+def _offset(graph: Graph, call: CallNode, placed: dict[str, Position]) -> QPointF:
+    """How far the node feeding ``call`` in the other model has moved in the open one."""
+    for edge in graph.in_edges(call.id):
+        now = placed.get(graph.tensor_name(edge.src))
+        if now is not None:
+            old = graph.nodes[edge.src].position
+            return QPointF(now[0] - old[0], now[1] - old[1])
+    return QPointF(0, 0)
 
 
 def changed_tip(layer: LayerDiff, source: str) -> str:

@@ -53,6 +53,7 @@ class LayerDiff:
     changes: list[ValueChange] = field(default_factory=list)
     inner: GraphDiff | None = None  # a block layer: the difference inside it
     layer_id: str = ""  # its id in B (added, changed), in A (removed)
+    old_id: str = ""  # a changed layer's id in A
 
     @property
     def group(self) -> str:
@@ -263,7 +264,8 @@ def _layer_change(a: _Side, b: _Side, old: LayerSpec, new: LayerSpec) -> LayerDi
     if not changes and inner is None and not renamed:
         return None
     return LayerDiff(new.name, new.class_name, a.params(old.id), b.params(new.id),
-                     old.name if renamed else None, changes, inner, new.id)
+                     old.name if renamed else None, changes, inner, new.id,
+                     old.id)
 
 
 def _value_changes(a: _Side, b: _Side, old: LayerSpec, new: LayerSpec) -> list[ValueChange]:

@@ -4,12 +4,14 @@ the File menu (the file dialog answered), and File → Clear Comparison."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.io.keras_import.graph import import_model
 from layerforge.core.io.project import dumps
 from layerforge.core.io.templates import load_template
 from layerforge.gui import compare
@@ -96,3 +98,37 @@ def test_a_file_that_cannot_be_read_is_reported(window: Any, isolated: Any,
     [(title, text)] = isolated.notes
     assert title == "Compare with" and "no such file" in text
     assert not win.comparison.active
+
+
+def stem_model(filters: int) -> Any:
+    import keras  # the window's tests load it once (keras_loaded)
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    stem = keras.Sequential([keras.layers.Conv2D(filters, 3, name="stem_conv"),
+                             keras.layers.BatchNormalization(name="stem_bn")], name="stem")
+    outputs = keras.layers.GlobalAveragePooling2D(name="pool")(stem(inputs))
+    return keras.Model(inputs, outputs, name="small")
+
+
+def test_a_block_shows_the_difference_inside_it(window: Any, qtbot: Any, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    win = window
+    win.session.replace_document(import_model(stem_model(6)))
+    reference = tmp_path / "stem4.keras"
+    with zipfile.ZipFile(reference, "w") as archive:  # the architecture is all it reads
+        archive.writestr("config.json",
+                         json.dumps(keras.saving.serialize_keras_object(stem_model(4))))
+    monkeypatch.setattr(compare, "choose_compare_path", lambda parent: str(reference))
+    menu_action(win, "File", "Compare With…").trigger()
+    [stem] = halos(win, "stem")
+    assert stem.colour == CHANGED and "inside: 0 added, 0 removed, 1 changed" in stem.toolTip()
+
+    block = win.session.doc.block_named("stem")
+    assert block is not None
+    win.show_graph(block.id)
+    qtbot.waitUntil(lambda: len(halos(win, "stem_conv")) == 1, timeout=5000)
+    [conv] = halos(win, "stem_conv")
+    assert conv.colour == CHANGED and "filters: 4 → 6" in conv.toolTip()
+    assert halos(win, "stem_bn") == []
