@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMenu
 
+from ..compare import Comparison
 from ..docks import add_dock, bring_forward
 from ..menus import add_entries, install_menu
 from ..seams import PanelHost
@@ -22,7 +23,11 @@ def install_runs(window: PanelHost) -> RunsPanel:
     connected to ``panel.show_run``, so a new run is listed, selected and followed as it
     trains; other sources call ``show_run`` themselves.
     """
-    panel = RunsPanel(window.session, files=window.files, parent=window)
+    # The window's File → Compare With… colouring (a child of the window), reused by the
+    # architecture diff's "Show on canvas".
+    comparison = window.findChild(Comparison)  # type: ignore[attr-defined]
+    panel = RunsPanel(window.session, files=window.files, parent=window,
+                      comparison=comparison)
     dock = add_dock(window, "Runs", "runsDock", panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                     DOCK_SHORTCUT, tab_with=window.docks["diagnostics"])
     window.docks["runs"] = dock
@@ -50,6 +55,8 @@ def _add_menu(window: PanelHost, panel: RunsPanel, dock: QDockWidget) -> QMenu:
          "Open the project as it was when the selected run started"),
         ("Open run in TensorBoard", panel.open_tensorboard,
          "Start TensorBoard on the selected run's logs and open the browser"),
+        ("Compare architectures of two runs", panel.compare_architectures,
+         "List what changed in the model between the two selected runs"),
     ]
     add_entries(window, menu, entries)
     install_menu(window.menuBar(), menu, dock)

@@ -47,10 +47,12 @@ from layerforge.core.training import runs
 from layerforge.core.training.runs import RunInfo
 
 from .. import files as file_ops
+from ..compare import Comparison
 from ..run_folders import runs_folder_for
 from ..session import EditorSession
 from ..theme import ERROR_COLOR, WARNING_COLOR
 from .activations import ActivationView
+from .architecture import ArchitectureDiffView
 from .curves import CurvesView
 from .tensorboard import TensorBoardLauncher
 
@@ -137,9 +139,10 @@ class RunsPanel(QWidget):
 
     def __init__(self, session: EditorSession, files: file_ops.FileController | None = None,
                  launcher: TensorBoardLauncher | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, comparison: Comparison | None = None) -> None:
         super().__init__(parent)
         self.session, self.files = session, files
+        self.comparison = comparison  # the window's canvas colouring, for "Show on canvas"
         self.folder: Path | None = None
         self.runs: dict[str, RunInfo] = {}
         self.node_selection: tuple[str, list[str]] = (MAIN, [])
@@ -172,6 +175,9 @@ class RunsPanel(QWidget):
                                             "(project.json), as a new document")
         self.tensorboard_button = self._button("TensorBoard", self.open_tensorboard,
                                                "Open the run's TensorBoard logs in the browser")
+        self.compare_button = self._button("Compare architectures", self.compare_architectures,
+                                           "Select two runs: list what changed in the model "
+                                           "from the older run (A) to the newer (B)")
         self.tree = self._make_tree()
         self.details = QLabel()
         self.details.setWordWrap(True)
@@ -181,6 +187,8 @@ class RunsPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.activations, "Activations")
+        self.architecture = ArchitectureDiffView(self.session, self.comparison)
+        self.architecture.hide()
         self._lay_out()
 
     def _button(self, text: str, slot: Any, tip: str) -> QPushButton:
@@ -210,7 +218,8 @@ class RunsPanel(QWidget):
         for button in (self.choose_button, self.refresh_button):
             top.addWidget(button)
         actions = QHBoxLayout()
-        for button in (self.load_button, self.snapshot_button, self.tensorboard_button):
+        for button in (self.load_button, self.snapshot_button, self.tensorboard_button,
+                       self.compare_button):
             actions.addWidget(button)
         actions.addStretch(1)
         left = QWidget()
@@ -223,9 +232,11 @@ class RunsPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
+        splitter.addWidget(self.architecture)  # beside the curves, once asked for
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 5)
-        splitter.setSizes([400, 500])
+        splitter.setStretchFactor(2, 4)
+        splitter.setSizes([400, 500, 400])
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -399,6 +410,7 @@ class RunsPanel(QWidget):
         self.snapshot_button.setEnabled(run is not None
                                         and (run.path / "project.json").exists())
         self.tensorboard_button.setEnabled(run is not None)
+        self.compare_button.setEnabled(len(self.selected_runs()) == 2)
 
     def _context_menu(self, pos: QPoint) -> None:
         run = self.current_run()
@@ -409,6 +421,8 @@ class RunsPanel(QWidget):
             run.checkpoint is not None)
         menu.addAction("Open project snapshot", self.open_snapshot)
         menu.addAction("Open in TensorBoard", self.open_tensorboard)
+        menu.addAction("Compare architectures", self.compare_architectures).setEnabled(
+            len(self.selected_runs()) == 2)
         menu.addAction("Show folder", lambda: QDesktopServices.openUrl(
             QUrl.fromLocalFile(str(run.path))))
         menu.exec(self.tree.viewport().mapToGlobal(pos))
@@ -471,6 +485,20 @@ class RunsPanel(QWidget):
         self._replace(doc)
         self.message.emit(f"Opened the project snapshot of run {run.name}")
         return True
+
+    def compare_architectures(self) -> bool:
+        """The diff of the two selected runs' architectures, the older run as A, beside
+        their curves."""
+        selected = self.selected_runs()
+        if len(selected) != 2:
+            file_ops.notify(self, "Select two runs", "Compare architectures expects two "
+                            f"selected runs; {len(selected)} selected. Ctrl+click adds a run.")
+            return False
+        order = list(self.runs)  # oldest first, as the folder lists them
+        older, newer = sorted(selected, key=lambda run: order.index(run.name))
+        shown = self.architecture.compare(older, newer)
+        self.message.emit(f"Architectures of runs {older.name} (A) and {newer.name} (B)")
+        return shown
 
     def _may_replace(self) -> bool:
         return self.files is None or self.files.maybe_discard()
