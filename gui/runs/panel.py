@@ -218,10 +218,12 @@ class RunsPanel(QWidget):
         for button in (self.choose_button, self.refresh_button):
             top.addWidget(button)
         actions = QHBoxLayout()
-        for button in (self.load_button, self.snapshot_button, self.tensorboard_button,
-                       self.compare_button):
+        for button in (self.load_button, self.snapshot_button, self.tensorboard_button):
             actions.addWidget(button)
         actions.addStretch(1)
+        two_runs = QHBoxLayout()  # its own row: the list keeps a narrow minimum width
+        two_runs.addWidget(self.compare_button)
+        two_runs.addStretch(1)
         left = QWidget()
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
@@ -229,6 +231,7 @@ class RunsPanel(QWidget):
         column.addWidget(self.tree, 1)
         column.addWidget(self.details)
         column.addLayout(actions)
+        column.addLayout(two_runs)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -496,9 +499,16 @@ class RunsPanel(QWidget):
             return False
         order = list(self.runs)  # oldest first, as the folder lists them
         older, newer = sorted(selected, key=lambda run: order.index(run.name))
+        if self.architecture.isHidden():
+            self._make_room_for_architecture()
         shown = self.architecture.compare(older, newer)
         self.message.emit(f"Architectures of runs {older.name} (A) and {newer.name} (B)")
         return shown
+
+    def _make_room_for_architecture(self) -> None:
+        """The list, the curves and the diff share the dock's width (a hidden pane has none)."""
+        width = max(sum(self.splitter.sizes()), self.splitter.width())
+        self.splitter.setSizes([width * 3 // 10, width * 4 // 10, width * 3 // 10])
 
     def _may_replace(self) -> bool:
         return self.files is None or self.files.maybe_discard()

@@ -29,7 +29,6 @@ from layerforge.core.training.runs import (
 from layerforge.gui.runs.architecture import COUNTING
 from layerforge.gui.runs.panel import RunsPanel
 
-
 LEFT = Qt.MouseButton.LeftButton
 CTRL = Qt.KeyboardModifier.ControlModifier
 NONE = Qt.KeyboardModifier.NoModifier
@@ -77,7 +76,9 @@ def panel(window: Any, runs: SimpleNamespace, qtbot: Any) -> RunsPanel:
     assert window.files.open_path(runs.project)
     window.docks["runs"].show()
     window.docks["runs"].raise_()
+    window.resizeDocks([window.docks["runs"]], [420], Qt.Orientation.Vertical)
     shown: RunsPanel = window.runs_panel
+    qtbot.waitUntil(lambda: shown.tree.height() > 150, timeout=5000)
     qtbot.waitUntil(lambda: len(shown.items()) == 4, timeout=5000)
     return shown
 
