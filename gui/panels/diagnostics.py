@@ -101,6 +101,7 @@ class DiagnosticsPanel(QWidget):
         warnings = len(diagnostics) - errors
         self.header.setText("No problems" if not diagnostics
                             else f"{errors} error(s), {warnings} warning(s)")
+        self._balance()
         self._update_fix()
 
     def show_hints(self) -> None:
@@ -111,7 +112,13 @@ class DiagnosticsPanel(QWidget):
         hidden = len({h.code for h in self.hints.silenced})
         self.show_silenced_button.setVisible(bool(hidden))
         self.show_silenced_button.setText(f"Show silenced hints ({hidden})")
+        self._balance()
         self._update_fix()
+
+    def _balance(self) -> None:
+        """With no problems, the hints get the panel's height (the header says "No
+        problems"); an empty problems list would leave them a two-row strip."""
+        self.list.setVisible(self.list.count() > 0 or not self.hints.shown)
 
     def _fill(self, widget: QListWidget, diagnostics: list[Diagnostic]) -> None:
         widget.clear()

@@ -41,6 +41,8 @@ def test_a_templates_hint_fix_and_silence_survive_save_and_reopen(
     assert "hint: Conv2D 'conv2d': conv2d applies relu before the BatchNormalization" in \
         panel.hint_list.item(0).text()
     assert window.session.diagnostics == []  # hints are not problems: nothing blocks
+    # With no problems, the hints have the panel to themselves (no empty problems list).
+    assert panel.hint_list.isVisibleTo(panel) and not panel.list.isVisibleTo(panel)
 
     click_row(window, ACTIVATION_BEFORE_BN)
     assert panel.fix_button.isEnabled() and panel.silence_button.isEnabled()
