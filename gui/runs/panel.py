@@ -2,7 +2,8 @@
 
 Lists the run folders beside the project (``<stem>.runs/``), newest first, with their
 status, epochs, best loss and duration; follows the folder on disk (new runs and
-epochs appear as they are written); overlays the curves of the selected runs; shows
+epochs appear as they are written); overlays the curves of the selected runs and, for
+two of them, lists what changed in the model beside the curves (``architecture.py``); shows
 the activations of the layer selected on the canvas; opens a run's best model or
 project snapshot as a new document, and its TensorBoard logs in the browser.
 """
@@ -266,6 +267,8 @@ class RunsPanel(QWidget):
 
     def set_folder(self, folder: str | Path | None) -> None:
         self.folder = Path(folder) if folder is not None else None
+        if not self.architecture.isHidden():  # its runs are no longer listed
+            self.architecture.close_view()
         self.tree.clear()
         self.runs = {}
         self.refresh()
@@ -416,9 +419,15 @@ class RunsPanel(QWidget):
         self.compare_button.setEnabled(len(self.selected_runs()) == 2)
 
     def _context_menu(self, pos: QPoint) -> None:
+        menu = self.run_menu()
+        if menu is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+    def run_menu(self) -> QMenu | None:
+        """The runs list's context menu for the current selection (None without a run)."""
         run = self.current_run()
         if run is None:
-            return
+            return None
         menu = QMenu(self)
         menu.addAction("Load model (best checkpoint)", self.load_model).setEnabled(
             run.checkpoint is not None)
@@ -428,7 +437,7 @@ class RunsPanel(QWidget):
             len(self.selected_runs()) == 2)
         menu.addAction("Show folder", lambda: QDesktopServices.openUrl(
             QUrl.fromLocalFile(str(run.path))))
-        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        return menu
 
     # -------------------------------------------------------- canvas selection
     def show_node(self, node_ids: list[str], graph_key: str = MAIN) -> None:

@@ -26,7 +26,7 @@ from layerforge.core.training.runs import (
     start_run,
     write_history,
 )
-from layerforge.gui.runs.architecture import COUNTING
+from layerforge.gui.runs.architecture import COUNTING, WAITING_FOR_KERAS
 from layerforge.gui.runs.panel import RunsPanel
 
 LEFT = Qt.MouseButton.LeftButton
@@ -141,3 +141,44 @@ def test_show_on_canvas_colours_against_run_a(window: Any, panel: RunsPanel,
     comparison = window.comparison
     assert comparison.active and comparison.source == runs.small
     assert comparison.diff is not None and comparison.diff.is_empty()  # open project = run A
+
+
+def test_counts_follow_once_keras_has_loaded(window: Any, panel: RunsPanel,
+                                             runs: SimpleNamespace, qtbot: Any) -> None:
+    window.session.keras_ready = False  # as in the first seconds after the window opens
+    click_run(panel, runs.small)
+    click_run(panel, runs.wide, CTRL)
+    QTest.mouseClick(panel.compare_button, LEFT)
+    view = panel.architecture
+    assert view.note.text() == WAITING_FOR_KERAS
+    assert "~ dense (Dense)  units: 4 \u2192 8" in view.texts()
+    assert view.texts()[-1] == "total parameters: ? \u2192 ?"
+    window.session.set_keras_ready(True)
+    qtbot.waitUntil(lambda: view.texts()[-1] == "total parameters: 41 \u2192 81 (+40)",
+                    timeout=30_000)
+
+
+def test_another_project_closes_the_comparison(window: Any, panel: RunsPanel,
+                                               runs: SimpleNamespace, qtbot: Any) -> None:
+    compare(panel, qtbot, runs.small, runs.wide)
+    assert panel.architecture.isVisible()
+    assert window.files.new_project()
+    assert panel.architecture.isHidden()  # the runs it compared are no longer listed
+
+
+def test_the_runs_context_menu_offers_the_comparison(panel: RunsPanel, runs: SimpleNamespace,
+                                                     qtbot: Any) -> None:
+    click_run(panel, runs.small)
+    click_run(panel, runs.same, CTRL)
+    menu = panel.run_menu()  # what a right click on the list shows
+    assert menu is not None
+    action = next(a for a in menu.actions() if a.text() == "Compare architectures")
+    assert action.isEnabled()
+    action.trigger()
+    qtbot.waitUntil(lambda: panel.architecture.note.text() != COUNTING, timeout=30_000)
+    assert f"B: run {runs.same} (newer)" in panel.architecture.title.text()
+    assert any(line.startswith("~ dense (Dense)") for line in panel.architecture.texts())
+    click_run(panel, runs.small)
+    menu = panel.run_menu()
+    assert menu is not None
+    assert not next(a for a in menu.actions() if a.text() == "Compare architectures").isEnabled()
