@@ -1,0 +1,119 @@
+"""The data preview per node: a node's tensor is the Keras sub-model's output cut at that
+node, its stats are numpy's, and an edit recomputes only what lies downstream of it."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+
+from layerforge.core.document.document import Document
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.io.templates import load_template, template_names
+from layerforge.core.schema.records import CallNode
+from layerforge.core.training.preview import Previewer, node_output, tensor_stats
+
+SLOW = {"dual-camera-xception"}
+TEMPLATES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+             for n in template_names()]
+
+
+@cache
+def previewer(name: str) -> Previewer:
+    return Previewer(load_template(name), samples=2)
+
+
+def picked_nodes(doc: Document) -> list[str]:
+    """The layer before each output and one call in the middle of the graph."""
+    graph = doc.graph
+    before_outputs = [e.src for o in graph.outputs() if (e := graph.source_of(o.id))]
+    calls = [n for n in graph.topological_order() if isinstance(graph.node(n), CallNode)]
+    return list(dict.fromkeys([*before_outputs, calls[len(calls) // 2]]))
+
+
+def keras_cut(p: Previewer, node_id: str) -> list[np.ndarray]:
+    """What a user would write: a sub-model from the inputs to the node's layer's output
+    (a shared layer's or a block's call: that call's tensors)."""
+    import keras  # lazy: only these tests need Keras
+
+    graph, model = p.doc.graph, p.model
+    node = graph.node(node_id)
+    assert isinstance(node, CallNode)
+    layer = graph.layer(node.layer_id)
+    simple = len(graph.calls_of(layer.id)) == 1 and not layer.is_block
+    outputs = model.get_layer(layer.name).output if simple else node_output(model, graph, node_id)
+    fed = [p.batch[t.name] for t in model.inputs]
+    result: Any = keras.Model(model.inputs, outputs)(fed)
+    results = result if isinstance(result, list | tuple) else [result]
+    return [keras.ops.convert_to_numpy(r) for r in results]
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_preview_equals_a_keras_sub_model_cut_at_the_node(name: str) -> None:
+    p = previewer(name)
+    for node_id in picked_nodes(p.doc):
+        shown = p.preview(node_id)
+        expected = keras_cut(p, node_id)
+        assert len(shown.tensors) == len(expected)
+        for tensor, want, stats in zip(shown.tensors, expected, shown.stats, strict=True):
+            np.testing.assert_allclose(tensor, want, atol=1e-6)
+            assert stats is not None
+            values = tensor.astype(np.float64)
+            assert stats.mean == pytest.approx(values.mean(), abs=1e-9)
+            assert stats.std == pytest.approx(values.std(), abs=1e-9)
+            assert (stats.min, stats.max) == (values.min(), values.max())
+            assert stats.zeros_percent == pytest.approx(100 * (values == 0).mean())
+            assert list(stats.histogram) == np.histogram(values, 16)[0].tolist()
+            assert (stats.nans, stats.infs) == (0, 0)
+
+
+def test_an_input_node_previews_the_raw_batch() -> None:
+    p = previewer("sequential-mlp")
+    source = p.doc.graph.inputs()[0]
+    np.testing.assert_array_equal(p.preview(source.id).tensors[0], p.batch[source.name])
+
+
+def test_an_edit_recomputes_only_what_lies_downstream() -> None:
+    doc = load_template("sequential-mlp")
+    p = Previewer(doc, samples=2)
+    calls = [n for n in doc.graph.topological_order() if isinstance(doc.graph.node(n), CallNode)]
+    dense = [n for n in calls if doc.graph.layer_of(n).class_name == "Dense"]
+    selected, downstream, upstream = dense[1], dense[-1], dense[0]
+    before = p.preview(selected)
+    runs = p.runs
+
+    SetParam(doc.graph.layer_of(downstream).id, "activation", "linear").redo(doc)
+    p.update(doc)
+    after = p.preview(selected)
+    assert p.runs == runs
+    np.testing.assert_array_equal(after.tensors[0], before.tensors[0])
+    np.testing.assert_allclose(after.tensors[0], keras_cut(p, selected)[0], atol=1e-6)
+
+    SetParam(doc.graph.layer_of(upstream).id, "activation", "tanh").redo(doc)
+    p.update(doc)
+    recomputed = p.preview(selected)
+    assert p.runs == runs + 1
+    np.testing.assert_allclose(recomputed.tensors[0], keras_cut(p, selected)[0], atol=1e-6)
+
+
+def test_nan_weights_are_counted_in_the_stats() -> None:
+    doc = load_template("sequential-mlp")
+    dense = next(n for n in doc.graph.topological_order()
+                 if isinstance(doc.graph.node(n), CallNode)
+                 and doc.graph.layer_of(n).class_name == "Dense")
+    layer = doc.graph.layer_of(dense)
+    model = Previewer(doc, samples=2).model.get_layer(layer.name)
+    kernel, bias = model.get_weights()
+    doc.weights[layer.id] = [np.full_like(kernel, np.nan), np.full_like(bias, np.inf)]
+    stats = Previewer(doc, samples=2).preview(dense).stats[0]
+    assert stats is not None and stats.nans > 0 and stats.nans + stats.infs == 2 * bias.size
+
+
+def test_stats_count_nan_inf_and_zeros_apart_from_the_finite_values() -> None:
+    stats = tensor_stats(np.array([0.0, 1.0, np.nan, np.inf, -np.inf, 3.0]))
+    assert stats is not None
+    assert (stats.nans, stats.infs, stats.min, stats.max) == (1, 2, 0.0, 3.0)
+    assert stats.zeros_percent == pytest.approx(100 / 6)
+    assert sum(stats.histogram) == 3
