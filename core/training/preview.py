@@ -166,6 +166,10 @@ class Previewer:
         apply_weights(new, doc)
         self.doc, self.model, self._fingerprints = doc, new, Fingerprints(doc)
 
+    def clear(self) -> None:
+        """Forget every cached preview (the bench times a selection's first preview)."""
+        self._cache.clear()
+
     def key(self, node_id: str) -> str:
         return _digest(self._fingerprints.of(node_id) + self._batch_id)
 
@@ -178,6 +182,21 @@ class Previewer:
         cached = self._cache[key]
         return NodePreview(node_id, cached.tensors, cached.stats)
 
+    def preview_all(self) -> int:
+        """Fill the cache for every call node not cached yet in one pass of the model (what
+        the nodes' sparklines need); returns how many nodes were computed."""
+        graph = self.doc.graph
+        missing = [n.id for n in graph.calls() if self.key(n.id) not in self._cache]
+        if not missing:
+            return 0
+        outputs = [node_output(self.model, graph, node_id) for node_id in missing]
+        results = iter(self.run_cut([t for tensors in outputs for t in tensors]))
+        for node_id, tensors in zip(missing, outputs, strict=True):
+            arrays = tuple(next(results) for _ in tensors)
+            self._cache[self.key(node_id)] = NodePreview(
+                node_id, arrays, tuple(tensor_stats(a) for a in arrays))
+        return len(missing)
+
     def _compute(self, node_id: str) -> tuple[np.ndarray, ...]:
         graph = self.doc.graph
         node = graph.node(node_id)
@@ -188,7 +207,7 @@ class Previewer:
             if edge is None:
                 raise ValueError(f"expected output '{node.name}' to be connected to a layer; "
                                  "received an unconnected output: connect it to preview it")
-            return self._compute(edge.src)[edge.src_index:edge.src_index + 1]
+            return self.preview(edge.src).tensors[edge.src_index:edge.src_index + 1]
         return self.run_cut(node_output(self.model, graph, node_id))
 
     def run_cut(self, outputs: list[Any]) -> tuple[np.ndarray, ...]:

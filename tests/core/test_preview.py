@@ -117,3 +117,16 @@ def test_stats_count_nan_inf_and_zeros_apart_from_the_finite_values() -> None:
     assert (stats.nans, stats.infs, stats.min, stats.max) == (1, 2, 0.0, 3.0)
     assert stats.zeros_percent == pytest.approx(100 / 6)
     assert sum(stats.histogram) == 3
+
+
+def test_one_pass_previews_every_node_as_its_own_cut() -> None:
+    doc = load_template("residual-projection")
+    p, alone = Previewer(doc, samples=2), Previewer(doc, samples=2)
+    for layer in p.model.layers:
+        alone.model.get_layer(layer.name).set_weights(layer.get_weights())
+    assert p.preview_all() == len(doc.graph.calls()) and p.runs == 1
+    for node in doc.graph.calls():
+        for mine, cut in zip(p.preview(node.id).tensors, alone.preview(node.id).tensors,
+                             strict=True):
+            np.testing.assert_allclose(mine, cut, atol=1e-6)
+    assert p.runs == 1 and p.preview_all() == 0
