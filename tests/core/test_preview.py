@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from layerforge.core.document.document import Document
+from layerforge.core.editing import edits
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.templates import load_template, template_names
 from layerforge.core.schema.records import CallNode
@@ -130,3 +131,33 @@ def test_one_pass_previews_every_node_as_its_own_cut() -> None:
                              strict=True):
             np.testing.assert_allclose(mine, cut, atol=1e-6)
     assert p.runs == 1 and p.preview_all() == 0
+
+
+@pytest.mark.parametrize(("expression", "nans", "infs"), [("(x - x) / 0", 8, 0),
+                                                          ("x / 0 + 1", 0, 8)])
+def test_a_lambda_dividing_by_zero_is_counted_in_the_stats(expression: str, nans: int,
+                                                            infs: int) -> None:
+    doc = Document()
+    x = edits.add_input(doc, [4], name="x")
+    lam = edits.add_layer(doc, "Lambda", {"expression": expression})
+    out = edits.add_output(doc, name="y")
+    for cmd in (x, lam, out):
+        cmd.redo(doc)
+    edits.connect(doc, x.node.id, lam.node.id).redo(doc)
+    edits.connect(doc, lam.node.id, out.node.id).redo(doc)
+    stats = Previewer(doc, samples=2).preview(lam.node.id).stats[0]
+    assert stats is not None and (stats.nans, stats.infs) == (nans, infs)
+
+
+def test_a_block_call_previews_the_block_applied_to_its_input() -> None:
+    doc = load_template("sequential-mlp")
+    calls = [n for n in doc.graph.topological_order() if isinstance(doc.graph.node(n), CallNode)]
+    grouped = calls[1]
+    feeding = doc.graph.in_edges(grouped)[0].src
+    shape = Previewer(doc, samples=2).preview(feeding).tensors[0].shape[1:]
+    edits.group_into_block(doc, [grouped], "inner", [list(shape)]).redo(doc)
+    p = Previewer(doc, samples=2)
+    block_call = next(n.id for n in doc.graph.calls() if doc.graph.layer_of(n.id).is_block)
+    block = p.model.get_layer(doc.graph.layer_of(block_call).name)
+    expected = np.asarray(block(p.preview(feeding).tensors[0]))
+    np.testing.assert_allclose(p.preview(block_call).tensors[0], expected, atol=1e-6)
