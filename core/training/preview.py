@@ -151,16 +151,23 @@ class Previewer:
                  samples: int = 4, seed: int = 0) -> None:
         self.doc = doc
         self.model = _built(doc)
-        self.batch = batch if batch is not None else sample_batch(doc, self.model, samples, seed)
+        self.samples, self.seed = samples, seed
+        self._set_batch(batch if batch is not None else sample_batch(doc, self.model, samples,
+                                                                     seed))
         # Like a run, a vocabulary the project saved none of is adapted on the data at hand.
         adapt_missing(doc, self.model, self.batch)
-        self._batch_id = _digest("".join(_array_digest(a) for a in self.batch.values()))
         self._fingerprints = Fingerprints(doc)
         self._cache: dict[str, NodePreview] = {}
         self.runs = 0  # Keras sub-model runs, for tests and the bench
 
+    def _set_batch(self, batch: dict[str, np.ndarray]) -> None:
+        self.batch = batch
+        self._batch_id = _digest("".join(_array_digest(a) for a in batch.values()))
+
     def update(self, doc: Document) -> None:
         new = _built(doc)
+        if _input_specs(new) != _input_specs(self.model):  # the edit changed what is fed
+            self._set_batch(sample_batch(doc, new, self.samples, self.seed))
         adapt_missing(doc, new, self.batch)
         _carry_weights(self.model, new)
         apply_weights(new, doc)
@@ -233,6 +240,10 @@ def node_output(model: Any, graph: Graph, node_id: str) -> list[Any]:
     # model's own graph output for a block): the call's node holds its tensors.
     tensors = model.get_layer(layer.name)._inbound_nodes[index].output_tensors
     return list(tensors)
+
+
+def _input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
+    return [(t.name, tuple(t.shape), str(t.dtype)) for t in model.inputs]
 
 
 def _built(doc: Document) -> Any:

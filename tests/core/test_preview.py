@@ -3,6 +3,7 @@ node, its stats are numpy's, and an edit recomputes only what lies downstream of
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from typing import Any
 
@@ -161,3 +162,15 @@ def test_a_block_call_previews_the_block_applied_to_its_input() -> None:
     block = p.model.get_layer(doc.graph.layer_of(block_call).name)
     expected = np.asarray(block(p.preview(feeding).tensors[0]))
     np.testing.assert_allclose(p.preview(block_call).tensors[0], expected, atol=1e-6)
+
+
+def test_an_input_shape_edit_draws_a_new_batch() -> None:
+    doc = load_template("sequential-mlp")
+    p = Previewer(doc, samples=2)
+    source = doc.graph.inputs()[0]
+    last = next(e.src for o in doc.graph.outputs() if (e := doc.graph.source_of(o.id)))
+    p.preview(last)
+    doc.graph.replace_node(dataclasses.replace(source, shape=(32,)), "shape")
+    p.update(doc)
+    assert p.batch[source.name].shape == (2, 32)
+    np.testing.assert_allclose(p.preview(last).tensors[0], keras_cut(p, last)[0], atol=1e-6)
