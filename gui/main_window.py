@@ -39,6 +39,7 @@ from .panels.code import CodePanel
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.history import HistoryPanel
 from .panels.summary import SummaryPanel
+from .preview_dock import PreviewDock
 from .runs.install import install_runs
 from .session import EditorSession
 from .start_page import StartPage
@@ -179,6 +180,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["palette"], self.docks["history"])
         self.docks["summary"].raise_()
         self.docks["palette"].raise_()
+        self.preview = PreviewDock(self.session, self.view)
+        self.docks["preview"] = add_dock(self, "Preview", "previewDock", self.preview, right,
+                                         "Ctrl+Alt+0", what="data preview",
+                                         tab_with=self.docks["summary"])
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [220, 430],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["diagnostics"]], [DIAGNOSTICS_HEIGHT], Qt.Orientation.Vertical)

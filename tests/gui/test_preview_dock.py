@@ -1,0 +1,72 @@
+"""The Preview dock: clicking a node shows its output on the sample batch, drawn for its rank,
+with the stats the core computes; an edit downstream does not recompute it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from user_steps import click, click_dock_tab, node_point, node_titled
+
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.schema.records import CallNode
+from layerforge.core.training.preview import Previewer, TensorStats
+from layerforge.gui.preview_dock import ERROR_COLOUR, MAX_MAPS, stats_text
+
+TIMEOUT = 20_000
+
+
+def select(qtbot: Any, window: Any, name: str) -> str:
+    node_id = node_titled(window, name)
+    window.view.ensureVisible(window.view.canvas_scene.nodes[node_id])
+    click(window.view.viewport(), node_point(window, node_id))
+    qtbot.waitUntil(lambda: window.preview.preview is not None
+                    and window.preview.preview.node_id == node_id, timeout=TIMEOUT)
+    return node_id
+
+
+def test_clicking_nodes_shows_their_output_and_a_downstream_edit_recomputes_nothing(
+        qtbot: Any, window: Any) -> None:
+    assert window.open_template("separable-convnet")
+    click_dock_tab(qtbot, window, "Preview")
+    dock = window.preview
+    assert "Select a node" in dock.message.text()
+
+    conv = select(qtbot, window, "separable_conv2d_2")
+    # A fresh build draws new untrained weights: the test's Previewer takes the dock's.
+    mine = Previewer(window.session.doc)
+    mine.model.set_weights(dock.previewer.model.get_weights())
+    assert (mine.batch.keys() == dock.previewer.batch.keys()
+            and all((mine.batch[k] == dock.previewer.batch[k]).all() for k in mine.batch))
+    expected = mine.preview(conv).stats[0]
+    assert dock.preview.stats[0] == expected
+    assert dock.stats.text() == stats_text(expected)
+    assert f"mean {expected.mean:.4g}" in dock.stats.text()
+    channels = dock.preview.tensors[0].shape[-1]
+    assert dock.channel.isVisibleTo(dock) and dock.channel.maximum() == channels - 1
+    assert dock.image_axes() == min(MAX_MAPS, channels)
+    assert dock.figure.axes[-1].patches  # the histogram's bars
+    dock.channel.setValue(channels - 4)  # the last four channels
+    assert dock.image_axes() == 4
+
+    dense = select(qtbot, window, "dense")
+    assert dock.preview.tensors[0].ndim == 2 and not dock.channel.isVisibleTo(dock)
+    assert dock.image_axes() == 1  # one batch × units heatmap
+
+    # Change the last layer's units: the selected Dense lies upstream of it.
+    runs = dock.previewer.runs
+    doc = window.session.doc
+    predictions = next(n for n in doc.graph.calls() if isinstance(n, CallNode)
+                       and doc.graph.layer(n.layer_id).name == "predictions")
+    assert window.session.push(SetParam(predictions.layer_id, "units", 7))
+    window.session.analyze()
+    qtbot.waitUntil(lambda: dock.preview is not None and dock.preview.node_id == dense,
+                    timeout=TIMEOUT)
+    assert dock.previewer.model.get_layer("predictions").units == 7  # it did update
+    assert dock.previewer.runs == runs
+
+
+def test_nan_and_inf_counts_show_in_red_only_when_there_are_any() -> None:
+    clean = TensorStats(0.5, 0.1, 0.0, 1.0, 10.0, 0, 0, (1,) * 16)
+    assert ERROR_COLOUR not in stats_text(clean) and "NaN 0 · Inf 0" in stats_text(clean)
+    assert f'color:{ERROR_COLOUR}">NaN 3 · Inf 0' in stats_text(
+        TensorStats(0.5, 0.1, 0.0, 1.0, 10.0, 3, 0, (1,) * 16))
