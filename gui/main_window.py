@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         self.docks["preview"] = add_dock(self, "Preview", "previewDock", self.preview, right,
                                          "Ctrl+Alt+0", what="data preview",
                                          tab_with=self.docks["summary"])
+        self.docks["preview"].visibilityChanged.connect(self.preview.on_dock_visibility)
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [220, 430],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["diagnostics"]], [DIAGNOSTICS_HEIGHT], Qt.Orientation.Vertical)

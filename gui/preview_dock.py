@@ -60,6 +60,7 @@ class PreviewDock(QWidget):
         self.preview: NodePreview | None = None
         self._previewer: Previewer | None = None
         self._stale = False
+        self._in_front = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerforge-preview")
         self._relay = _Relay(self)
         self._relay.done.connect(self._on_result)
@@ -109,12 +110,20 @@ class PreviewDock(QWidget):
         if not self.session.code_trusted:
             return self._show_message("The project's code is not trusted yet: trust it to "
                                       "preview its nodes (nothing of it runs until then).")
+        if not self._in_front:  # behind another tab: nothing runs until it comes forward
+            return self._show_message("computing…")
         if not self.session.keras_ready:
             return self._show_message("computing… (waiting for Keras to load)")
         self._show_message("computing…")
         doc, node_id, stale = self.session.doc, self.node_id, self._stale
         self._stale = False
         self._executor.submit(self._work, doc, node_id, stale)
+
+    def on_dock_visibility(self, visible: bool) -> None:
+        """The dock came to the front (or went behind a tab or closed)."""
+        self._in_front = visible
+        if visible and self.node_id is not None and self.preview is None:
+            self._request()
 
     def _work(self, doc: Document, node_id: str, stale: bool) -> None:
         """On the worker thread: keep one Previewer for the document, updated after edits."""

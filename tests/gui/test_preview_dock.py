@@ -15,23 +15,29 @@ from layerforge.gui.preview_dock import ERROR_COLOUR, MAX_MAPS, stats_text
 TIMEOUT = 20_000
 
 
-def select(qtbot: Any, window: Any, name: str) -> str:
+def select(qtbot: Any, window: Any, name: str, wait: bool = True) -> str:
     node_id = node_titled(window, name)
     window.view.ensureVisible(window.view.canvas_scene.nodes[node_id])
     click(window.view.viewport(), node_point(window, node_id))
+    if wait:
+        wait_for_preview(qtbot, window, node_id)
+    return node_id
+
+
+def wait_for_preview(qtbot: Any, window: Any, node_id: str) -> None:
     qtbot.waitUntil(lambda: window.preview.preview is not None
                     and window.preview.preview.node_id == node_id, timeout=TIMEOUT)
-    return node_id
 
 
 def test_clicking_nodes_shows_their_output_and_a_downstream_edit_recomputes_nothing(
         qtbot: Any, window: Any) -> None:
     assert window.open_template("separable-convnet")
-    click_dock_tab(qtbot, window, "Preview")
     dock = window.preview
-    assert "Select a node" in dock.message.text()
-
-    conv = select(qtbot, window, "separable_conv2d_2")
+    conv = select(qtbot, window, "separable_conv2d_2", wait=False)
+    qtbot.wait(50)
+    assert dock.previewer is None  # behind the Summary tab, nothing runs
+    click_dock_tab(qtbot, window, "Preview")
+    wait_for_preview(qtbot, window, conv)
     # A fresh build draws new untrained weights: the test's Previewer takes the dock's.
     mine = Previewer(window.session.doc)
     mine.model.set_weights(dock.previewer.model.get_weights())
@@ -70,3 +76,20 @@ def test_nan_and_inf_counts_show_in_red_only_when_there_are_any() -> None:
     assert ERROR_COLOUR not in stats_text(clean) and "NaN 0 · Inf 0" in stats_text(clean)
     assert f'color:{ERROR_COLOUR}">NaN 3 · Inf 0' in stats_text(
         TensorStats(0.5, 0.1, 0.0, 1.0, 10.0, 3, 0, (1,) * 16))
+
+
+def test_a_model_that_cannot_be_built_says_why(qtbot: Any, window: Any) -> None:
+    assert window.open_template("separable-convnet")
+    click_dock_tab(qtbot, window, "Preview")
+    dock = window.preview
+    assert "Select a node" in dock.message.text()
+    conv = select(qtbot, window, "separable_conv2d_2")
+    layer_id = window.session.doc.graph.node(conv).layer_id
+    assert window.session.push(SetParam(layer_id, "kernel_size", 200))  # larger than its input
+    window.session.analyze()
+    qtbot.waitUntil(lambda: "cannot be built" in dock.message.text(), timeout=TIMEOUT)
+    assert "Traceback" not in dock.message.text() and not dock.stats.isVisibleTo(dock)
+    window.session.undo_stack.undo()
+    window.session.analyze()
+    wait_for_preview(qtbot, window, conv)
+    assert dock.stats.isVisibleTo(dock)
