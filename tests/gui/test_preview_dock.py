@@ -93,3 +93,19 @@ def test_a_model_that_cannot_be_built_says_why(qtbot: Any, window: Any) -> None:
     window.session.analyze()
     wait_for_preview(qtbot, window, conv)
     assert dock.stats.isVisibleTo(dock)
+
+
+def test_an_embedding_shows_a_sequence_heatmap_and_a_string_input_says_why_not(
+        qtbot: Any, window: Any) -> None:
+    assert window.open_template("text-classifier")
+    click_dock_tab(qtbot, window, "Preview")
+    dock = window.preview
+    embedding = next(n for n in window.session.doc.graph.calls()
+                     if window.session.doc.graph.layer(n.layer_id).class_name == "Embedding")
+    select(qtbot, window, window.session.doc.graph.layer(embedding.layer_id).name)
+    assert dock.preview.tensors[0].ndim == 3 and not dock.channel.isVisibleTo(dock)
+    assert dock.image_axes() == 1
+    assert "sequence" in dock.figure.axes[0].get_title()
+
+    select(qtbot, window, "text")
+    assert "tensor of strings" in dock.message.text() and not dock.stats.isVisibleTo(dock)
