@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from user_steps import click, click_dock_tab, node_point, node_titled
 
+from layerforge.core.codegen.loader import build_model
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.schema.records import CallNode
 from layerforge.core.training.preview import Previewer, TensorStats
@@ -109,3 +111,18 @@ def test_an_embedding_shows_a_sequence_heatmap_and_a_string_input_says_why_not(
 
     select(qtbot, window, "text")
     assert "tensor of strings" in dock.message.text() and not dock.stats.isVisibleTo(dock)
+
+
+def test_a_layer_with_nan_weights_shows_its_nan_count_in_red(qtbot: Any, window: Any) -> None:
+    assert window.open_template("sequential-mlp")
+    doc = window.session.doc
+    dense = next(n for n in doc.graph.topological_order()
+                 if isinstance(doc.graph.node(n), CallNode)
+                 and doc.graph.layer_of(n).class_name == "Dense")
+    layer = doc.graph.layer_of(dense)
+    kernel, bias = build_model(doc).get_layer(layer.name).get_weights()
+    doc.weights[layer.id] = [np.full_like(kernel, np.nan), bias]  # as a weights file might hold
+    click_dock_tab(qtbot, window, "Preview")
+    select(qtbot, window, layer.name)
+    assert f'color:{ERROR_COLOUR}">NaN {kernel.shape[1] * 4} · Inf 0' in \
+        window.preview.stats.text()
