@@ -67,9 +67,11 @@ def test_clicking_nodes_shows_their_output_and_a_downstream_edit_recomputes_noth
                        and doc.graph.layer(n.layer_id).name == "predictions")
     assert window.session.push(SetParam(predictions.layer_id, "units", 7))
     window.session.analyze()
+    # The preview shown before the edit already is the Dense's: wait for the update itself.
+    qtbot.waitUntil(lambda: dock.previewer.model.get_layer("predictions").units == 7,
+                    timeout=TIMEOUT)
     qtbot.waitUntil(lambda: dock.preview is not None and dock.preview.node_id == dense,
                     timeout=TIMEOUT)
-    assert dock.previewer.model.get_layer("predictions").units == 7  # it did update
     assert dock.previewer.runs == runs
 
 
