@@ -90,11 +90,9 @@ def ask_keras(catalog: Catalog, layer: LayerSpec, arranged: Any,
         check_input_spec(obj, arranged, layer.name)
         if catalog.get(layer.class_name).category == MERGING:
             obj.build(arranged)  # merges validate their inputs only here (no weights)
-        try:
-            if extras:
-                raise NotImplementedError  # the extra tensors are checked by a call only
-            result = compute_output_shape(obj, arranged)
-        except (NotImplementedError, AttributeError, TypeError, KeyError):
+        # The extra tensors (a mask, initial states) are checked by a call only.
+        result = None if extras else _declared_output_shape(obj, arranged)
+        if result is None:
             result = symbolic_call(make_layer(catalog, layer, first_shape(arranged)), arranged,
                                    extras)
         return tuple(as_shapes(result)), None
@@ -148,6 +146,14 @@ def first_shape(arranged: Any) -> Shape | None:
     if isinstance(arranged, list):
         return arranged[0] if arranged else None
     return arranged
+
+
+def _declared_output_shape(obj: Any, arranged: Any) -> Any:
+    """The layer's ``compute_output_shape``, or None where it has none that works here."""
+    try:
+        return compute_output_shape(obj, arranged)
+    except (NotImplementedError, AttributeError, TypeError, KeyError):
+        return None
 
 
 def compute_output_shape(obj: Any, arranged: Any) -> Any:
