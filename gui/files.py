@@ -89,31 +89,33 @@ def ask_trust(parent: QWidget | None, name: str, code: list[str]) -> bool:
     shown = [f"• {line[:SHOWN_EXPRESSION]}" for line in code[:SHOWN_CODE]]
     if len(code) > SHOWN_CODE:
         shown.append(f"… and {len(code) - SHOWN_CODE} more")
-    box = QMessageBox(QMessageBox.Icon.Warning, "Run this project's code?",
-                      f"'{name}' contains code that runs when the model is built "
-                      "(Lambda layers, custom layer modules, SavedModels loaded by TFSMLayer):"
-                      "\n\n" + "\n".join(shown),
-                      parent=parent)
-    box.setInformativeText("Run it only if you trust where this file came from. Until you "
-                           "do, none of it runs: shapes after these layers stay unknown.")
-    trust = box.addButton("Trust and Run", QMessageBox.ButtonRole.AcceptRole)
-    keep_off = box.addButton("Don't Run", QMessageBox.ButtonRole.RejectRole)
-    box.setDefaultButton(keep_off)
-    box.setEscapeButton(keep_off)
-    box.exec()
-    return box.clickedButton() is trust
+    return _ask_to_run(parent, "Run this project's code?",
+                       f"'{name}' contains code that runs when the model is built "
+                       "(Lambda layers, custom layer modules, SavedModels loaded by TFSMLayer):"
+                       "\n\n" + "\n".join(shown),
+                       "Run it only if you trust where this file came from. Until you do, "
+                       "none of it runs: shapes after these layers stay unknown.",
+                       ("Trust and Run", "Don't Run"))
 
 
 def ask_trust_module(parent: QWidget | None, path: Path) -> bool:
     """Whether the user trusts a custom layer module (a Python file) to be imported."""
-    box = QMessageBox(QMessageBox.Icon.Warning, "Run this Python file?",
-                      f"'{path.name}' is Python code: adding it imports it, which runs it, "
-                      f"and building a model with its layers runs it again.\n\n{path}",
-                      parent=parent)
-    box.setInformativeText("Add it only if you trust where this file came from. LayerForge "
-                           "remembers your answer for this exact content.")
-    trust = box.addButton("Trust and Add", QMessageBox.ButtonRole.AcceptRole)
-    keep_off = box.addButton("Don't Add", QMessageBox.ButtonRole.RejectRole)
+    return _ask_to_run(parent, "Run this Python file?",
+                       f"'{path.name}' is Python code: adding it imports it, which runs it, "
+                       f"and building a model with its layers runs it again.\n\n{path}",
+                       "Add it only if you trust where this file came from. LayerForge "
+                       "remembers your answer for this exact content.",
+                       ("Trust and Add", "Don't Add"))
+
+
+def _ask_to_run(parent: QWidget | None, title: str, text: str, advice: str,
+                buttons: tuple[str, str]) -> bool:
+    """A warning that code would run: True only when the user clicks the first button
+    (the second is the default, and Escape picks it)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=parent)
+    box.setInformativeText(advice)
+    trust = box.addButton(buttons[0], QMessageBox.ButtonRole.AcceptRole)
+    keep_off = box.addButton(buttons[1], QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(keep_off)
     box.setEscapeButton(keep_off)
     box.exec()
