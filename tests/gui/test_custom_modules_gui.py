@@ -9,10 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
-from user_steps import LEFT, click_menu, plain, type_into
+from user_steps import answer_prompt, click_menu, type_into
 
 from layerforge.core.schema.trust import code_guard
 from layerforge.gui import files
@@ -40,20 +37,6 @@ class Doubling(keras.layers.Layer):
 def guarded() -> Any:
     with code_guard():
         yield
-
-
-def answer_prompt(button: str, seen: list[str], tries: int = 250) -> None:
-    """When the question shows (within about 5 s), read it and click ``button``."""
-    def look(left: int = tries) -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            if left:
-                QTimer.singleShot(20, lambda: look(left - 1))
-            return
-        seen.append(box.text())
-        chosen = next(b for b in box.buttons() if plain(b.text()) == button)
-        QTest.mouseClick(chosen, LEFT)
-    QTimer.singleShot(0, look)
 
 
 def add_module(window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch, path: Path,

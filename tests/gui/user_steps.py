@@ -4,12 +4,13 @@ and read back only what is on screen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QContextMenuEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QWidget
+from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QMessageBox, QWidget
 from pytestqt.exceptions import TimeoutError as WaitTimedOut
 
 LEFT = Qt.MouseButton.LeftButton
@@ -168,3 +169,21 @@ def click_entry(menu: QMenu, text: str) -> None:
     (action,) = [a for a in menu.actions() if a.text() == text]
     assert action.isEnabled(), f"{text!r} is disabled: {action.toolTip()}"
     QTest.mouseClick(menu, LEFT, NONE, menu.actionGeometry(action).center())
+
+
+def answer_prompt(button: str, seen: list[str], tries: int = 250,
+                  on_show: Callable[[], None] | None = None) -> None:
+    """When a question box shows (within about 5 s), read it into ``seen``, call ``on_show``
+    (to look at the world before the answer), and click ``button``."""
+    def look(left: int = tries) -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            if left:
+                QTimer.singleShot(20, lambda: look(left - 1))
+            return
+        seen.append(box.text())
+        if on_show is not None:
+            on_show()
+        chosen = next(b for b in box.buttons() if plain(b.text()) == button)
+        QTest.mouseClick(chosen, LEFT)
+    QTimer.singleShot(0, look)

@@ -11,11 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import user_steps as steps
 from code_projects import lambda_project
-from PySide6.QtCore import QTimer
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
-from user_steps import LEFT, click_dock_tab, click_menu, node_titled, plain
+from user_steps import click_dock_tab, click_menu, node_titled
 
 from layerforge.core.schema.trust import code_guard
 from layerforge.gui import files
@@ -40,19 +38,10 @@ def lambda_file(path: Path, sentinel: str) -> Path:
     return lambda_project(path, PAYLOAD.format(sentinel), runs_code=False)
 
 
-def answer_prompt(button: str, seen: list[str], tries: int = 250) -> None:
-    """When the question shows (within about 5 s), read it and click ``button``."""
-    def look(left: int = tries) -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            if left:
-                QTimer.singleShot(20, lambda: look(left - 1))
-            return
-        seen.append(box.text())
-        ran_before_answer.append(any(Path(SENTINEL + suffix).exists() for suffix in ("", "2")))
-        chosen = next(b for b in box.buttons() if plain(b.text()) == button)
-        QTest.mouseClick(chosen, LEFT)
-    QTimer.singleShot(0, look)
+def answer_prompt(button: str, seen: list[str]) -> None:
+    """Answer the question, noting whether the payload had run before the answer."""
+    steps.answer_prompt(button, seen, on_show=lambda: ran_before_answer.append(
+        any(Path(SENTINEL + suffix).exists() for suffix in ("", "2"))))
 
 
 def lambda_output_label(window: Any) -> Callable[[], str]:
