@@ -6,43 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QComboBox
+from session_fixtures import add
 
 from layerforge.core.analysis.validation import validate
-from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.codegen import model_code as codegen
-from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.gui.canvas.view import CanvasView
 from layerforge.gui.inspector import Inspector
-from layerforge.gui.session import EditorSession
 
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.KeyboardModifier.NoModifier
-
-
-@pytest.fixture
-def session(keras_loaded: dict[str, Any], qtbot: Any) -> EditorSession:
-    session = EditorSession(Document(get_catalog()))
-    session.set_keras_ready()
-    return session
-
-
-@pytest.fixture
-def view(session: EditorSession, qtbot: Any) -> CanvasView:
-    widget = CanvasView(session)
-    qtbot.addWidget(widget)
-    widget.resize(900, 700)
-    widget.show()
-    return widget
-
-
-def add(session: EditorSession, command: Any) -> str:
-    assert session.push(command)
-    return command.node.id
 
 
 def port_point(view: CanvasView, node_id: str, output: bool, key: Any = 0) -> QPoint:

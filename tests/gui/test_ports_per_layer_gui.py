@@ -7,45 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from PySide6.QtTest import QTest
+from session_fixtures import add
 
-from layerforge.core.catalog.catalog import get_catalog
-from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.gui.canvas.view import CanvasView
 from layerforge.gui.inspector import Inspector
 from layerforge.gui.session import EditorSession
-
-
-@pytest.fixture
-def session(keras_loaded: dict[str, Any], qtbot: Any) -> EditorSession:
-    session = EditorSession(Document(get_catalog()))
-    session.set_keras_ready()
-    return session
-
-
-@pytest.fixture
-def view(session: EditorSession, qtbot: Any) -> CanvasView:
-    widget = CanvasView(session)
-    qtbot.addWidget(widget)
-    widget.resize(900, 700)
-    widget.show()
-    return widget
-
-
-@pytest.fixture
-def inspector(session: EditorSession, qtbot: Any) -> Inspector:
-    widget = Inspector(session)
-    qtbot.addWidget(widget)
-    widget.show()
-    return widget
-
-
-def add(session: EditorSession, command: Any) -> str:
-    assert session.push(command)
-    return command.node.id
 
 
 def side_labels(view: CanvasView, node_id: str) -> list[str]:
