@@ -29,7 +29,7 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[deploy,dashboard]'
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
