@@ -16,7 +16,7 @@ PACKAGE = "layerforge.core"
 HEAVY = ("keras", "tensorflow")
 LAZY_MARK = "# lazy:"
 LAYERS = ["schema", "catalog", "document", "editing", "codegen", "analysis", "io", "training",
-          "tuning", "cli"]
+          "deploy", "tuning", "cli"]
 
 
 @dataclass(frozen=True)
