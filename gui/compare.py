@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -61,7 +61,8 @@ class Halo(QGraphicsPathItem):
     def __init__(self, node: NodeItem, colour: QColor, tip: str) -> None:
         super().__init__(node)
         path = QPainterPath()
-        path.addRoundedRect(node.boundingRect().adjusted(-HALO, -HALO, HALO, HALO), 8, 8)
+        # the box, not its bounding rect, which keeps room for port labels beside it
+        path.addRoundedRect(node.rect.adjusted(-HALO, -HALO, HALO, HALO), 8, 8)
         self.setPath(path)
         self.setPen(QPen(colour, HALO))
         fill = QColor(colour)
@@ -96,8 +97,23 @@ class Ghost(QGraphicsItem):
                          Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.title)
 
 
+def summary_text(diff: GraphDiff, source: str) -> str:
+    """One line for the status bar: what this project adds, changes and drops against
+    ``source`` (its colours on the canvas are the legend)."""
+    if diff.is_empty():
+        return f"Compared with {source}: no differences"
+    parts = [f"{len(diff.added)} added (green)", f"{len(diff.changed)} changed (amber)",
+             f"{len(diff.removed)} removed (ghosts)"]
+    if diff.rewired:
+        parts.append(f"{len(diff.rewired)} rewired")
+    return f"Compared with {source}: " + ", ".join(parts)
+
+
 class Comparison(QObject):
-    """The comparison shown on the window's canvas, if any."""
+    """The comparison shown on the window's canvas, if any; ``summary_changed(text)`` says
+    what differs (the status bar shows it), "" once cleared."""
+
+    summary_changed = Signal(str)
 
     def __init__(self, view: CanvasView, parent: QWidget) -> None:
         super().__init__(parent)
@@ -136,6 +152,7 @@ class Comparison(QObject):
     def clear(self) -> None:
         self.reference, self.diff = None, None
         self._remove_marks()
+        self.summary_changed.emit("")
 
     def refresh(self) -> None:
         """Compare again and redraw the marks (after an edit, or another graph shown)."""
@@ -143,6 +160,7 @@ class Comparison(QObject):
         if self.reference is None:
             return
         self.diff = diff_documents(self.reference, self.session.doc, counts=False)
+        self.summary_changed.emit(summary_text(self.diff.graph, self.source))
         shown = self._shown_diff(self.diff.graph, self.reference.graph, self.session.doc.graph)
         if shown is not None:
             self._mark(*shown)

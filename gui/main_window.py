@@ -289,6 +289,10 @@ class MainWindow(QMainWindow):
             "Colour the canvas by the difference from another project, Keras model or run "
             "snapshot: added green, changed amber, removed as ghosts"))
         file_menu.addAction(self._action("C&lear Comparison", self.comparison.clear))
+        self.compare_label = QLabel()
+        self.compare_label.setVisible(False)
+        self.statusBar().insertPermanentWidget(0, self.compare_label)
+        self.comparison.summary_changed.connect(self._show_comparison)
         file_menu.addAction(self._action(
             "Add &Custom Layer Module…", self.files.add_custom_module, None,
             "Add a Python file of yours that defines Keras layer classes: they appear in the "
@@ -376,6 +380,10 @@ class MainWindow(QMainWindow):
         for label in (self.params_label, self.check_label, self.device_label, self.keras_label):
             status.addPermanentWidget(label)
         self.files.message.connect(lambda text: status.showMessage(text, 5000))
+
+    def _show_comparison(self, text: str) -> None:
+        self.compare_label.setText(text)
+        self.compare_label.setVisible(bool(text))
 
     def update_status(self) -> None:
         total = self.session.total_params() if self.session.keras_ready else None

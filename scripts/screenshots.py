@@ -66,6 +66,32 @@ def inception_refused(window: Any) -> None:
     window.session.push(SetParam(layer.id, "strides", [1, 1]))
 
 
+def inception_compared(window: Any) -> None:
+    """The Inception module compared with a copy whose branch_b_2 has 64 filters instead of
+    128 and one layer fewer on branch_d (the open project has a BatchNormalization there):
+    File → Compare With… colours the canvas."""
+    import tempfile
+
+    from layerforge.core.editing import edits
+    from layerforge.core.editing.graph_commands import SetParam
+    from layerforge.core.io.project import save
+    from layerforge.core.io.templates import load_template
+
+    other = load_template("inception-module")
+    branch_b = next(lay for lay in other.graph.layers.values() if lay.name == "branch_b_2")
+    SetParam(branch_b.id, "filters", 64).redo(other)
+    path = Path(tempfile.mkdtemp()) / "inception-narrowed.json"
+    save(other, path)
+    window.open_template("inception-module")
+    doc = window.session.doc
+    layer = next(lay for lay in doc.graph.layers.values() if lay.name == "branch_d_1")
+    node = next(n for n in doc.graph.calls() if n.layer_id == layer.id)
+    edge = next(e for e in doc.graph.edges.values() if e.src == node.id)
+    window.session.push(edits.insert_on_edge(doc, edge.id, "BatchNormalization"))
+    window.view.auto_layout()
+    window.comparison.compare_with(path)
+
+
 def concat_node(window: Any) -> str | None:
     graph = window.session.doc.graph
     return next((node.id for node in graph.calls()
@@ -83,9 +109,13 @@ def main() -> int:
         ("multi-output.png", lambda w: w.open_template("social-media-multi-output"), None),
         ("from-scratch.png", question_answering, None),
         ("error-state.png", inception_refused, concat_node),
+        ("compare.png", inception_compared, None),
     ]
+    wanted = set(sys.argv[1:])  # e.g. `compare.png`: render only the pictures named
     status = 0
     for name, prepare, select in shots:
+        if wanted and name not in wanted:
+            continue
         window = MainWindow(restore=False)
         prepare(window)
         status |= take_screenshot(window, OUT / name, select(window) if select else None)

@@ -77,6 +77,9 @@ def test_compare_with_colours_the_canvas_until_cleared(
     assert halos(win, "branch_a") == []
     [ghost] = ghosts(win)
     assert ghost.title.startswith("extra_relu") and "removed" in ghost.toolTip()
+    assert win.compare_label.isVisible()
+    assert win.compare_label.text() == ("Compared with reference.json: 1 added (green), "
+                                        "1 changed (amber), 1 removed (ghosts), 2 rewired")
 
     # An edit that makes branch_b_2 equal again takes its amber halo away.
     layer_id = next(lid for lid, layer in win.session.doc.graph.layers.items()
@@ -87,6 +90,7 @@ def test_compare_with_colours_the_canvas_until_cleared(
 
     menu_action(win, "File", "Clear Comparison").trigger()
     assert halos(win, "branch_d_3") == [] and ghosts(win) == []
+    assert not win.compare_label.isVisible()
 
 
 def test_a_file_that_cannot_be_read_is_reported(window: Any, isolated: Any,
