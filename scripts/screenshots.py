@@ -88,7 +88,6 @@ def inception_compared(window: Any) -> None:
     node = next(n for n in doc.graph.calls() if n.layer_id == layer.id)
     edge = next(e for e in doc.graph.edges.values() if e.src == node.id)
     window.session.push(edits.insert_on_edge(doc, edge.id, "BatchNormalization"))
-    window.view.auto_layout()
     window.comparison.compare_with(path)
 
 

@@ -32,10 +32,12 @@ from .graph_commands import (
     Connect,
     Disconnect,
     GraphRecords,
+    MoveNodes,
     RemoveBlock,
     RemoveNode,
     SetCallLayer,
 )
+from .layout import NODE_HEIGHT, ROW_SPACING
 from .renames import check_dtype, check_shape
 
 
@@ -94,9 +96,8 @@ def insert_on_edge(doc: Document, edge_id: str, class_name: str,
     """Put a new layer on a connection, src -> new layer -> dst (a diagnostic's one-click fix)."""
     graph = doc.graph_of(graph_key)
     edge = graph.edge(edge_id)
-    a, b = graph.node(edge.src).position, graph.node(edge.dst).position
-    add = add_layer(doc, class_name, params, position=((a[0] + b[0]) / 2, (a[1] + b[1]) / 2),
-                    graph_key=graph_key)
+    position, moves = _room_on_edge(graph, edge)
+    add = add_layer(doc, class_name, params, position=position, graph_key=graph_key)
     assert add.layer is not None
     spec = doc.port_spec_of(add.layer)
     if spec.kind == "none":
@@ -104,8 +105,26 @@ def insert_on_edge(doc: Document, edge_id: str, class_name: str,
     first: Slot = spec.names[0] if spec.kind == "named" else 0
     feed = Edge(new_id(), edge.src, edge.src_index, add.node.id, first)
     onward = Edge(new_id(), add.node.id, 0, edge.dst, edge.dst_slot)
-    return Macro(f"Insert {class_name}", [Disconnect(edge.id, graph_key), add,
-                                          Connect(feed, graph_key), Connect(onward, graph_key)])
+    children: list[Command] = [Disconnect(edge.id, graph_key), add,
+                               Connect(feed, graph_key), Connect(onward, graph_key)]
+    if moves:
+        children.append(MoveNodes(moves, graph_key))
+    return Macro(f"Insert {class_name}", children)
+
+
+def _room_on_edge(graph: Graph, edge: Edge) -> tuple[Position, dict[str, Position]]:
+    """Where a layer put on ``edge`` goes, and the nodes moved to make room for it: halfway
+    along the edge when there is a row free there; otherwise one row below the source, with
+    the destination and everything after it pushed down a row (layers stacked a row apart,
+    as auto layout leaves them, would otherwise be covered by the new one)."""
+    a, b = graph.node(edge.src).position, graph.node(edge.dst).position
+    if b[1] - a[1] >= ROW_SPACING + NODE_HEIGHT:  # a box fits between, 20 px clear each side
+        return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2), {}
+    position = (b[0], a[1] + ROW_SPACING)
+    shift = position[1] + ROW_SPACING - b[1]
+    moves = {node_id: (graph.node(node_id).position[0], graph.node(node_id).position[1] + shift)
+             for node_id in graph.downstream([edge.dst])}
+    return position, moves
 
 
 def remove_nodes(doc: Document, node_ids: Iterable[str], graph_key: str = MAIN) -> Macro:

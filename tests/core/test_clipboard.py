@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -153,3 +154,42 @@ def test_insert_on_edge_applies_a_shape_fix(doc, stack):
     stack.push(edits.insert_on_edge(doc, fix.edge_id, fix.class_name, fix.params))
     assert engine.diagnostics() == []
     assert engine.shapes()[rep].outputs == ((None, 3, 16),)
+
+
+def covered_by(doc, node_id: str) -> list[str]:
+    """The nodes whose 180x70 boxes (auto layout's size) overlap ``node_id``'s."""
+    x, y = doc.graph.node(node_id).position
+    return [nid for nid, node in doc.graph.nodes.items() if nid != node_id
+            and abs(node.position[0] - x) < 180 and abs(node.position[1] - y) < 70]
+
+
+def test_a_layer_put_between_stacked_layers_pushes_the_rest_down(doc, stack):
+    """Layers a row apart, as auto layout leaves them, leave no room halfway: the new one
+    takes the row below its source and everything from the destination on moves down; undo
+    puts it back."""
+    ids = [stack.push(edits.add_input(doc, [8], name="x", position=(0.0, 0.0))).node.id]
+    for row in (1, 2):
+        ids.append(stack.push(edits.add_layer(doc, "Dense", position=(0.0, 110.0 * row))).node.id)
+    ids.append(stack.push(edits.add_output(doc, name="y", position=(0.0, 330.0))).node.id)
+    for a, b in itertools.pairwise(ids):
+        stack.push(edits.connect(doc, a, b))
+    d1, d2 = ids[1], ids[2]
+    before = {nid: node.position for nid, node in doc.graph.nodes.items()}
+    edge = doc.graph.in_edges(d2)[0]
+    command = stack.push(edits.insert_on_edge(doc, edge.id, "Dropout"))
+    new = command.children[1].node.id
+    assert covered_by(doc, new) == []
+    assert doc.graph.node(new).position[1] > before[d1][1]
+    assert doc.graph.node(d2).position[1] > doc.graph.node(new).position[1]
+    assert doc.graph.node(d1).position == before[d1]  # upstream stays where it was
+    stack.undo()
+    assert {nid: node.position for nid, node in doc.graph.nodes.items()} == before
+
+
+def test_a_layer_put_on_a_long_edge_goes_halfway(doc, stack):
+    x = stack.push(edits.add_input(doc, [8], name="x", position=(0.0, 0.0))).node.id
+    d = stack.push(edits.add_layer(doc, "Dense", position=(0.0, 400.0))).node.id
+    stack.push(edits.connect(doc, x, d))
+    command = stack.push(edits.insert_on_edge(doc, doc.graph.in_edges(d)[0].id, "Dropout"))
+    assert doc.graph.node(command.children[1].node.id).position == (0.0, 200.0)
+    assert doc.graph.node(d).position == (0.0, 400.0)
