@@ -91,9 +91,12 @@ class Objective:
             message = (f"expected the run to log {self.metric} to compare trials on; received "
                        f"logs of {logged}")
             trial.set_user_attr("message", message)
+            if self.metric not in result.history:  # not a bad run: no run logs it
+                trial.set_user_attr("logged", list(result.history))
             raise TrialFailed(message)
         trial.set_user_attr("metrics", watcher.best_logs)
-        return min(values) if trial.study.direction.name == "MINIMIZE" else max(values)
+        # the metric is a multi-objective study's first objective
+        return min(values) if trial.study.directions[0].name == "MINIMIZE" else max(values)
 
 
 def suggest(trial: Any, name: str, dim: Dimension) -> Any:
