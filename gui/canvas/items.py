@@ -34,6 +34,7 @@ from .labels import LOST_PORT, NodeText
 from .style import (
     EDGE_DETAIL_LOD,
     EDGE_LABEL_LOD,
+    FLAG_RADIUS,
     LINE_HEIGHT,
     NODE_PADDING,
     NODE_WIDTH,
@@ -53,6 +54,9 @@ _NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
 _PORT_LABEL_SPACE = 14.0
 # Room left of a node for the labels of its call-argument ports (mask, initial_state[0]).
 _SIDE_LABEL_SPACE = 96.0
+# Room left and right of a node: its health flag badge sits on the top-left corner.
+_EDGE_ROOM = FLAG_RADIUS + 1
+_SPARK_WIDTH = 48.0
 
 
 def _static(text: str) -> QStaticText:
@@ -63,6 +67,10 @@ def _static(text: str) -> QStaticText:
 
 def _lod(painter: QPainter, option: QStyleOptionGraphicsItem) -> float:
     return option.levelOfDetailFromTransform(painter.worldTransform())
+
+
+def _luminance(colour: QColor) -> float:
+    return (0.2126 * colour.redF() + 0.7152 * colour.greenF() + 0.0722 * colour.blueF())
 
 
 def paint_port(painter: QPainter, style: CanvasStyle, at: QPointF, state: str,
@@ -191,8 +199,17 @@ class NodeItem(QGraphicsItem):
         self._problems = ""  # the diagnostics' tooltip text
         self.is_block = False
         self.detail = True  # False while the scene draws the overview instead of items
+        # An overlay's colour (View → Colour Nodes By); hatched: the overlay has no value here.
+        self.fill: QColor | None = None
+        self.hatched = False
+        self.ink: QColor | None = None  # text colour readable on ``fill``
+        self.colour_note = ""  # the overlay's value, for the tooltip
+        self.flags: list[str] = []  # training-health flags: a badge, messages in the tooltip
+        self.spark_heights: list[float] = []  # activation histogram, bin heights 0..1
+        self.sparkline: list[QRectF] = []  # its bars, in item coordinates
         self.rect = QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
-        self._bounds = self.rect.adjusted(-4, -_PORT_LABEL_SPACE, 4, _PORT_LABEL_SPACE)
+        self._bounds = self.rect.adjusted(-_EDGE_ROOM, -_PORT_LABEL_SPACE, _EDGE_ROOM,
+                                          _PORT_LABEL_SPACE)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
@@ -214,6 +231,10 @@ class NodeItem(QGraphicsItem):
         self.elided = [bold.elidedText(self.text.title, Qt.TextElideMode.ElideRight, title_room)]
         self.elided += [plain.elidedText(line, Qt.TextElideMode.ElideRight, width)
                         for line in self.text.lines]
+        if self.spark_heights and len(self.elided) > 3:  # the sparkline shares the last line
+            room = self.sparkline_rect().left() - self.rect.left() - NODE_PADDING - 3
+            self.elided[-1] = plain.elidedText(self.text.lines[-1], Qt.TextElideMode.ElideRight,
+                                               room)
         # Laid out once: drawing a QStaticText skips the text layout on every repaint.
         self.static = [_static(line) for line in self.elided]
 
@@ -240,8 +261,9 @@ class NodeItem(QGraphicsItem):
             port.setPos(self.rect.left(), self.rect.top() + self.rect.height() * (i + 1)
                         / (len(extra) + 1))
         self.prepareGeometryChange()
-        room = _SIDE_LABEL_SPACE if extra else 4
-        self._bounds = self.rect.adjusted(-room, -_PORT_LABEL_SPACE, 4, _PORT_LABEL_SPACE)
+        room = _SIDE_LABEL_SPACE if extra else _EDGE_ROOM
+        self._bounds = self.rect.adjusted(-room, -_PORT_LABEL_SPACE, _EDGE_ROOM,
+                                          _PORT_LABEL_SPACE)
         self.update()
         return True
 
@@ -271,12 +293,72 @@ class NodeItem(QGraphicsItem):
         """Show a "⚙n" tag while the layer has search dimensions (names in the tooltip)."""
         if names != self.search_names:
             self.search_names = names
+            if self.spark_heights:  # the sparkline moves left of the tag
+                self._place_sparkline()
+                self._elide()
             self._update_tooltip()
             self.update()
 
     def _update_tooltip(self) -> None:
         search = f"Searched: {', '.join(self.search_names)}" if self.search_names else ""
-        self.setToolTip("\n".join(t for t in (self._problems, search) if t))
+        flags = "\n".join(f"⚠ {message}" for message in self.flags)
+        parts = (flags, self._problems, self.colour_note, search)
+        self.setToolTip("\n".join(t for t in parts if t))
+
+    def set_colour(self, fill: QColor | None, hatched: bool = False, note: str = "") -> None:
+        """Fill the node with an overlay's colour (None: the plain fill); ``hatched``: the
+        overlay has no value for this node. ``note`` goes in the tooltip."""
+        if (fill, hatched, note) == (self.fill, self.hatched, self.colour_note):
+            return
+        self.fill, self.hatched, self.colour_note = fill, hatched, note
+        self.ink = None
+        if fill is not None and not hatched:
+            self.ink = QColor("black") if _luminance(fill) > 0.45 else QColor("white")
+        self._update_tooltip()
+        self.update()
+
+    def set_flags(self, messages: list[str]) -> None:
+        """Training-health flags (dead units, vanishing gradient, NaN/Inf): a badge on the
+        node, the messages in its tooltip; [] removes them."""
+        if messages != self.flags:
+            self.flags = list(messages)
+            self._update_tooltip()
+            self.update()
+
+    def set_sparkline(self, heights: list[float] | None) -> None:
+        """A small histogram (bin heights 0..1) in the node's bottom line; None removes it."""
+        heights = [float(h) for h in heights or []]
+        if heights == self.spark_heights and len(self.sparkline) == len(heights):
+            return
+        had = bool(self.spark_heights)
+        self.spark_heights = heights
+        self._place_sparkline()
+        if had != bool(heights):
+            self._elide()
+        self.update()
+
+    def _place_sparkline(self) -> None:
+        bars: list[QRectF] = []
+        heights = self.spark_heights
+        if heights:
+            box = self.sparkline_rect()
+            width = box.width() / len(heights)
+            for i, h in enumerate(heights):
+                h = min(1.0, max(0.0, float(h))) if h == h else 0.0
+                tall = max(h * box.height(), 0.6 if h > 0 else 0.0)
+                bars.append(QRectF(box.left() + i * width, box.bottom() - tall,
+                                   max(width - 0.5, 0.5), tall))
+        self.sparkline = bars
+
+    def sparkline_rect(self) -> QRectF:
+        """Bottom right, on the parameter-count line, left of the search tag."""
+        right = self.rect.right() - NODE_PADDING - (34 if self.search_names else 0)
+        top = self.rect.bottom() - NODE_PADDING - LINE_HEIGHT + 3
+        return QRectF(right - _SPARK_WIDTH, top, _SPARK_WIDTH, LINE_HEIGHT - 5)
+
+    def shows_sparkline(self, lod: float) -> bool:
+        """Whether the activation sparkline is drawn at this zoom (with the text)."""
+        return bool(self.sparkline) and self.shows_text(lod)
 
     def set_badge(self, colour: QColor | None, count: int) -> None:
         if colour != self.badge or count != self.badge_count:
@@ -295,13 +377,25 @@ class NodeItem(QGraphicsItem):
         style = self.style
         border, width = self._border()
         painter.setPen(QPen(border, width))
-        painter.setBrush(QBrush(style.node_fill))
-        if not self.shows_text(_lod(painter, option)):
+        fill = self.fill if self.fill is not None else style.node_fill
+        painter.setBrush(QBrush(fill))
+        header = style.header_fill if self.fill is None else fill.darker(112)
+        lod = _lod(painter, option)
+        if not self.shows_text(lod):
             painter.drawRect(self.rect)
-            painter.fillRect(self._header(), style.header_fill)
+            painter.fillRect(self._header(), header)
+            if self.hatched:
+                painter.fillRect(self.rect, QBrush(style.dim_text, Qt.BrushStyle.BDiagPattern))
+            if self.flags:
+                self._draw_flag(painter)
             return
         painter.drawRoundedRect(self.rect, 5, 5)
-        painter.fillRect(self._header(), style.header_fill)
+        painter.fillRect(self._header(), header)
+        if self.hatched:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QBrush(style.dim_text, Qt.BrushStyle.BDiagPattern))
+            painter.drawRoundedRect(self.rect, 5, 5)
+            painter.setPen(QPen(border, width))
         if self.is_block:
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(self.rect.adjusted(3, 3, -3, -3), 3, 3)
@@ -309,6 +403,10 @@ class NodeItem(QGraphicsItem):
         self._draw_marks(painter)
         if self.search_names:
             self._draw_search_tag(painter)
+        if self.sparkline:
+            self._draw_sparkline(painter)
+        if self.flags:
+            self._draw_flag(painter)
         self._draw_port_labels(painter)
         for port in self.inputs + self.outputs:
             paint_port(painter, style, port.pos(), "normal", port.connected, False)
@@ -338,7 +436,10 @@ class NodeItem(QGraphicsItem):
         for i, line in enumerate(self.static):
             font = style.bold_font if i == 0 else style.font
             painter.setFont(font)
-            painter.setPen(style.text if i < 2 else style.dim_text)
+            if self.ink is not None:
+                painter.setPen(self.ink)
+            else:
+                painter.setPen(style.text if i < 2 else style.dim_text)
             y = top + i * LINE_HEIGHT + (NODE_PADDING / 2 if i else 0)
             y += (LINE_HEIGHT - QFontMetricsF(font).height()) / 2
             painter.drawStaticText(QPointF(left, y), line)
@@ -364,6 +465,30 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QColor("black"))
             painter.setFont(style.small_font)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"×{self.badge_count}")
+
+    def _draw_flag(self, painter: QPainter) -> None:
+        """A round "!" badge on the top-left corner: visible at any zoom, over any fill."""
+        centre = QPointF(self.rect.left() - 1, self.rect.top() - 1)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(QBrush(self.style.flag))
+        painter.drawEllipse(centre, FLAG_RADIUS, FLAG_RADIUS)
+        painter.setFont(self.style.bold_font)
+        painter.drawText(QRectF(centre.x() - FLAG_RADIUS, centre.y() - FLAG_RADIUS,
+                                2 * FLAG_RADIUS, 2 * FLAG_RADIUS),
+                         Qt.AlignmentFlag.AlignCenter, "!")
+
+    def _draw_sparkline(self, painter: QPainter) -> None:
+        box = self.sparkline_rect()
+        ink = self.ink or self.style.dim_text
+        back = QColor(self.style.node_fill)
+        back.setAlpha(170)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(back))
+        painter.drawRect(box.adjusted(-1, -1, 1, 1))
+        painter.setBrush(QBrush(self.style.selection))
+        painter.drawRects(self.sparkline)
+        painter.setPen(QPen(ink, 0.6))
+        painter.drawLine(QLineF(box.bottomLeft(), box.bottomRight()))
 
     def search_tag_rect(self) -> QRectF:
         """Bottom right, on the parameter-count line (short text on the left)."""
@@ -648,15 +773,28 @@ class OverviewItem(QGraphicsItem):
     @staticmethod
     def _draw_boxes(painter: QPainter, style: CanvasStyle, nodes: list[NodeItem]) -> None:
         groups: dict[str, list[QRectF]] = {}
-        for node in nodes:
-            kind = node.severity or ("selected" if node.isSelected() else "normal")
-            groups.setdefault(kind, []).append(node.rect.translated(node.pos()))
         colours = {"normal": style.node_border, "selected": style.selection,
                    "error": style.error, "warning": style.warning}
+        flagged: list[QRectF] = []
+        for node in nodes:
+            rect = node.rect.translated(node.pos())
+            kind = node.severity or ("selected" if node.isSelected() else "normal")
+            if node.fill is not None and kind != "selected":  # an overlay's colour shows far out
+                kind = node.fill.name()
+                colours[kind] = node.fill
+            groups.setdefault(kind, []).append(rect)
+            if node.flags:
+                flagged.append(rect.adjusted(-12, -12, 12, 12))
         for kind, rects in groups.items():
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(colours[kind]))
             painter.drawRects(rects)
+        if flagged:
+            pen = QPen(style.flag, 3.0)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRects(flagged)
 
     def boundingRect(self) -> QRectF:
         return self._bounds

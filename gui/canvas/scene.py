@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QPainter, QTransform
+from PySide6.QtGui import QColor, QPainter, QTransform
 from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsSceneMouseEvent
 
 from layerforge.core.analysis.shapes import NodeShapes
@@ -27,12 +27,17 @@ from layerforge.core.schema.diagnostics import Diagnostic
 from layerforge.core.schema.records import CallNode, Edge, LayerSpec, Node, format_shape
 
 from ..session import EditorSession
+from .colouring import ColourScale, NodeColouring, ramp_colour
 from .controller import CanvasController
 from .items import _NO_CONTENTS, EdgeItem, NodeItem, OverviewItem, SharedLinkItem
 from .labels import PENDING, argument_slots, input_slots, node_text, output_count
 from .style import GRID, CanvasStyle, shared_colour
 
 _Handler = TypeVar("_Handler", bound=Callable[..., None])
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and value == value and abs(value) != float("inf")
 
 
 def _alive(handler: _Handler) -> _Handler:
@@ -111,6 +116,8 @@ class CanvasScene(QGraphicsScene):
     block_open_requested = Signal(str)
     #: A connection dragged from an output was dropped on empty canvas: (scene pos, (node, index)).
     search_requested = Signal(QPointF, object)
+    #: The overlays changed (colouring or flags): the views redraw their legend.
+    overlay_changed = Signal()
 
     def __init__(self, session: EditorSession, graph_key: str = MAIN,
                  parent: QObject | None = None) -> None:
@@ -128,6 +135,11 @@ class CanvasScene(QGraphicsScene):
         self._overview_dirty = True
         self.overview_item = OverviewItem()
         self.awaiting_analysis = False
+        # Overlays, by node id: kept here so that rebuilt items get them again.
+        self.colouring: NodeColouring | None = None
+        self.scale: ColourScale | None = None
+        self.flags: dict[str, list[str]] = {}
+        self.sparklines: dict[str, list[float]] = {}
         self._diag_state: dict[str, tuple[str, str]] = {}
         self._attached: list[tuple[Any, Callable[..., None]]] | None = None
         self.controller = CanvasController(self)
@@ -167,6 +179,8 @@ class CanvasScene(QGraphicsScene):
             item.update()
         for node in self.nodes.values():
             node._elide()
+            if self.colouring is not None:
+                self._colour(node)  # the no-value grey follows the theme
         self.update()
 
     # ------------------------------------------------------------- building
@@ -234,6 +248,7 @@ class CanvasScene(QGraphicsScene):
         if isinstance(node, CallNode):
             dims = self.session.doc.search_space.of_layer(node.layer_id, self.graph_key)
             item.set_search(tuple(d.param for d in dims))
+        self._overlay(item)
         self.addItem(item)
         return item
 
@@ -461,6 +476,67 @@ class CanvasScene(QGraphicsScene):
                 self.edges[target].set_error(message or None)
         self._diag_state = state
         self.overview_changed()
+
+    # ------------------------------------------------------------- overlays
+    def set_colouring(self, colouring: NodeColouring | None) -> None:
+        """Fill the nodes by ``colouring``'s values on the ramp (None: plain nodes)."""
+        self.colouring = colouring
+        self.scale = ColourScale.of(colouring) if colouring is not None else None
+        for item in self.nodes.values():
+            self._colour(item)
+        self._overlay_changed()
+
+    def set_node_flags(self, flags: dict[str, list[str]]) -> None:
+        """A flag badge on each node id given, its messages in the tooltip; {} clears."""
+        old, self.flags = self.flags, {k: list(v) for k, v in flags.items() if v}
+        for node_id in set(old) | set(self.flags):
+            item = self.nodes.get(node_id)
+            if item is not None:
+                item.set_flags(self.flags.get(node_id, []))
+        self._overlay_changed()
+
+    def set_sparklines(self, hists: dict[str, list[float]]) -> None:
+        """A small histogram (bin heights 0..1) in each node given; {} clears."""
+        old, self.sparklines = self.sparklines, {k: list(v) for k, v in hists.items() if v}
+        for node_id in set(old) | set(self.sparklines):
+            item = self.nodes.get(node_id)
+            if item is not None:
+                item.set_sparkline(self.sparklines.get(node_id))
+
+    def missing_values(self) -> bool:
+        """Whether a shown node has a NaN/Inf value in the colouring (drawn hatched)."""
+        colouring = self.colouring
+        return colouring is not None and any(
+            node_id in self.nodes and not _finite(value)
+            for node_id, value in colouring.values.items())
+
+    def _overlay(self, item: NodeItem) -> None:
+        """A new item takes the overlays its node id has."""
+        if self.colouring is not None:
+            self._colour(item)
+        if item.node_id in self.flags:
+            item.set_flags(self.flags[item.node_id])
+        if item.node_id in self.sparklines:
+            item.set_sparkline(self.sparklines[item.node_id])
+
+    def _colour(self, item: NodeItem) -> None:
+        colouring, scale = self.colouring, self.scale
+        if colouring is None or scale is None or item.node_id not in colouring.values:
+            item.set_colour(None)
+            return
+        value = colouring.values[item.node_id]
+        label = colouring.labels.get(item.node_id) or (
+            f"{colouring.title}: {colouring.format(value) if _finite(value) else value}")
+        at = scale.position(value)
+        if at is None:
+            grey = QColor(self.style.node_fill).darker(115)
+            item.set_colour(grey, hatched=True, note=label)
+        else:
+            item.set_colour(ramp_colour(at), note=label)
+
+    def _overlay_changed(self) -> None:
+        self.overview_changed()
+        self.overlay_changed.emit()
 
     # ------------------------------------------------------------- shared layers
     def _refresh_links(self) -> None:

@@ -23,6 +23,7 @@ EDGE_DETAIL_LOD = 0.3
 # project, often at 50-70 %) must show its shapes. Measured on a 2,000-node graph at
 # 1920x1080: the first frame after a zoom costs the same with labels from 50 % as from 70 %.
 EDGE_LABEL_LOD = TEXT_LOD
+FLAG_RADIUS = 7.0  # a training-health flag's badge, on a node's top-left corner
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
@@ -52,6 +53,7 @@ class CanvasStyle:
     illegal: QColor
     error: QColor
     warning: QColor
+    flag: QColor  # training-health flags: apart from the diagnostics' red and amber
     font: QFont
     small_font: QFont
     bold_font: QFont
@@ -81,6 +83,7 @@ class CanvasStyle:
             illegal=QColor("#ff6b6b") if dark else QColor("#d32f2f"),
             error=QColor("#ff6b6b") if dark else QColor("#d32f2f"),
             warning=QColor("#ffb74d") if dark else QColor("#e65100"),
+            flag=QColor("#f0266f") if dark else QColor("#c2185b"),
             font=font, small_font=small, bold_font=bold,
         )
 

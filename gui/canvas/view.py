@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsView, QMenu, QWidget
@@ -30,6 +31,7 @@ from layerforge.core.schema.records import Position
 
 from ..session import EditorSession
 from .clipboard import INPUT_KEY, OUTPUT_KEY, get_subgraph, layer_from_mime, put_subgraph
+from .colouring import ColourLegend
 from .context_menu import build_context_menu
 from .controller import Source
 from .items import NODE_HEIGHT, EdgeItem, NodeItem, PortItem
@@ -87,7 +89,9 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._hint_drawn = False
         self.menu: QMenu | None = None
+        self.legend = ColourLegend(self)
         scene = self.canvas_scene
+        scene.overlay_changed.connect(self._show_legend)
         scene.selectionChanged.connect(self._on_selection)
         scene.block_open_requested.connect(self.open_block_requested)
         scene.search_requested.connect(self.show_layer_search)
@@ -542,6 +546,23 @@ class CanvasView(QGraphicsView):
         painter.setPen(self.canvas_scene.style.dim_text)
         painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, text)
         painter.end()
+
+    # ------------------------------------------------------------- colouring legend
+    def _show_legend(self) -> None:
+        scene = self.canvas_scene
+        self.legend.show_state(scene.colouring, scene.scale, scene.missing_values(),
+                               bool(scene.flags.keys() & scene.nodes.keys()))
+        self._place_legend()
+
+    def _place_legend(self) -> None:
+        """Bottom-left of the viewport, above the horizontal scroll bar."""
+        area = self.viewport().geometry()
+        self.legend.move(area.left() + 10, area.bottom() - self.legend.height() - 10)
+        self.legend.raise_()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_legend()
 
     # ------------------------------------------------------------- drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMenu
 
+from ..canvas.colouring import install_colouring
 from ..compare import Comparison
 from ..docks import add_dock, bring_forward
 from ..menus import add_entries, install_menu
 from ..seams import PanelHost
+from .health import HealthOverlay
 from .panel import RunsPanel
 
 DOCK_SHORTCUT = "Ctrl+Alt+8"
@@ -21,7 +23,8 @@ def install_runs(window: PanelHost) -> RunsPanel:
 
     The training panel's ``run_started(run_dir)`` / ``run_finished(result)`` signals are
     connected to ``panel.show_run``, so a new run is listed, selected and followed as it
-    trains; other sources call ``show_run`` themselves.
+    trains; other sources call ``show_run`` themselves. Its ``health_reported(report)``
+    colours the canvas (View → Colour Nodes By, made here if the window has none yet).
     """
     # The window's File → Compare With… colouring (a child of the window), reused by the
     # architecture diff's "Show on canvas".
@@ -38,7 +41,19 @@ def install_runs(window: PanelHost) -> RunsPanel:
     view = window.view
     view.selection_changed.connect(lambda ids: panel.show_node(ids, view.graph_key))
     view.graph_key_changed.connect(lambda key: panel.show_node([], key))
+    _install_health(window, panel)
     return panel
+
+
+def _install_health(window: PanelHost, panel: RunsPanel) -> HealthOverlay:
+    """Training health on the canvas: each epoch's report while a run trains (gone when
+    the next run starts), or the epoch on the Health tab's slider for a listed run."""
+    overlay = HealthOverlay(window.view, install_colouring(window), parent=panel)
+    window.training.health_reported.connect(overlay.show_live)
+    window.training.run_started.connect(lambda _run_dir: overlay.clear())
+    panel.health.report_chosen.connect(overlay.show_report)
+    panel.health_overlay = overlay
+    return overlay
 
 
 def _add_menu(window: PanelHost, panel: RunsPanel, dock: QDockWidget) -> QMenu:

@@ -4,7 +4,8 @@ Lists the run folders beside the project (``<stem>.runs/``), newest first, with 
 status, epochs, best loss and duration; follows the folder on disk (new runs and
 epochs appear as they are written); overlays the curves of the selected runs and, for
 two of them, lists what changed in the model beside the curves (``architecture.py``); shows
-the activations of the layer selected on the canvas; opens a run's best model or
+the activations of the layer selected on the canvas and replays the run's training health
+per epoch (``health.py``); opens a run's best model or
 project snapshot as a new document, and its TensorBoard logs in the browser.
 """
 
@@ -55,6 +56,7 @@ from ..theme import ERROR_COLOR, WARNING_COLOR
 from .activations import ActivationView
 from .architecture import ArchitectureDiffView
 from .curves import CurvesView
+from .health import HealthOverlay, HealthView
 from .tensorboard import TensorBoardLauncher
 
 COLUMNS = ("Run", "Started", "Status", "Epochs", "Best loss", "Duration")
@@ -147,6 +149,7 @@ class RunsPanel(QWidget):
         self.folder: Path | None = None
         self.runs: dict[str, RunInfo] = {}
         self.node_selection: tuple[str, list[str]] = (MAIN, [])
+        self.health_overlay: HealthOverlay | None = None  # the canvas's, set by install_runs
         self.launcher = launcher or TensorBoardLauncher(parent=self)
         self.launcher.failed.connect(
             lambda text: file_ops.notify(self, "Cannot open TensorBoard", text))
@@ -185,9 +188,13 @@ class RunsPanel(QWidget):
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.curves = CurvesView()
         self.activations = ActivationView()
+        self.health = HealthView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.activations, "Activations")
+        self.tabs.addTab(self.health, "Health")
+        self.tabs.setTabToolTip(2, "The run's training health per epoch (norms, dead units, "
+                                   "NaN/Inf, flags), replayed on the canvas")
         self.architecture = ArchitectureDiffView(self.session, self.comparison)
         self.architecture.hide()
         self._lay_out()
@@ -393,6 +400,7 @@ class RunsPanel(QWidget):
         run = self.current_run()
         if self.activations.run is not run:
             self.activations.set_run(run)
+        self.health.set_run(run)
         self._show_details(run)
         self._update_buttons(run)
 

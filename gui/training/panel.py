@@ -76,10 +76,12 @@ class _LazyPlotHost(QWidget):
 
 
 class TrainingPanel(QWidget):
-    """Trains the session's document; ``run_started(run_dir)``, ``run_finished(result)``."""
+    """Trains the session's document; ``run_started(run_dir)``, ``run_finished(result)``,
+    and ``health_reported(report)`` after each epoch (the worker's health report)."""
 
     run_started = Signal(object)
     run_finished = Signal(object)
+    health_reported = Signal(object)
 
     def __init__(self, session: EditorSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,10 +127,17 @@ class TrainingPanel(QWidget):
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
+        self.health_label = QLabel()
+        self.health_label.setWordWrap(True)
+        self.health_label.setTextFormat(Qt.TextFormat.RichText)
+        self.health_label.setToolTip("Training health after the last epoch; the canvas colours "
+                                     "its nodes by a statistic chosen in View → Colour Nodes "
+                                     "By, and flags layers in trouble")
+        self.health_label.hide()
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for label in (self.progress_label, self.message, self.folder_label):
+        for label in (self.progress_label, self.message, self.health_label, self.folder_label):
             # Long paths wrap instead of widening the window.
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.plot_host = _LazyPlotHost(self.plot_data)
@@ -145,6 +154,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_label)
         layout.addWidget(self.message)
+        layout.addWidget(self.health_label)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.folder_label)
 
@@ -187,11 +197,14 @@ class TrainingPanel(QWidget):
         self.worker.train_begun.connect(self._on_begun)
         self.worker.batch_ended.connect(self._on_batch)
         self.worker.epoch_ended.connect(self._on_epoch)
+        self.worker.health_reported.connect(self._on_health)
         self.worker.finished.connect(self._on_finished)
         self.result, self.info = None, {}
         self.plot_data.reset([], None)  # the last run's curves go at once
         self.plot_host.schedule()
         self._show_message("")
+        self.health_label.clear()
+        self.health_label.hide()
         self.progress.setRange(0, 0)  # busy until the number of steps is known
         self.progress_label.setText("Preparing: building the model and loading the data…")
         self._set_running(True)
@@ -298,6 +311,13 @@ class TrainingPanel(QWidget):
         self._epoch_start = (time.perf_counter(), self.plot_data.last_step)
         self._epochs_done = epoch + 1
 
+    def _on_health(self, report: dict[str, Any]) -> None:
+        if not self._from_current_worker():
+            return
+        self.health_label.setText(health_summary(report))
+        self.health_label.show()
+        self.health_reported.emit(report)
+
     def _on_finished(self, result: Any) -> None:
         if not self._from_current_worker():
             return
@@ -353,6 +373,19 @@ class TrainingPanel(QWidget):
         doc = QTextDocument()
         doc.setHtml(self.message.text())
         return doc.toPlainText() if self.message.isVisible() else ""
+
+
+def health_summary(report: dict[str, Any]) -> str:
+    """One line on an epoch's health report: its flags, or that there are none."""
+    epoch = int(report.get("epoch", 0)) + 1
+    flags = [f for f in report.get("flags") or [] if isinstance(f, dict)]
+    head = f"Health after epoch {epoch}:"
+    if not flags:
+        return f"{head} no layer flagged."
+    shown = "; ".join(html.escape(str(f.get("message") or f.get("kind") or "")) for f in flags[:3])
+    more = f" (+{len(flags) - 3} more)" if len(flags) > 3 else ""
+    return (f"<b style='color:{WARNING_COLOR}'>{head}</b> {len(flags)} flagged: {shown}{more}"
+            " — marked on the canvas.")
 
 
 def is_on_screen(widget: QWidget) -> bool:

@@ -66,6 +66,11 @@ class _Reporter:
         self.flush()
         self.worker.epoch_ended.emit(epoch, dict(logs))
 
+    def on_health(self, report: dict[str, Any]) -> None:
+        """Once per epoch, after ``on_epoch_end``: per-layer weight/gradient norms, update
+        ratio, dead units, NaN/Inf counts and the flags (``core.training.health``)."""
+        self.worker.health_reported.emit(dict(report))
+
     def on_train_end(self, result: Any) -> None:
         self.flush()
 
@@ -78,12 +83,16 @@ class TrainingWorker(BackgroundJob):
     ``batch_ended(step, logs, smoothed)``: the latest batch's logs and the moving
     average of every batch so far (``step`` counts batches over all epochs, from 1);
     ``epoch_ended(epoch, logs)``: 0-based epoch, epoch logs with ``val_`` keys;
+    ``health_reported(report)``: the epoch's training-health report (after epoch_ended):
+    ``{"epoch", "layers": {keras name: {weight_norm, grad_norm, update_ratio,
+    dead_fraction, nonfinite}}, "flags": [{"layer", "kind", "message"}]}``;
     ``finished(result)``: the ``RunResult`` (status completed, stopped or failed).
     """
 
     train_begun = Signal(object)
     batch_ended = Signal(int, object, object)
     epoch_ended = Signal(int, object)
+    health_reported = Signal(object)
     finished = Signal(object)
     thread_name = "layerforge-training"
 
