@@ -25,6 +25,12 @@ from ..schema.records import CallNode, InputNode, OutputNode
 from .data import TensorInfo, adapt_missing, load_source, model_io
 
 HISTOGRAM_BINS = 16
+# The sample batch's every node output is kept (so a selection after the first is a lookup)
+# while it fits this many bytes; the batch shrinks (to one sample at least) to fit it.
+KEEP_BYTES = 512 * 2**20
+MAX_SAMPLES = 4
+# A sparkline's histogram is drawn from at most this many of a tensor's values (evenly spaced).
+SPARKLINE_VALUES = 16_384
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,21 @@ class NodePreview:
     node_id: str
     tensors: tuple[np.ndarray, ...]
     stats: tuple[TensorStats | None, ...]  # None: a tensor of strings
+
+
+def sparkline(array: np.ndarray, bins: int = HISTOGRAM_BINS) -> list[float]:
+    """A tensor's value distribution as ``bins`` heights in 0..1 (the tallest is 1); all 0
+    for strings or a tensor without finite values."""
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
+        return [0.0] * bins
+    flat = np.asarray(array).reshape(-1)
+    step = max(1, flat.size // SPARKLINE_VALUES)
+    values = flat[::step].astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return [0.0] * bins
+    counts, _ = np.histogram(finite, bins=bins)
+    return [float(c) / float(counts.max()) for c in counts]
 
 
 def tensor_stats(array: np.ndarray, bins: int = HISTOGRAM_BINS) -> TensorStats | None:
@@ -145,19 +166,27 @@ def _digest(text: str) -> str:
 class Previewer:
     """Previews of one document's nodes on one sample batch. After an edit, ``update`` takes
     the edited document: the model is rebuilt with the unchanged layers' weights carried
-    over, and only nodes whose upstream fingerprint changed are recomputed."""
+    over, and only nodes whose upstream fingerprint changed are recomputed.
+
+    Untrained weights are drawn from ``seed``, so the same graph previews the same numbers in
+    any process. ``samples=None`` picks the largest batch (up to 4) whose every node output
+    fits ``KEEP_BYTES``; then the first selection runs the whole model once and keeps every
+    node's output, and later selections only look theirs up."""
 
     def __init__(self, doc: Document, batch: dict[str, np.ndarray] | None = None,
-                 samples: int = 4, seed: int = 0) -> None:
+                 samples: int | None = None, seed: int = 0) -> None:
         self.doc = doc
-        self.model = _built(doc)
-        self.samples, self.seed = samples, seed
-        self._set_batch(batch if batch is not None else sample_batch(doc, self.model, samples,
-                                                                     seed))
+        self.seed = seed
+        self.model = _built(doc, seed)
+        self.samples = samples if samples is not None else fitting_samples(doc, self.model)
+        self._set_batch(batch if batch is not None else sample_batch(doc, self.model,
+                                                                     self.samples, seed))
         # Like a run, a vocabulary the project saved none of is adapted on the data at hand.
         adapt_missing(doc, self.model, self.batch)
         self._fingerprints = Fingerprints(doc)
-        self._cache: dict[str, NodePreview] = {}
+        self._tensors: dict[str, tuple[np.ndarray, ...]] = {}
+        self._stats: dict[str, tuple[TensorStats | None, ...]] = {}
+        self._sparks: dict[str, list[float]] = {}
         self.runs = 0  # Keras sub-model runs, for tests and the bench
 
     def _set_batch(self, batch: dict[str, np.ndarray]) -> None:
@@ -165,44 +194,73 @@ class Previewer:
         self._batch_id = _digest("".join(_array_digest(a) for a in batch.values()))
 
     def update(self, doc: Document) -> None:
-        new = _built(doc)
+        new = _built(doc, self.seed)
         if _input_specs(new) != _input_specs(self.model):  # the edit changed what is fed
             self._set_batch(sample_batch(doc, new, self.samples, self.seed))
         adapt_missing(doc, new, self.batch)
         _carry_weights(self.model, new)
         apply_weights(new, doc)
         self.doc, self.model, self._fingerprints = doc, new, Fingerprints(doc)
+        # What no node of the edited graph is any more is dropped (kept outputs are large).
+        live = {self.key(n) for n in doc.graph.nodes}
+        for cache in (self._tensors, self._stats, self._sparks):
+            for key in [k for k in cache if k not in live]:
+                del cache[key]
 
     def clear(self) -> None:
         """Forget every cached preview (the bench times a selection's first preview)."""
-        self._cache.clear()
+        for cache in (self._tensors, self._stats, self._sparks):
+            cache.clear()
 
     def key(self, node_id: str) -> str:
         return _digest(self._fingerprints.of(node_id) + self._batch_id)
 
+    def is_cached(self, node_id: str) -> bool:
+        return self.key(node_id) in self._tensors
+
     def preview(self, node_id: str) -> NodePreview:
         key = self.key(node_id)
-        if key not in self._cache:
-            tensors = self._compute(node_id)
-            self._cache[key] = NodePreview(node_id, tensors,
-                                           tuple(tensor_stats(t) for t in tensors))
-        cached = self._cache[key]
-        return NodePreview(node_id, cached.tensors, cached.stats)
+        if key not in self._tensors:
+            if isinstance(self.doc.graph.node(node_id), CallNode) and self._keeps_all():
+                self.preview_all()  # one pass: every later selection is a lookup
+            if key not in self._tensors:
+                self._tensors[key] = self._compute(node_id)
+        tensors = self._tensors[key]
+        if key not in self._stats:
+            self._stats[key] = tuple(tensor_stats(t) for t in tensors)
+        return NodePreview(node_id, tensors, self._stats[key])
 
     def preview_all(self) -> int:
-        """Fill the cache for every call node not cached yet in one pass of the model (what
-        the nodes' sparklines need); returns how many nodes were computed."""
-        graph = self.doc.graph
-        missing = [n.id for n in graph.calls() if self.key(n.id) not in self._cache]
-        if not missing:
-            return 0
-        outputs = [node_output(self.model, graph, node_id) for node_id in missing]
-        results = iter(self.run_cut([t for tensors in outputs for t in tensors]))
-        for node_id, tensors in zip(missing, outputs, strict=True):
-            arrays = tuple(next(results) for _ in tensors)
-            self._cache[self.key(node_id)] = NodePreview(
-                node_id, arrays, tuple(tensor_stats(a) for a in arrays))
+        """Compute every call node not cached yet in one pass of the model (what the nodes'
+        sparklines need); returns how many nodes were computed."""
+        missing = [n.id for n in self.doc.graph.calls() if self.key(n.id) not in self._tensors]
+        for node_id, arrays in self._pass(missing):
+            self._tensors[self.key(node_id)] = arrays
         return len(missing)
+
+    def sparklines(self) -> dict[str, list[float]]:
+        """Every call node's value distribution (of its first output), by node id; nodes
+        neither kept nor drawn yet are computed in one pass."""
+        calls = [n.id for n in self.doc.graph.calls()]
+        wanted = [n for n in calls if self.key(n) not in self._sparks]
+        if self._keeps_all():
+            self.preview_all()
+        fresh = dict(self._pass([n for n in wanted if self.key(n) not in self._tensors]))
+        for node_id in wanted:
+            arrays = fresh[node_id] if node_id in fresh else self._tensors[self.key(node_id)]
+            self._sparks[self.key(node_id)] = sparkline(arrays[0]) if arrays else []
+        return {n: self._sparks[self.key(n)] for n in calls}
+
+    def _pass(self, node_ids: list[str]) -> list[tuple[str, tuple[np.ndarray, ...]]]:
+        if not node_ids:
+            return []
+        outputs = [node_output(self.model, self.doc.graph, node_id) for node_id in node_ids]
+        results = iter(self.run_cut([t for tensors in outputs for t in tensors]))
+        return [(node_id, tuple(next(results) for _ in tensors))
+                for node_id, tensors in zip(node_ids, outputs, strict=True)]
+
+    def _keeps_all(self) -> bool:
+        return activation_bytes(self.doc, self.model) * self.samples <= KEEP_BYTES
 
     def _compute(self, node_id: str) -> tuple[np.ndarray, ...]:
         graph = self.doc.graph
@@ -229,6 +287,30 @@ class Previewer:
         return tuple(np.asarray(keras.ops.convert_to_numpy(r)) for r in results)
 
 
+def activation_bytes(doc: Document, model: Any) -> int:
+    """The bytes every call node's outputs take for one sample (an unknown length counts 1)."""
+    total = 0
+    for node in doc.graph.calls():
+        for tensor in node_output(model, doc.graph, node.id):
+            size = int(np.prod([d or 1 for d in tuple(tensor.shape)[1:]], dtype=np.int64))
+            total += size * _itemsize(str(tensor.dtype))
+    return total
+
+
+def _itemsize(dtype: str) -> int:
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:  # strings, bfloat16: a guess is enough for a memory budget
+        return 8
+
+
+def fitting_samples(doc: Document, model: Any) -> int:
+    """The largest batch, up to ``MAX_SAMPLES``, whose every node output fits ``KEEP_BYTES``
+    (one sample at least: a model too large for that previews one cut at a time)."""
+    per_sample = max(1, activation_bytes(doc, model))
+    return max(1, min(MAX_SAMPLES, KEEP_BYTES // per_sample))
+
+
 def node_output(model: Any, graph: Graph, node_id: str) -> list[Any]:
     """The symbolic tensors a call node produces in ``model``: a shared layer's call is
     picked by its index among the layer's calls; a block's, from the outer graph."""
@@ -246,7 +328,10 @@ def _input_specs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
     return [(t.name, tuple(t.shape), str(t.dtype)) for t in model.inputs]
 
 
-def _built(doc: Document) -> Any:
+def _built(doc: Document, seed: int) -> Any:
+    import keras  # lazy: previews run where Keras is loaded already
+
+    keras.utils.set_random_seed(seed)  # the same graph draws the same untrained weights
     model = build_model(doc)
     if doc.weights:
         apply_weights(model, doc)
