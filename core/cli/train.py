@@ -26,6 +26,7 @@ from ..editing.settings_commands import fine_tune_error
 from ..schema.errors import LayerForgeError
 from ..schema.settings import DataSource, FineTune, TrainingSettings, settings_from_records
 from ..training.data import DataError, preview
+from ..training.health import flags_line
 from ..training.runs import new_run_dir, runs_folder
 from .trust import add_trust_argument, open_trusted
 
@@ -53,6 +54,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="the run folder to write (default: a new one in <project>.runs/)")
     p.add_argument("--allow-nan", action="store_true",
                    help="train on data holding NaN or Inf (refused by default)")
+    p.add_argument("--no-health", action="store_true",
+                   help="skip the per-layer training health checks (dead ReLUs, vanishing "
+                        "gradients, NaN) run at each epoch end")
     p.add_argument("--fine-tune", metavar="LAYER",
                    help="a two-phase plan: train --epochs with LAYER (a block call or "
                         "keras.applications layer) frozen, then unfreeze its top layers and "
@@ -132,6 +136,8 @@ def settings_for(doc: Document, args: argparse.Namespace) -> TrainingSettings:
         s.data = bindings_from_args(doc, args.data)
     if getattr(args, "allow_nan", False):
         s.allow_nan = True
+    if getattr(args, "no_health", False):
+        s.health = False
     if args.samples is not None:
         for t in [*_names(doc)[0], *_names(doc)[1]]:
             src = s.data.setdefault(t, DataSource())
@@ -278,6 +284,7 @@ class ProgressBar:
         self.epoch_start = self.last_draw = 0.0
         self.epoch = 0
         self.first_step = self.last_step = 0
+        self.flagged: dict[str, Any] | None = None  # the last health report with flags
 
     def on_train_begin(self, info: dict[str, Any]) -> None:
         self.steps, self.epochs = info.get("steps"), int(info["epochs"])
@@ -320,9 +327,15 @@ class ProgressBar:
         self.stream.flush()
         self._start_epoch(epoch + 1, self.last_step)
 
+    def on_health(self, report: dict[str, Any]) -> None:
+        if report.get("flags"):
+            self.flagged = report
+
     def on_train_end(self, result: Any) -> None:
         if self.last_draw and self.last_step > self.first_step:  # end the bar's open line
             self.stream.write("\n")
+        if self.flagged is not None:  # before a failure's line too: it may say why
+            self.stream.write(f"health: {flags_line(self.flagged)}\n")
         if result.status == "failed":  # the command's one line says why
             return
         self.stream.write(f"{result.status}: {result.epochs} epoch(s); run folder "

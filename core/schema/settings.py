@@ -90,6 +90,7 @@ class TrainingSettings:
     data: dict[str, DataSource] = field(default_factory=dict)
     validation_data: dict[str, DataSource] = field(default_factory=dict)
     fine_tune: FineTune | None = None  # a second phase: see FineTune
+    health: bool = True  # per-layer training health each epoch (training.health)
 
     def source_of(self, name: str) -> DataSource:
         """The binding of an input or output name; synthetic when unbound."""
@@ -102,7 +103,7 @@ class TrainingSettings:
 # ------------------------------------------------------------------ writing
 # Fields written only when they differ from the default: files from before them stay the same.
 OPTIONAL_FIELDS = {"shuffle_split": True, "split_seed": None, "allow_nan": False,
-                   "fine_tune": None}
+                   "fine_tune": None, "health": True}
 
 
 def settings_to_records(s: TrainingSettings) -> dict[str, Any]:
@@ -149,6 +150,7 @@ def settings_from_records(data: Any, source: str = "<project>") -> TrainingSetti
         validation_data=r.bindings(r.typed(data, "validation_data", dict, {}),
                                    "training.validation_data"),
         fine_tune=r.fine_tune(data.get("fine_tune")),
+        health=r.typed(data, "health", bool, d.health),
     )
     check_callbacks(s.callbacks, source)
     return s

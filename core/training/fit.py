@@ -35,6 +35,7 @@ from . import runs
 from .callbacks import BestKeeper, finite, make_callback
 from .data import TrainData, load_training_data
 from .fine_tune import check_plan, phase_one_model, phase_two_note, start_phase_two
+from .health_callback import health_callbacks
 
 FALLBACK_LOSS = "mse"
 
@@ -74,6 +75,7 @@ class Reporter(Protocol):
     def on_train_begin(self, info: dict[str, Any]) -> None: ...
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_health(self, report: dict[str, Any]) -> None: ...  # see training.health
     def on_train_end(self, result: RunResult) -> None: ...
 
 
@@ -188,7 +190,9 @@ class _Run:
 
     def fit(self, model: Any, data: TrainData, device: str, strategy: Any) -> RunResult:
         progress = self.progress = _ProgressCallback(self, data, device)
-        callbacks = [*self.callbacks(data), progress]
+        # health after progress: each epoch's on_health follows its on_epoch_end
+        callbacks = [*self.callbacks(data), progress,
+                     *health_callbacks(self.settings, data, self.folder, self.reporter)]
         s, note = self.settings, ""
         try:
             if self.strategy is not None and data.dataset is None:
