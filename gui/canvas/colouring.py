@@ -2,8 +2,8 @@
 
 A *colouring* is a :class:`NodeColouring`: a title and a value per node id. The scene fills
 each node with the value's colour on a colour-blind-safe sequential ramp (viridis),
-linear or logarithmic, and hatches the nodes whose value is NaN/Inf; the view draws the
-legend (title, ramp, min and max) in its bottom-left corner, fixed while the user pans
+linear or logarithmic, and hatches the nodes whose value is NaN/Inf; the view shows the
+legend (title, ramp, min and max) in a bar along its bottom, fixed while the user pans
 and zooms. Sources of colourings (training health, FLOPs share...) are registered by name
 on the window's :class:`CanvasColouring`; the user picks one in View → Colour Nodes By,
 and the chosen one is computed again after each edit and whenever its source says so.
@@ -130,18 +130,18 @@ def _finite(value: Any) -> bool:
 
 # ------------------------------------------------------------ the legend
 class ColourLegend(QWidget):
-    """The colouring's title, ramp and range, in the canvas's bottom-left corner.
+    """The colouring's title, ramp and range, and the flags' key: one row along the bottom
+    of the canvas, fixed while the user pans and zooms.
 
-    A child of the view (not of its viewport): the view scrolls its viewport's pixels
-    when the user pans, and would drag anything drawn on them along.
+    The view keeps room for it below its viewport (viewport margins) instead of laying it
+    over the canvas: a widget over the viewport would stop Qt from scrolling the canvas's
+    pixels on a pan, and every pan frame would repaint the whole canvas.
     """
 
-    WIDTH = 230
-    MAX_WIDTH = 420
+    RAMP_WIDTH = 150
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.title = ""
         self.min_text = ""
         self.max_text = ""
@@ -149,6 +149,7 @@ class ColourLegend(QWidget):
         self.has_missing = False
         self.has_flags = False
         self.coloured = False
+        self.fit_width(600)
         self.hide()
 
     def show_state(self, colouring: NodeColouring | None, scale: ColourScale | None,
@@ -165,15 +166,12 @@ class ColourLegend(QWidget):
             if finite or colouring.value_range is not None:
                 self.min_text = colouring.format(scale.low)
                 self.max_text = colouring.format(scale.high)
-        bold = self.font()
-        bold.setBold(True)
-        wanted = QFontMetricsF(bold).horizontalAdvance(self.title) + 20
-        self.setFixedSize(int(min(self.MAX_WIDTH, max(self.WIDTH, wanted))), self._height())
+        self.setToolTip(self.text())
         self.setVisible(self.coloured or has_flags)
         self.update()
 
-    def _lines(self) -> list[str]:
-        """The text rows below the ramp (tests read them as what the legend says)."""
+    def _notes(self) -> list[str]:
+        """The keys after the ramp."""
         rows = []
         if self.coloured and not (self.min_text or self.max_text):
             rows.append("no values for the nodes shown")
@@ -188,71 +186,99 @@ class ColourLegend(QWidget):
         lines = [self.title + (" (log scale)" if self.log else "")] if self.coloured else []
         if self.min_text or self.max_text:
             lines.append(f"{self.min_text} … {self.max_text}")
-        return "\n".join(lines + self._lines())
+        return "\n".join(lines + self._notes())
 
-    def _height(self) -> int:
-        line = QFontMetricsF(self.font()).height()
-        rows = len(self._lines())
-        body = (line + 4 + 12 + 4 + line) if self.coloured else 0
-        return int(8 + body + rows * (line + 2) + 6)
+    # -------------------------------------------------------- layout and drawing
+    def _parts(self) -> list[list[tuple[str, str]]]:
+        """What to draw, in groups kept on one row: (kind, text) with kind "title",
+        "text", "dim", "ramp", "flag" (a badge) or "hatch" (a swatch)."""
+        groups: list[list[tuple[str, str]]] = []
+        if self.coloured:
+            groups.append([("title", self.title)])
+            if self.min_text or self.max_text:
+                scale = [("text", self.min_text), ("ramp", ""), ("text", self.max_text)]
+                groups.append(scale + ([("dim", "(log scale)")] if self.log else []))
+        for note in self._notes():
+            mark = "flag" if note.startswith("flagged") else \
+                "hatch" if note.startswith("no value (") else ""
+            groups.append(([(mark, "")] if mark else []) + [("text" if mark else "dim", note)])
+        return groups
+
+    def _width(self, kind: str, text: str) -> float:
+        if kind == "ramp":
+            return self.RAMP_WIDTH
+        if kind in ("flag", "hatch"):
+            return QFontMetricsF(self.font()).height() * 0.8
+        return QFontMetricsF(self._font(kind == "title")).horizontalAdvance(text)
+
+    def _font(self, bold: bool) -> Any:
+        font = self.font()
+        font.setBold(bold)
+        return font
+
+    def _rows(self, width: float) -> list[list[tuple[str, str]]]:
+        """The groups flowed into rows of ``width`` (a group wider than a row stays whole)."""
+        rows: list[list[tuple[str, str]]] = [[]]
+        used = 8.0
+        for group in self._parts():
+            need = sum(self._width(k, t) + 6 for k, t in group) + 8
+            if rows[-1] and used + need > width:
+                rows.append([])
+                used = 8.0
+            rows[-1].extend([*group, ("gap", "")])
+            used += need
+        return rows
+
+    def fit_width(self, width: int) -> None:
+        """Take the height that ``width`` needs (one row, or more on a narrow canvas)."""
+        line = QFontMetricsF(self.font()).height() + 4
+        self.setFixedHeight(int(len(self._rows(width)) * line + 6))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
-        back = QColor(palette.color(palette.ColorRole.Base))
-        back.setAlpha(228)
-        ink = palette.color(palette.ColorRole.Text)
-        painter.setPen(QPen(palette.color(palette.ColorRole.Mid), 1))
-        painter.setBrush(QBrush(back))
-        painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 5, 5)
-        metrics = QFontMetricsF(self.font())
-        line = metrics.height()
-        left, width, y = 8.0, self.width() - 16.0, 6.0
-        painter.setPen(ink)
-        if self.coloured:
-            bold = self.font()
-            bold.setBold(True)
-            painter.setFont(bold)
-            painter.drawText(QRectF(left, y, width, line), Qt.AlignmentFlag.AlignLeft,
-                             QFontMetricsF(bold).elidedText(self.title,
-                                                            Qt.TextElideMode.ElideRight, width))
-            painter.setFont(self.font())
-            y += line + 4
-            gradient = QLinearGradient(QPointF(left, 0), QPointF(left + width, 0))
-            for i, colour in enumerate(_VIRIDIS):
-                gradient.setColorAt(i / (len(_VIRIDIS) - 1), QColor(colour))
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QBrush(gradient))
-            painter.drawRect(QRectF(left, y, width, 12))
-            y += 16
-            painter.setPen(ink)
-            painter.drawText(QRectF(left, y, width, line), Qt.AlignmentFlag.AlignLeft,
-                             self.min_text)
-            painter.drawText(QRectF(left, y, width, line), Qt.AlignmentFlag.AlignRight,
-                             self.max_text)
-            if self.log:
-                painter.setPen(palette.color(palette.ColorRole.PlaceholderText))
-                painter.drawText(QRectF(left, y, width, line), Qt.AlignmentFlag.AlignHCenter,
-                                 "log scale")
-                painter.setPen(ink)
-            y += line
-        for row in self._lines():
-            y += 2
-            swatch = QRectF(left, y + 2, 12, line - 4)
-            if row.startswith("flagged"):
-                painter.setPen(QPen(QColor("white"), 1))
-                painter.setBrush(QBrush(_flag_colour(self)))
-                painter.drawEllipse(swatch.center(), 6, 6)
-                painter.drawText(swatch, Qt.AlignmentFlag.AlignCenter, "!")
-            elif row.startswith("no value ("):
-                painter.setPen(QPen(ink, 0.8))
-                painter.setBrush(QBrush(ink, Qt.BrushStyle.BDiagPattern))
-                painter.drawRect(swatch)
-            painter.setPen(ink)
-            painter.drawText(QRectF(left + 18, y, width - 18, line),
-                             Qt.AlignmentFlag.AlignLeft, row)
-            y += line
+        painter.fillRect(self.rect(), palette.color(palette.ColorRole.Window))
+        painter.setPen(palette.color(palette.ColorRole.Mid))
+        painter.drawLine(0, 0, self.width(), 0)
+        ink = palette.color(palette.ColorRole.WindowText)
+        dim = palette.color(palette.ColorRole.PlaceholderText)
+        line = QFontMetricsF(self.font()).height() + 4
+        for r, row in enumerate(self._rows(self.width())):
+            x, top = 8.0, 3.0 + r * line
+            for kind, text in row:
+                if kind == "gap":
+                    x += 8
+                    continue
+                width = self._width(kind, text)
+                if kind == "ramp":
+                    gradient = QLinearGradient(QPointF(x, 0), QPointF(x + width, 0))
+                    for i, colour in enumerate(_VIRIDIS):
+                        gradient.setColorAt(i / (len(_VIRIDIS) - 1), QColor(colour))
+                    painter.setPen(Qt.PenStyle.NoPen)
+                    painter.setBrush(QBrush(gradient))
+                    painter.drawRect(QRectF(x, top + line * 0.2, width, line * 0.55))
+                elif kind in ("flag", "hatch"):
+                    swatch = QRectF(x, top + (line - width) / 2, width, width)
+                    if kind == "flag":
+                        painter.setPen(QPen(QColor("white"), 1))
+                        painter.setBrush(QBrush(_flag_colour(self)))
+                        painter.drawEllipse(swatch)
+                        painter.setFont(self._font(True))
+                        painter.drawText(swatch, Qt.AlignmentFlag.AlignCenter, "!")
+                    else:
+                        painter.setPen(QPen(ink, 0.8))
+                        painter.setBrush(QBrush(ink, Qt.BrushStyle.BDiagPattern))
+                        painter.drawRect(swatch)
+                else:
+                    painter.setFont(self._font(kind == "title"))
+                    painter.setPen(dim if kind == "dim" else ink)
+                    room = self.width() - x - 4
+                    shown = QFontMetricsF(painter.font()).elidedText(
+                        text, Qt.TextElideMode.ElideRight, room)
+                    painter.drawText(QRectF(x, top, room, line), Qt.AlignmentFlag.AlignVCenter,
+                                     shown)
+                x += width + 6
         painter.end()
 
 

@@ -555,10 +555,16 @@ class CanvasView(QGraphicsView):
         self._place_legend()
 
     def _place_legend(self) -> None:
-        """Bottom-left of the viewport, above the horizontal scroll bar."""
+        """In room kept below the viewport, as wide as the viewport (as tall as it needs)."""
+        shown = self.legend.isVisibleTo(self)
+        if shown:
+            self.legend.fit_width(self.viewport().width())
+        room = self.legend.height() if shown else 0
+        if self.viewportMargins().bottom() != room:
+            self.setViewportMargins(0, 0, 0, room)
         area = self.viewport().geometry()
-        self.legend.move(area.left() + 10, area.bottom() - self.legend.height() - 10)
-        self.legend.raise_()
+        self.legend.setGeometry(area.left(), area.bottom() + 1, area.width(),
+                                self.legend.height())
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -11,7 +11,6 @@ a run's ``health.jsonl``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,35 +32,17 @@ from PySide6.QtWidgets import (
 )
 
 from layerforge.core.document.document import MAIN, Document
+from layerforge.core.training.health import HEALTH_FILE, read_health
 from layerforge.core.training.runs import RunInfo
 
 from ..canvas.colouring import NONE, CanvasColouring, NodeColouring
 from ..canvas.view import CanvasView
 from ..training.panel import is_on_screen
 
-HEALTH_FILE = "health.jsonl"
 HOW_TO_GET = ("This run recorded no training health (no health.jsonl in its folder): train "
               "again with health reporting on to see per-layer weight and gradient norms, "
               "dead units and NaN/Inf per epoch.")
 FLAGGED_ROW = QColor(255, 140, 60, 70)
-
-
-def read_health(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The run's reports in epoch order ([] without a health.jsonl); a line cut short is
-    skipped. The same reading as ``core.training.health.read_health``."""
-    try:
-        text = (Path(run_dir) / HEALTH_FILE).read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    reports = []
-    for line in text.splitlines():
-        try:
-            report = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(report, dict) and isinstance(report.get("layers"), dict):
-            reports.append(report)
-    return reports
 
 
 # ------------------------------------------------------------ statistics
@@ -110,7 +91,8 @@ def layer_nodes(doc: Document, graph_key: str = MAIN) -> dict[str, list[str]]:
     if graph_key != MAIN:
         return {}
     graph = doc.graph_of(MAIN)
-    nodes: dict[str, list[str]] = {}
+    # Keras names an input's InputLayer after it (its NaN/Inf count is the data's).
+    nodes: dict[str, list[str]] = {node.name: [node.id] for node in graph.inputs()}
     for call in graph.calls():
         nodes.setdefault(graph.layer(call.layer_id).name, []).append(call.id)
     return nodes
