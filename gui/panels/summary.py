@@ -1,17 +1,38 @@
-"""Model summary: each layer's class, output shapes and parameters, and the total."""
+"""Model summary: each layer's class, output shapes, parameters and FLOPs per sample, the
+totals, the memory of the weights, and a latency measured on demand in the warm worker."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from layerforge.core.analysis.cost import (
+    CONVENTION,
+    Cost,
+    format_bytes,
+    node_costs,
+    weights_bytes,
+)
 from layerforge.core.analysis.summary import param_split
 from layerforge.core.document.document import MAIN
 from layerforge.core.schema.records import CallNode, format_shape
+from layerforge.core.training.latency import latency_text
 
 from ..session import EditorSession
 
-COLUMNS = ("Layer (type)", "Output shape", "Params")
+COLUMNS = ("Layer (type)", "Output shape", "Params", "FLOPs")
+LATENCY = "latency"  # the warm worker's request kind
+LATENCY_PAYLOAD = {"batch_size": 32, "repeats": 10}
 # Long layer names and class names are elided so shapes and counts stay in view.
 MAX_NAME_WIDTH = 190
 
@@ -31,13 +52,35 @@ class SummaryPanel(QWidget):
         self.total = QLabel()
         # As model.summary() splits them: a frozen layer's weights are non-trainable.
         self.split = QLabel()
+        self.flops = QLabel()
+        self.flops.setToolTip(f"Counted from the shapes, per sample: {CONVENTION}")
+        self.memory = QLabel()
+        self.memory.setToolTip("Parameters × bytes of their dtype (float32: 4; a mixed "
+                               "precision policy keeps float32 weights)")
+        self.measure = QPushButton("Measure latency")
+        self.measure.setToolTip("Time one batch of 32 synthetic samples through the model "
+                                "with its current weights, on this machine")
+        self.measure.clicked.connect(self.measure_latency)
+        self.latency = QLabel()
+        self.latency.setWordWrap(True)
+        self.latency.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.worker: Any = None
+        self._request: int | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tree)
         layout.addWidget(self.total)
         layout.addWidget(self.split)
+        layout.addWidget(self.flops)
+        layout.addWidget(self.memory)
+        row = QHBoxLayout()
+        row.addWidget(self.measure)
+        row.addWidget(self.latency, 1)
+        layout.addLayout(row)
+        self.set_worker(None)
         session.analysis_changed.connect(self._on_analysis)
         session.document_replaced.connect(self.tree.clear)
+        session.document_replaced.connect(self._forget_latency)
 
     def _on_analysis(self, _changed: object) -> None:
         self.refresh()
@@ -46,14 +89,16 @@ class SummaryPanel(QWidget):
         self.graph_key = key
         self.session.schedule_analysis()  # its analysis_changed refreshes this panel
 
-    def rows(self) -> list[tuple[str, str, str]]:
+    def rows(self) -> list[tuple[str, str, str, str]]:
         doc = self.session.doc
         if self.graph_key not in doc.blocks and self.graph_key != MAIN:
             self.graph_key = MAIN
         graph = doc.graph_of(self.graph_key)
         ready = self.session.keras_ready
         engine = self.session.engine(self.graph_key) if ready else None
-        rows, seen = [], set()
+        costs = node_costs(engine) if engine is not None else {}
+        rows: list[tuple[str, str, str, str]] = []
+        seen: set[str] = set()
         for node_id in graph.topological_order():
             node = graph.nodes[node_id]
             if isinstance(node, CallNode) and node.layer_id in seen:
@@ -67,9 +112,10 @@ class SummaryPanel(QWidget):
                 # Read, never build: the session builds large models a slice at a time.
                 params = engine.layer_params(layer.id, build=False) if engine else None
                 kind = "Block" if layer.block_id else layer.class_name
-                rows.append((f"{layer.name} ({kind})", shapes, _count(params)))
+                flops = _flops_cell(costs, [c.id for c in graph.calls_of(layer.id)])
+                rows.append((f"{layer.name} ({kind})", shapes, _count(params), flops))
             elif node.kind == "input":
-                rows.append((f"{node.name} (Input)", shapes, "0"))
+                rows.append((f"{node.name} (Input)", shapes, "0", "0"))
         return rows
 
     def _fit_columns(self) -> None:
@@ -83,10 +129,14 @@ class SummaryPanel(QWidget):
         self.tree.clear()
         for row in self.rows():
             item = QTreeWidgetItem(self.tree, list(row))
-            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            for column in (2, 3):
+                item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight
+                                      | Qt.AlignmentFlag.AlignVCenter)
         self._fit_columns()
         self.total.setText(self._total_text())
         self.split.setText(self._split_text())
+        self.flops.setText(self._flops_text())
+        self.memory.setText(self._memory_text())
 
     def _total_text(self) -> str:
         if not self.session.keras_ready:
@@ -101,6 +151,72 @@ class SummaryPanel(QWidget):
             return ""
         trainable, frozen = param_split(self.session.engine(self.graph_key), build=False)
         return f"Trainable params: {_count(trainable)}\nNon-trainable params: {_count(frozen)}"
+
+
+    def _flops_text(self) -> str:
+        if not self.session.keras_ready:
+            return ""
+        total = Cost()
+        for cost in node_costs(self.session.engine(self.graph_key)).values():
+            total = total + cost
+        unknown = sorted(set(total.unknown))
+        names = f"; not counted: {', '.join(unknown)}" if unknown else ""
+        return f"FLOPs per sample: {total.text()}{names}"
+
+    def _memory_text(self) -> str:
+        if not self.session.keras_ready:
+            return ""
+        engine = self.session.engine(self.graph_key)
+        if engine.verifying:
+            return "Weights memory: counting…"
+        memory = weights_bytes(engine, build=False)
+        return "Weights memory: " + ("?" if memory is None else
+                                     f"{format_bytes(memory)} ({memory:,} bytes)")
+
+    # ------------------------------------------------------------ latency
+    def set_worker(self, worker: Any) -> None:
+        """The warm worker (``gui.panels.warm_worker.WarmWorker``) that measures latency:
+        ``submit(kind, doc, payload)`` and ``replied(kind, request_id, result)``."""
+        if self.worker is not None:
+            self.worker.replied.disconnect(self._on_replied)
+        self.worker = worker
+        self.measure.setEnabled(worker is not None)
+        if worker is not None:
+            worker.replied.connect(self._on_replied)
+        self._forget_latency()
+
+    def measure_latency(self) -> None:
+        if self.worker is None:
+            return
+        self._request = self.worker.submit(LATENCY, self.session.doc, dict(LATENCY_PAYLOAD))
+        self.measure.setEnabled(False)
+        self.latency.setText("Measuring latency…")
+
+    def _on_replied(self, kind: str, request_id: int, result: object) -> None:
+        if kind != LATENCY or request_id != self._request:
+            return
+        self._request = None
+        self.measure.setEnabled(self.worker is not None)
+        if isinstance(result, dict) and "median_ms" in result:
+            self.latency.setText(latency_text(result))
+        else:
+            self.latency.setText(f"Latency not measured: {getattr(result, 'message', result)}")
+
+    def _forget_latency(self) -> None:
+        """A measurement belongs to the model it ran: another document clears it."""
+        self._request = None
+        self.measure.setEnabled(self.worker is not None)
+        self.latency.setText("" if self.worker is not None else
+                             "Latency: needs the warm worker (not started)")
+
+
+def _flops_cell(costs: dict[str, Cost], call_ids: list[str]) -> str:
+    cost = Cost()
+    for call_id in call_ids:
+        cost = cost + costs.get(call_id, Cost())
+    if cost.known:
+        return f"{cost.flops:,}"
+    return f"≥ {cost.flops:,}" if cost.flops else "?"
 
 
 def _count(value: int | None) -> str:
