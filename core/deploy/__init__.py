@@ -1,1 +1,2 @@
-"""Models leaving LayerForge: SavedModel, TFLite and ONNX exports, each run back in its own runtime and compared with Keras."""
+"""Models leaving LayerForge: SavedModel, TFLite and ONNX exports, each run back in its own
+runtime and compared with Keras."""
