@@ -95,6 +95,8 @@ class EditorSession(QObject):
         # Full-check findings on no node (e.g. the graph), valid for one generation only.
         self._keras_extra: list[Diagnostic] = []
         self._keras_extra_generation = -1
+        # Findings of one-off checks (an export's converter), shown until the next edit.
+        self._findings: dict[str, tuple[int, list[Diagnostic]]] = {}
 
     def _on_clean_changed(self, _clean: bool) -> None:
         self.title_changed.emit()
@@ -214,6 +216,8 @@ class EditorSession(QObject):
                 building |= engine.verifying
         if self._keras_extra_generation == self.generation:
             found += [d for d in self._keras_extra if d not in found]
+        for generation, kept in self._findings.values():
+            found += [d for d in kept if generation == self.generation and d not in found]
         if building:  # a large model builds a slice per turn of the event loop
             self._analysis_timer.start()
         if any(changed.values()) or not building:
@@ -247,6 +251,12 @@ class EditorSession(QObject):
         self._keras_extra, self._keras_extra_generation = extra, generation
         self.analyze()
         return True
+
+    def show_findings(self, source: str, diagnostics: list[Diagnostic]) -> None:
+        """Show a one-off check's findings (``source`` replaces its earlier ones) on the
+        canvas and in Diagnostics until the next edit."""
+        self._findings[source] = (self.generation, list(diagnostics))
+        self.analyze()
 
     def _graph_or_none(self, graph_key: str) -> Graph | None:
         try:
