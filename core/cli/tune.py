@@ -9,12 +9,16 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 from ..document.document import Document
 from ..document.search_space import SETTINGS, Dimension, SearchSpaceError
 from ..editing.space_edits import mark_dimension
+from ..tuning.dashboard import Dashboard, check_installed, start_dashboard
+from ..tuning.objectives import COSTS
 from ..tuning.results import accuracy_key
+from ..tuning.sampling import SAMPLERS
 from ..tuning.study import run_study
 from .train import settings_for
 from .trust import add_trust_argument, open_trusted
@@ -40,11 +44,22 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--storage", metavar="URL", help="SQLAlchemy URL (sqlite:///x.db, "
                                                     "postgresql://user@host/db)")
     p.add_argument("--study", metavar="NAME", help="study name (default: the project's name)")
-    p.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                   help="tpe (default), random or nsga2; tpe and nsga2 also sample "
+                        "multi-objective studies")
     p.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
     p.add_argument("--metric", default="val_loss",
                    help="the logged value to optimise (default val_loss; accuracy-like "
                         "metrics are maximised)")
+    p.add_argument("--objective", action="append", default=[], metavar="NAME",
+                   help="what the study optimises: one logged metric (val_loss, "
+                        f"val_accuracy...) and any of {', '.join(COSTS)} (the model's "
+                        "parameter count, minimised); repeat it for a multi-objective study, "
+                        "whose Pareto front is printed (no pruning). Default: --metric alone")
+    p.add_argument("--dashboard", action="store_true",
+                   help="also start optuna-dashboard on the study's storage (a process of "
+                        "its own that outlives the study; its URL and pid are printed: stop "
+                        "it with kill PID)")
     p.add_argument("--search", action="append", default=[], metavar="NAME=SPEC",
                    help=SEARCH_HELP)
     p.add_argument("--data", nargs="+", metavar="synthetic|PATH",
@@ -68,17 +83,24 @@ def run_tune(args: argparse.Namespace) -> int:
     for spec in args.search:
         doc.search_space.put(parse_search(doc, spec))  # validated by mark_dimension
     settings = settings_for(doc, args)
-    printer = TrialPrinter(sys.stderr)
+    if args.dashboard:
+        check_installed()  # before any trial trains
+    printer = TrialPrinter(sys.stderr, dashboard=args.dashboard)
     n_trials = args.n_trials if args.n_trials is not None or args.timeout else 10
     summary = run_study(doc, n_trials=n_trials, timeout=args.timeout, storage=args.storage,
                         study_name=args.study, sampler=args.sampler, pruner=args.pruner,
                         settings=settings, project=args.project, metric=args.metric,
-                        seed=args.seed, reporter=printer)
+                        seed=args.seed, objectives=args.objective or None, reporter=printer)
     out = sys.stdout
     if args.json:
-        out.write(json.dumps(summary_record(summary), indent=1) + "\n")
+        record = summary_record(summary)
+        if printer.dashboard is not None:
+            record["dashboard"] = {"url": printer.dashboard.url, "pid": printer.dashboard.pid}
+        out.write(json.dumps(record, indent=1) + "\n")
     else:
         print_result(summary, out)
+        if printer.dashboard is not None:
+            out.write(printer.dashboard.describe() + "\n")
     return 0 if summary.best is not None else 1
 
 
@@ -149,15 +171,29 @@ def _value(text: str) -> Any:
 class TrialPrinter:
     """One line per trial, as trials end."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, dashboard: bool = False) -> None:
         self.stream = stream
         self.metric = "val_loss"
+        self.objectives: list[str] = []
+        self.start_dashboard = dashboard
+        self.dashboard: Dashboard | None = None
 
     def on_study_begin(self, info: dict[str, Any]) -> None:
         self.metric = info["metric"]
+        self.objectives = list(info.get("objectives", []))
         budget = info["n_trials"] if info["n_trials"] is not None else "unlimited"
-        self.stream.write(f"study '{info['study_name']}' ({info['direction']} {self.metric}, "
-                          f"{budget} trials) in {info['storage']}; runs in {info['folder']}\n")
+        goal = f"{info['direction']} {self.metric}"
+        if self.objectives:
+            goal = ", ".join(f"{d} {n}" for d, n in zip(info["directions"], self.objectives,
+                                                         strict=True))
+        self.stream.write(f"study '{info['study_name']}' ({goal}, {budget} trials) in "
+                          f"{info['storage']}; runs in {info['folder']}\n")
+        if info.get("note"):
+            self.stream.write(f"note: {info['note']}\n")
+        if self.start_dashboard:  # the study exists now: the dashboard shows it at once
+            self.dashboard = start_dashboard(info["storage"], Path(info["folder"]))
+            self.stream.write(self.dashboard.describe() + "\n")
+        self.stream.flush()
 
     def on_trial_begin(self, number: int, params: dict[str, Any]) -> None:
         self.stream.write(f"trial {number} started: {_params(params)}\n")
@@ -165,6 +201,8 @@ class TrialPrinter:
 
     def on_trial_end(self, trial: Any) -> None:
         value = "" if trial.value is None else f" {self.metric} {trial.value:.4g}"
+        if self.objectives and trial.values:
+            value = " " + _values(self.objectives, trial.values)
         took = "" if trial.duration is None else f" in {trial.duration:.1f}s"
         why = f" ({trial.message})" if trial.message else ""
         self.stream.write(f"trial {trial.number} {trial.state}{value}{took}{why}\n")
@@ -176,6 +214,10 @@ def _params(params: dict[str, Any]) -> str:
                      for k, v in params.items())
 
 
+def _values(names: list[str], values: list[float]) -> str:
+    return ", ".join(f"{n} {v:.6g}" for n, v in zip(names, values, strict=True))
+
+
 def print_result(summary: Any, out: TextIO) -> None:
     best, defaults = summary.best, summary.defaults
     counts = {s: sum(t.state == s for t in summary.trials) for s in ("complete", "pruned",
@@ -184,6 +226,9 @@ def print_result(summary: Any, out: TextIO) -> None:
               f"{counts['pruned']} pruned, {counts['fail']} failed\n")
     if best is None:
         out.write("no trial completed\n")
+        return
+    if summary.multi:
+        print_front(summary, out)
         return
     out.write(f"best trial {best.number}: {summary.metric} {best.value:.4g}; "
               f"{_params(best.params)}\n")
@@ -199,12 +244,29 @@ def print_result(summary: Any, out: TextIO) -> None:
         out.write(f"best run folder: {best.run_dir}\n")
 
 
+def print_front(summary: Any, out: TextIO) -> None:
+    """The Pareto front (Optuna's best_trials): one line per trial, its objectives' values
+    and its parameters."""
+    goal = ", ".join(f"{d} {n}" for d, n in zip(summary.directions, summary.objectives,
+                                                 strict=True))
+    front = summary.front
+    out.write(f"Pareto front ({goal}): {len(front)} trial{'s' * (len(front) != 1)}\n")
+    for trial in front:
+        mark = " (defaults)" if trial.defaults else ""
+        out.write(f"trial {trial.number}{mark}: {_values(summary.objectives, trial.values)}; "
+                  f"{_params(trial.params)}\n")
+
+
 def summary_record(summary: Any) -> dict[str, Any]:
     best, defaults = summary.best, summary.defaults
-    return {"study_name": summary.study_name, "storage": summary.storage,
-            "metric": summary.metric, "direction": summary.direction,
-            "stopped": summary.stopped,
-            "best": asdict(best) if best else None,
-            "defaults": asdict(defaults) if defaults else None,
-            "trials": [asdict(t) for t in summary.trials]}
+    record = {"study_name": summary.study_name, "storage": summary.storage,
+              "metric": summary.metric, "direction": summary.direction,
+              "stopped": summary.stopped,
+              "best": asdict(best) if best else None,
+              "defaults": asdict(defaults) if defaults else None,
+              "trials": [asdict(t) for t in summary.trials]}
+    if summary.multi:
+        record.update(objectives=summary.objectives, directions=summary.directions,
+                      front=summary.front_numbers)
+    return record
 

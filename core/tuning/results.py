@@ -28,6 +28,7 @@ class TrialResult:
     defaults: bool = False  # the document's own values
     retry_of: int | None = None  # the number of the dead trial this one re-runs
     message: str = ""
+    values: list[float] | None = None  # every objective's value (the metric's first)
 
 
 @dataclass
@@ -38,6 +39,20 @@ class StudySummary:
     direction: str  # minimize or maximize
     trials: list[TrialResult] = field(default_factory=list)
     stopped: bool = False  # the user stopped it before the budget was spent
+    objectives: list[str] = field(default_factory=list)  # the metric first, then costs
+    directions: list[str] = field(default_factory=list)
+    front_numbers: list[int] = field(default_factory=list)  # Optuna's best_trials
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def front(self) -> list[TrialResult]:
+        """The Pareto front of a multi-objective study (Optuna's ``best_trials``), in
+        trial order."""
+        numbers = set(self.front_numbers)
+        return [t for t in self.trials if t.number in numbers]
 
     @property
     def finished(self) -> list[TrialResult]:
@@ -63,20 +78,32 @@ def metric_direction(metric: str) -> str:
 
 
 def summarize(study: Any, storage: str, metric: str, stopped: bool = False) -> StudySummary:
-    return StudySummary(study.study_name, storage, metric, study.direction.name.lower(),
-                        [trial_result(t) for t in study.get_trials(deepcopy=False)], stopped)
+    """The study's trials; a multi-objective study's metric is its first objective (its
+    objectives are named by Optuna's metric names)."""
+    trials = [trial_result(t) for t in study.get_trials(deepcopy=False)]
+    directions = [d.name.lower() for d in study.directions]
+    if len(directions) == 1:
+        return StudySummary(study.study_name, storage, metric, directions[0], trials, stopped,
+                            [metric], directions)
+    names = list(study.metric_names or [metric, *(f"objective {i}"
+                                                  for i in range(1, len(directions)))])
+    front = sorted(t.number for t in study.best_trials)
+    return StudySummary(study.study_name, storage, names[0], directions[0], trials, stopped,
+                        names, directions, front)
 
 
 def trial_result(trial: Any) -> TrialResult:
     duration = None
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    return TrialResult(trial.number, trial.state.name.lower(), trial.value, dict(trial.params),
+    values = list(trial.values) if trial.values is not None else None
+    return TrialResult(trial.number, trial.state.name.lower(), values[0] if values else None,
+                       dict(trial.params),
                        trial.user_attrs.get("run_dir"), duration,
                        dict(trial.user_attrs.get("metrics", {})),
                        bool(trial.user_attrs.get("defaults")),
                        trial.system_attrs.get("failed_trial"),
-                       str(trial.user_attrs.get("message", "")))
+                       str(trial.user_attrs.get("message", "")), values)
 
 
 def best_run_dirs(summary: StudySummary, count: int) -> list[Path]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .results import TuningError
 
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "nsga2")  # TPE and NSGA-II sample multi-objective studies too
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -33,6 +33,8 @@ def _sampler(name: str, seed: int | None) -> Any:
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 

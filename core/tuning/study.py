@@ -4,10 +4,12 @@
 document with the trial's values (:mod:`.trial`), in a storage many processes may share
 (:mod:`.storage`); every trial is read back as a :class:`.results.TrialResult`. The
 objective is the best epoch's value of the metric (``val_loss`` by default, minimised;
-accuracy-like metrics are maximised). ``n_trials`` is the study's budget, shared by every
-process: a process stops once the study holds that many finished trials (processes that
-start trials at the same moment may each run one more). The first trial of a new study
-trains the document's own values ("defaults").
+accuracy-like metrics are maximised), alone or with the model's costs (``objectives``: a
+multi-objective study, :mod:`.objectives`, whose best trials are a Pareto front).
+``n_trials`` is the study's budget, shared by every process: a process stops once the
+study holds that many finished trials (processes that start trials at the same moment may
+each run one more). The first trial of a new study trains the document's own values
+("defaults").
 """
 
 from __future__ import annotations
@@ -16,12 +18,21 @@ import copy
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..document.document import Document
 from ..document.space_checks import space_errors
 from ..schema.settings import TrainingSettings
+from .objectives import (
+    NO_PRUNING,
+    MultiObjective,
+    check_objectives,
+    name_objectives,
+    objective_directions,
+    study_objectives,
+)
 from .results import StudySummary, TuningError, metric_direction, summarize
 from .sampling import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from .storage import (
@@ -45,11 +56,14 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
               settings: TrainingSettings | None = None,
               project: str | os.PathLike[str] = "project.json",
               metric: str = "val_loss", direction: str | None = None, seed: int | None = None,
-              reporter: Any = None, stop_event: threading.Event | None = None,
+              objectives: Sequence[str] | None = None, reporter: Any = None,
+              stop_event: threading.Event | None = None,
               heartbeat_interval: int = HEARTBEAT_S, grace_period: int = GRACE_S
               ) -> StudySummary:
     """Run (or join, or resume) a study until it holds ``n_trials`` finished trials, the
     ``timeout`` (seconds) passes or ``stop_event`` is set; returns every trial of the study.
+    ``objectives`` (e.g. ``["val_loss", "params"]``) makes a multi-objective study: the one
+    training metric among them replaces ``metric``.
 
     ``reporter`` gets, when it has them: on_study_begin(info), on_trial_begin(number,
     params), on_epoch_end(number, epoch, logs), on_trial_end(TrialResult),
@@ -59,25 +73,36 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     settings = copy.deepcopy(settings or doc.training)
+    names = study_objectives(metric, objectives)
+    metric = names[0]
     _check_ready(doc, settings, metric, n_trials, timeout, sampler, pruner)
     direction = direction or metric_direction(metric)
     if direction not in DIRECTIONS:
         raise TuningError(f"expected a direction among {', '.join(DIRECTIONS)}; received "
                           f"{direction!r}")
+    directions = objective_directions(names, direction)
+    multi = len(names) > 1
     study_name = study_name or Path(project).stem
     storage = storage or default_storage(project)
     study, created = _create_or_join(
-        open_storage(storage, heartbeat_interval, grace_period), study_name, direction,
-        make_sampler(sampler, seed), make_pruner(pruner, settings.epochs))
-    _check_direction(study, direction, study_name, metric)
+        open_storage(storage, heartbeat_interval, grace_period), study_name, directions,
+        make_sampler(sampler, seed), make_pruner("none" if multi else pruner, settings.epochs))
+    check_objectives(study, study_name, names, directions)
+    if not multi:
+        _check_direction(study, direction, study_name, metric)
+    elif created:
+        name_objectives(study, names)
     objective = Objective(doc, settings, metric, study_folder(project, study_name), reporter,
                           stop_event)
     if created:
         _enqueue_defaults(study, doc)
-    report(reporter, "on_study_begin", {"study_name": study_name, "storage": storage,
-                                        "metric": metric, "direction": direction,
-                                        "n_trials": n_trials, "folder": str(objective.folder)})
-    stopped = _optimize(study, objective, n_trials, timeout, stop_event)
+    info = {"study_name": study_name, "storage": storage, "metric": metric,
+            "direction": direction, "n_trials": n_trials, "folder": str(objective.folder)}
+    if multi:
+        info.update(objectives=names, directions=directions, note=NO_PRUNING)
+    report(reporter, "on_study_begin", info)
+    stopped = _optimize(study, MultiObjective(objective, names) if multi else objective,
+                        n_trials, timeout, stop_event)
     summary = summarize(study, storage, metric, stopped)
     report(reporter, "on_study_end", summary)
     return summary
@@ -107,14 +132,14 @@ def _check_ready(doc: Document, settings: TrainingSettings, metric: str, n_trial
                           "(validation_split > 0 or a validation source); received none")
 
 
-def _create_or_join(storage: Any, name: str, direction: str, sampler: Any,
+def _create_or_join(storage: Any, name: str, directions: list[str], sampler: Any,
                     pruner: Any) -> tuple[Any, bool]:
     """The study, and whether this process created it (Optuna's own test of a unique
     name: of processes starting together, exactly one creates it and the others load it)."""
     import optuna  # lazy: Optuna only when a study is used
 
     try:
-        return optuna.create_study(storage=storage, study_name=name, direction=direction,
+        return optuna.create_study(storage=storage, study_name=name, directions=directions,
                                    sampler=sampler, pruner=pruner), True
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
@@ -152,8 +177,8 @@ def default_values(doc: Document) -> dict[str, Any]:
     return values
 
 
-def _optimize(study: Any, objective: Objective, n_trials: int | None, timeout: float | None,
-              stop_event: threading.Event | None) -> bool:
+def _optimize(study: Any, objective: Objective | MultiObjective, n_trials: int | None,
+              timeout: float | None, stop_event: threading.Event | None) -> bool:
     """Run trials one at a time until the study's budget is spent; True if stopped."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
