@@ -42,6 +42,8 @@ def install_tuning(window: PanelHost) -> TuningPanel:
     window.docks["tuning"] = dock
     _add_menu(window, panel, dock)
     panel.message.connect(lambda text: window.statusBar().showMessage(text, 5000))
+    # a front point is compared on the window's canvas (File → Compare With…'s colours)
+    panel.pareto.find_comparison = lambda: getattr(window, "comparison", None)
     window.installEventFilter(_StopOnClose(panel, window))
     return panel
 
@@ -65,6 +67,8 @@ def _add_menu(window: PanelHost, panel: TuningPanel, dock: QDockWidget) -> QMenu
         None,
         ("Build ensemble…", panel.open_ensemble_dialog,
          "Combine two or more trained runs or trials into one model"),
+        ("Open dashboard", showing(panel.open_dashboard),
+         "Start optuna-dashboard on the study's storage and show its address"),
     ]
     actions: dict[str, QAction] = add_entries(window, menu, entries)
     stop, apply_ = actions["Stop study"], actions["Apply best trial"]

@@ -22,12 +22,14 @@ from PySide6.QtGui import QColor
 from layerforge.core.document.search_space import SETTINGS, parameter_name
 from layerforge.core.editing.space_edits import apply_values, unmark_dimension
 from layerforge.core.schema.errors import LayerForgeError
+from layerforge.core.tuning.objectives import COSTS
 from layerforge.core.tuning.sampling import PRUNERS, SAMPLERS
-from layerforge.core.tuning.storage import default_storage
+from layerforge.core.tuning.storage import default_storage, study_folder
 
 from ..dimension_editor import SearchButton
 from ..session import EditorSession
 from ..theme import ERROR_COLOR
+from .pareto import ParetoView
 from .plots import HistoryPlot, ImportancePlot
 from .worker import StudyWorker, Task, load_study, project_path_for
 
@@ -35,6 +37,7 @@ TRIAL_COLUMNS = ("#", "state", "value", "duration", "parameters")
 METRICS = ("val_loss", "val_accuracy")
 SETTING_LABELS = {"learning_rate": "learning rate", "batch_size": "batch size",
                   "optimizer": "optimizer"}
+COST_LABELS = {"params": "parameters", "flops": "FLOPs"}
 BEST_FILL = QColor("#c8f0c8")
 QUIT_WAIT_S = 5.0
 
@@ -69,6 +72,7 @@ class TuningPanel(QtWidgets.QWidget):
         self.importances: dict[str, float] = {}
         self.rows: dict[int, int] = {}  # trial number -> table row
         self.ensemble_dialog: Any = None
+        self.dashboard: Any = None  # the optuna-dashboard started from here
         self._build()
         session.undo_stack.indexChanged.connect(self._on_index_changed)
         session.document_replaced.connect(self._on_document_replaced)
@@ -82,8 +86,8 @@ class TuningPanel(QtWidgets.QWidget):
         column.addWidget(self._build_study_group())
         column.addWidget(self._build_space_group())
         column.addStretch(1)
-        self.status = QtWidgets.QLabel(wordWrap=True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = QtWidgets.QLabel(wordWrap=True, openExternalLinks=True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.error = QtWidgets.QLabel(wordWrap=True)
         self.error.setObjectName("tuningError")
         self.error.setStyleSheet(f"color: {ERROR_COLOR}; font-weight: bold;")
@@ -104,9 +108,12 @@ class TuningPanel(QtWidgets.QWidget):
         header.setStretchLastSection(True)
         self.history_plot = HistoryPlot()
         self.importance_plot = ImportancePlot()
+        self.pareto = ParetoView(self.session)
+        self.pareto.message.connect(self.message)
         self.tabs.addTab(self.trials, "Trials")
         self.tabs.addTab(self.history_plot, "History")
         self.tabs.addTab(self.importance_plot, "Importance")
+        self.tabs.addTab(self.pareto, "Pareto front")
         splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.tabs)
@@ -169,6 +176,15 @@ class TuningPanel(QtWidgets.QWidget):
         self.metric.addItems(METRICS)
         self.metric.setToolTip("The validation metric trials are compared on (accuracy-like "
                                "metrics are maximised)")
+        costs = QtWidgets.QHBoxLayout()
+        self.cost_boxes: dict[str, QtWidgets.QCheckBox] = {}
+        for name in COSTS:
+            box = QtWidgets.QCheckBox(COST_LABELS.get(name, name))
+            box.setToolTip(f"Minimise the model's {COST_LABELS.get(name, name)} too: a "
+                           "multi-objective study, whose Pareto front is plotted (no pruning)")
+            self.cost_boxes[name] = box
+            costs.addWidget(box)
+        costs.addStretch(1)
         self.storage = QtWidgets.QLineEdit()
         self.storage.setObjectName("studyStorage")
         self.storage.setToolTip("Empty: an SQLite file beside the project. Any SQLAlchemy URL "
@@ -176,9 +192,10 @@ class TuningPanel(QtWidgets.QWidget):
                                 "the study")
         for label, widget in (("name", self.study_name), ("trials", self.n_trials),
                               ("timeout", self.timeout), ("sampler", self.sampler),
-                              ("pruner", self.pruner), ("metric", self.metric),
-                              ("storage", self.storage)):
+                              ("pruner", self.pruner), ("metric", self.metric)):
             form.addRow(label, widget)
+        form.addRow("also minimise", costs)
+        form.addRow("storage", self.storage)
         return group
 
     def _build_buttons(self) -> QtWidgets.QHBoxLayout:
@@ -199,8 +216,12 @@ class TuningPanel(QtWidgets.QWidget):
         self.ensemble_button = QtWidgets.QPushButton("Ensemble…")
         self.ensemble_button.setToolTip("Combine trained runs or trials into one model")
         self.ensemble_button.clicked.connect(self.open_ensemble_dialog)
+        self.dashboard_button = QtWidgets.QPushButton("Dashboard")
+        self.dashboard_button.setToolTip("Start optuna-dashboard on the study's storage (it "
+                                         "keeps running after the app closes)")
+        self.dashboard_button.clicked.connect(self.open_dashboard)
         for button in (self.run_button, self.stop_button, self.load_button, self.apply_button,
-                       self.ensemble_button):
+                       self.ensemble_button, self.dashboard_button):
             row.addWidget(button)
         row.addStretch(1)
         return row
@@ -270,13 +291,17 @@ class TuningPanel(QtWidgets.QWidget):
     # ------------------------------------------------------------ the study
     def options(self) -> dict[str, Any]:
         project = self.project_path()
-        return {"n_trials": self.n_trials.value() or None,
-                "timeout": float(self.timeout.value()) or None,
-                "storage": self.storage.text().strip() or default_storage(project),
-                "study_name": self.study_name.text().strip() or project.stem,
-                "sampler": self.sampler.currentText(), "pruner": self.pruner.currentText(),
-                "metric": self.metric.currentText().strip() or "val_loss",
-                "project": project}
+        options = {"n_trials": self.n_trials.value() or None,
+                   "timeout": float(self.timeout.value()) or None,
+                   "storage": self.storage.text().strip() or default_storage(project),
+                   "study_name": self.study_name.text().strip() or project.stem,
+                   "sampler": self.sampler.currentText(), "pruner": self.pruner.currentText(),
+                   "metric": self.metric.currentText().strip() or "val_loss",
+                   "project": project}
+        costs = [name for name, box in self.cost_boxes.items() if box.isChecked()]
+        if costs:
+            options["objectives"] = [options["metric"], *costs]
+        return options
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.is_running()
@@ -324,7 +349,8 @@ class TuningPanel(QtWidgets.QWidget):
 
     def _on_study_begun(self, info: dict[str, Any]) -> None:
         self.status.setText(f"Study '{info['study_name']}' in {info['storage']}; trial runs "
-                            f"in {info['folder']}")
+                            f"in {info['folder']}" + (f". Note: {info['note']}"
+                                                      if info.get("note") else ""))
         if self.summary is None or self.summary.study_name != info["study_name"]:
             self._clear_trials()
             self.summary = None
@@ -368,6 +394,8 @@ class TuningPanel(QtWidgets.QWidget):
             text += f" Best: trial {best.number}, {summary.metric} {best.value:.4g}"
             if defaults is not None:
                 text += f" (defaults: {defaults.value:.4g})"
+        if summary.multi:
+            text += f". Pareto front: {len(summary.front)} trials (its tab)"
         return text
 
     # ------------------------------------------------------------ showing trials
@@ -383,6 +411,9 @@ class TuningPanel(QtWidgets.QWidget):
         complete = sum(t.state == "complete" for t in summary.trials)
         self.history_plot.show_trials(summary.trials, summary.direction, summary.metric)
         self.importance_plot.show_importances(importances, complete)
+        if summary.multi:
+            self.pareto.show_summary(summary)
+            self.tabs.setCurrentWidget(self.pareto)
         self._update_apply()
 
     def _show_trial(self, trial: Any) -> None:
@@ -456,6 +487,33 @@ class TuningPanel(QtWidgets.QWidget):
         self.status.setText(f"Applied trial {best.number}: {format_params(best.params)} "
                             "(Undo reverts it)")
         return True
+
+    def open_dashboard(self) -> None:
+        """optuna-dashboard on the study's storage, in a process of its own (it takes a
+        few seconds to answer); its URL is shown once it does."""
+        from layerforge.core.tuning.dashboard import start_dashboard
+
+        options = self.options()
+        folder = study_folder(options["project"], options["study_name"])
+        self.show_error("")
+        self.dashboard_button.setEnabled(False)
+        self.status.setText("Starting optuna-dashboard…")
+        self.task = Task(lambda: start_dashboard(options["storage"], folder), self)
+        self.task.done.connect(self._on_dashboard)
+        self.task.start()
+
+    def _on_dashboard(self, dashboard: Any, error: str) -> None:
+        self.task = None
+        self.dashboard_button.setEnabled(True)
+        if error:
+            self.show_error(error)
+            self.status.setText("")
+            return
+        self.dashboard = dashboard
+        self.status.setText(f'optuna-dashboard: <a href="{dashboard.url}">{dashboard.url}</a> '
+                            f"(pid {dashboard.pid}; it keeps running after the app closes: "
+                            f"kill {dashboard.pid} stops it)")
+        self.message.emit(f"optuna-dashboard at {dashboard.url}")
 
     def open_ensemble_dialog(self) -> Any:
         from .ensemble_dialog import EnsembleDialog
