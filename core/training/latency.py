@@ -28,7 +28,8 @@ from .data import adapt_missing, model_io
 def measure_latency(doc: Document, batch_size: int = 32, repeats: int = 10) -> dict[str, Any]:
     """Time ``repeats`` inference batches of ``batch_size`` synthetic samples. Returns
     ``median_ms``/``min_ms`` per batch, ``median_ms_per_sample``/``min_ms_per_sample``,
-    ``batch_size``, ``repeats`` and ``device`` ("CPU", or the accelerator's name)."""
+    ``batch_size``, ``repeats``, ``device`` ("CPU", or the accelerator's name) and
+    ``input_shapes`` (per sample, by input: an open length takes the first that fits)."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise LayerForgeError(f"expected a batch size of at least 1; received {batch_size!r}")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
@@ -49,7 +50,8 @@ def measure_latency(doc: Document, batch_size: int = 32, repeats: int = 10) -> d
     median, best = statistics.median(times), min(times)
     return {"median_ms": median, "min_ms": best,
             "median_ms_per_sample": median / batch_size, "min_ms_per_sample": best / batch_size,
-            "batch_size": batch_size, "repeats": repeats, "device": device_name()}
+            "batch_size": batch_size, "repeats": repeats, "device": device_name(),
+            "input_shapes": {name: list(array.shape[1:]) for name, array in batch.items()}}
 
 
 def latency_text(result: dict[str, Any]) -> str:

@@ -257,6 +257,7 @@ def test_measure_latency_times_a_tiny_model():
     result = measure_latency(doc, batch_size=4, repeats=3)
     assert result["median_ms"] > 0 and result["min_ms"] > 0
     assert result["min_ms_per_sample"] == pytest.approx(result["min_ms"] / 4)
+    assert result["input_shapes"] == {"x0": [6]}
     assert result["device"] in ("CPU",) or result["device"].startswith("GPU")
 
 
