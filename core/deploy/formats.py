@@ -5,6 +5,8 @@ report of the check, the structured failure of a converter, and the runtime pack
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -166,5 +168,17 @@ def require(module: str, package: str) -> Any:
 
 
 def require_runtimes(fmt: str) -> None:
+    """Each package the format needs, found without importing it (tf2onnx imports
+    TensorFlow: seconds before a missing package could be named)."""
     for module, package in RUNTIMES[fmt]:
-        require(module, package)
+        if not installed(module):
+            raise DeployError(f"{package} is not installed: pip install {package}")
+
+
+def installed(module: str) -> bool:
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: an import known to fail
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -76,6 +76,33 @@ def test_the_export_carries_the_projects_weights(tmp_path):
     np.testing.assert_allclose(got, trained.predict(x, verbose=0), atol=1e-5)
 
 
+def test_the_cli_exports_a_runs_best_checkpoint(tmp_path, capsys):
+    import json
+
+    import onnxruntime
+
+    from layerforge.core.cli.main import main
+    from layerforge.core.training.runs import finish_run, start_run
+
+    doc = load_template("sequential-mlp")
+    best = deploy_model(doc)
+    for layer in best.layers:  # the run's "best" weights, unlike any fresh build
+        layer.set_weights([np.full(w.shape, -0.02 * (i + 1), "float32")
+                           for i, w in enumerate(layer.get_weights())])
+    run_dir = tmp_path / "mlp.runs" / "20260101-000000-1"
+    start_run(run_dir, doc, doc.training)
+    best.save_weights(run_dir / "best.weights.h5")
+    finish_run(run_dir, "completed")
+    out = tmp_path / "best.onnx"
+    assert main(["export", "sequential-mlp", "--format", "onnx", "-o", str(out), "--run",
+                 str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"] is True
+    x = np.linspace(-1, 1, 64 * 3, dtype="float32").reshape(3, 64)
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, best.predict(x, verbose=0), atol=1e-5)
+
+
 def test_a_layer_tflite_cannot_express_is_named_with_the_converters_message(tmp_path):
     doc = load_template("text-classifier")
     out = tmp_path / "text.tflite"
