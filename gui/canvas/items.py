@@ -54,8 +54,9 @@ _NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
 _PORT_LABEL_SPACE = 14.0
 # Room left of a node for the labels of its call-argument ports (mask, initial_state[0]).
 _SIDE_LABEL_SPACE = 96.0
-# Room left and right of a node: its health flag badge sits on the top-left corner.
-_EDGE_ROOM = FLAG_RADIUS + 1
+# Room left and right of a node. Kept tight: a wider node's cached pixmap is enough to make
+# a 1920x1080 canvas's node caches overflow QPixmapCache (pans at 100 % then cost 2x).
+_EDGE_ROOM = 4.0
 _SPARK_WIDTH = 48.0
 
 
@@ -231,12 +232,21 @@ class NodeItem(QGraphicsItem):
         self.elided = [bold.elidedText(self.text.title, Qt.TextElideMode.ElideRight, title_room)]
         self.elided += [plain.elidedText(line, Qt.TextElideMode.ElideRight, width)
                         for line in self.text.lines]
-        if self.spark_heights and len(self.elided) > 3:  # the sparkline shares the last line
-            room = self.sparkline_rect().left() - self.rect.left() - NODE_PADDING - 3
-            self.elided[-1] = plain.elidedText(self.text.lines[-1], Qt.TextElideMode.ElideRight,
-                                               room)
         # Laid out once: drawing a QStaticText skips the text layout on every repaint.
         self.static = [_static(line) for line in self.elided]
+        if self.spark_heights:
+            self._elide_last()
+
+    def _elide_last(self) -> None:
+        """The last line (the parameter count) again: the sparkline takes its right end."""
+        if len(self.elided) < 4:
+            return
+        room = NODE_WIDTH - 2 * NODE_PADDING
+        if self.spark_heights:
+            room = self.sparkline_rect().left() - self.rect.left() - NODE_PADDING - 3
+        plain = QFontMetricsF(self.style.font)
+        self.elided[-1] = plain.elidedText(self.text.lines[-1], Qt.TextElideMode.ElideRight, room)
+        self.static[-1] = _static(self.elided[-1])
 
     def set_ports(self, inputs: list[tuple[Slot, str]], outputs: int,
                   side: list[tuple[Slot, str]] | None = None) -> bool:
@@ -295,7 +305,7 @@ class NodeItem(QGraphicsItem):
             self.search_names = names
             if self.spark_heights:  # the sparkline moves left of the tag
                 self._place_sparkline()
-                self._elide()
+                self._elide_last()
             self._update_tooltip()
             self.update()
 
@@ -334,7 +344,7 @@ class NodeItem(QGraphicsItem):
         self.spark_heights = heights
         self._place_sparkline()
         if had != bool(heights):
-            self._elide()
+            self._elide_last()
         self.update()
 
     def _place_sparkline(self) -> None:
@@ -468,8 +478,9 @@ class NodeItem(QGraphicsItem):
 
     def _draw_flag(self, painter: QPainter) -> None:
         """A round "!" badge on the top-left corner: visible at any zoom, over any fill."""
-        centre = QPointF(self.rect.left() - 1, self.rect.top() - 1)
-        painter.setPen(QPen(QColor("white"), 1.5))
+        centre = QPointF(self.rect.left() + FLAG_RADIUS - _EDGE_ROOM,
+                         self.rect.top() - FLAG_RADIUS + _EDGE_ROOM)
+        painter.setPen(QPen(QColor("white"), 1.0))
         painter.setBrush(QBrush(self.style.flag))
         painter.drawEllipse(centre, FLAG_RADIUS, FLAG_RADIUS)
         painter.setFont(self.style.bold_font)

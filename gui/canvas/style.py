@@ -23,7 +23,7 @@ EDGE_DETAIL_LOD = 0.3
 # project, often at 50-70 %) must show its shapes. Measured on a 2,000-node graph at
 # 1920x1080: the first frame after a zoom costs the same with labels from 50 % as from 70 %.
 EDGE_LABEL_LOD = TEXT_LOD
-FLAG_RADIUS = 7.0  # a training-health flag's badge, on a node's top-left corner
+FLAG_RADIUS = 6.5  # a training-health flag's badge, on a node's top-left corner
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:

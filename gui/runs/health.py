@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
@@ -157,6 +158,7 @@ class HealthOverlay(QObject):
         self.session = view.canvas_scene.session
         self.report: dict[str, Any] | None = None
         self.source = ""
+        self.flags_shown = False  # "None" in the menu hides them until the next report
         for stat in STATISTICS:
             colouring.register_colouring(stat.name, lambda s=stat: self.compute(s), stat.tip)
         colouring.chosen_changed.connect(self._on_chosen)
@@ -172,6 +174,7 @@ class HealthOverlay(QObject):
     def show_report(self, report: dict[str, Any] | None, source: str = "") -> None:
         """Show ``report`` (None: none): the chosen statistic's colours and the flags."""
         self.report, self.source = report, source
+        self.flags_shown = report is not None
         self._show_flags()
         if self.colouring.chosen in {s.name for s in STATISTICS}:
             self.colouring.refresh()
@@ -183,17 +186,18 @@ class HealthOverlay(QObject):
         self.show_report(None)
 
     def _show_flags(self) -> None:
+        if not (shiboken6.isValid(self) and shiboken6.isValid(self.view)):
+            return  # the window closed before its session
         scene = self.view.canvas_scene
-        if self.report is None:
+        if self.report is None or not self.flags_shown:
             scene.set_node_flags({})
             return
         scene.set_node_flags(health_flags(self.report, self.session.doc, self.view.graph_key))
 
     def _on_chosen(self, name: str) -> None:
-        if name == NONE:  # plain nodes: the flags go too, until the next report
-            self.view.canvas_scene.set_node_flags({})
-        else:
-            self._show_flags()
+        """"None" hides the flags too (until the next report); a statistic shows them."""
+        self.flags_shown = name != NONE and self.report is not None
+        self._show_flags()
 
 
 # ------------------------------------------------------------ the Runs dock's view

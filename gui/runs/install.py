@@ -47,10 +47,14 @@ def install_runs(window: PanelHost) -> RunsPanel:
 
 def _install_health(window: PanelHost, panel: RunsPanel) -> HealthOverlay:
     """Training health on the canvas: each epoch's report while a run trains (gone when
-    the next run starts), or the epoch on the Health tab's slider for a listed run."""
-    overlay = HealthOverlay(window.view, install_colouring(window), parent=panel)
-    window.training.health_reported.connect(overlay.show_live)
-    window.training.run_started.connect(lambda _run_dir: overlay.clear())
+    the next run starts), or the epoch on the Health tab's slider for a listed run. One
+    overlay per window, whichever runs panel replays."""
+    overlay = window.findChild(HealthOverlay)  # type: ignore[attr-defined]
+    if overlay is None:
+        overlay = HealthOverlay(window.view, install_colouring(window),
+                                parent=window)  # type: ignore[arg-type]
+        window.training.health_reported.connect(overlay.show_live)
+        window.training.run_started.connect(lambda _run_dir: overlay.clear())
     panel.health.report_chosen.connect(overlay.show_report)
     panel.health_overlay = overlay
     return overlay
