@@ -130,3 +130,23 @@ def test_nodes_coloured_by_their_share_of_flops(window: Any, qtbot: Any) -> None
         assert item.fill is not None and label in item.toolTip()  # what hovering shows
     fills = {scene.nodes[n.id].fill.name() for n in graph.calls()}
     assert len(fills) == 3  # three shares, three colours
+
+
+def test_layers_with_unknown_flops_are_marked_not_counted_as_zero(window: Any,
+                                                                  qtbot: Any) -> None:
+    """question-answering's texts have an open length: its LSTMs cannot be counted."""
+    assert window.open_template("question-answering")
+    window.session.analyze()
+    summary = window.summary
+    qtbot.waitUntil(lambda: summary.flops.text().startswith("FLOPs per sample: ≥"))
+    assert summary.flops.text().endswith(
+        "(2 layers unknown); not counted: encoded_question, encoded_text")
+    unknown = [name for name, row in rows(window).items() if row[3] == "?"]
+    assert sorted(unknown) == ["encoded_question (LSTM)", "encoded_text (LSTM)"]
+    install_flops_colouring(window)
+    next(a for a in install_colouring(window).menu.actions() if a.text() == NAME).trigger()
+    scene = window.view.canvas_scene
+    graph = window.session.doc.graph
+    lstm = next(n.id for n in graph.calls() if graph.layer_of(n.id).name == "encoded_text")
+    assert math.isnan(scene.colouring.values[lstm])
+    assert scene.nodes[lstm].hatched and "FLOPs unknown" in scene.nodes[lstm].toolTip()
