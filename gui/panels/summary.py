@@ -33,6 +33,7 @@ from ..session import EditorSession
 COLUMNS = ("Layer (type)", "Output shape", "Params", "FLOPs")
 LATENCY = "latency"  # the warm worker's request kind
 LATENCY_PAYLOAD = {"batch_size": 32, "repeats": 10}
+STALE = "Before the last edit: "
 # Long layer names and class names are elided so shapes and counts stay in view.
 MAX_NAME_WIDTH = 190
 
@@ -81,6 +82,7 @@ class SummaryPanel(QWidget):
         session.analysis_changed.connect(self._on_analysis)
         session.document_replaced.connect(self.tree.clear)
         session.document_replaced.connect(self._forget_latency)
+        session.undo_stack.indexChanged.connect(lambda _index: self._latency_outdated())
 
     def _on_analysis(self, _changed: object) -> None:
         self.refresh()
@@ -210,6 +212,13 @@ class SummaryPanel(QWidget):
             self.latency.setText(latency_text(result))
         else:
             self.latency.setText(f"Latency not measured: {getattr(result, 'message', result)}")
+
+    def _latency_outdated(self) -> None:
+        """An edit (or undo) after a measurement: say the shown one is of an earlier model."""
+        text = self.latency.text()
+        if self._request is None and text and not text.startswith(STALE) \
+                and not text.startswith("Latency"):
+            self.latency.setText(f"{STALE}{text}")
 
     def _forget_latency(self) -> None:
         """A measurement belongs to the model it ran: another document clears it."""

@@ -104,6 +104,14 @@ def test_measure_latency_asks_the_worker_and_shows_its_answer(window: Any, qtbot
         "12.3 ms per batch of 32 (0.38 ms per sample), CPU, median of 10"
     assert summary.measure.isEnabled()
 
+    graph = window.session.doc.graph  # an edit now: the time shown is the earlier model's
+    first = next(n.id for n in graph.calls() if graph.layer_of(n.id).name == "dense")
+    window.view.canvas_scene.nodes[first].setSelected(True)
+    qtbot.waitUntil(lambda: window.inspector.node_id == first)
+    type_into(window.inspector.editors["units"].lineEdit(), "10")
+    assert summary.latency.text() == ("Before the last edit: 12.3 ms per batch of 32 "
+                                      "(0.38 ms per sample), CPU, median of 10")
+
     qtbot.mouseClick(summary.measure, Qt.MouseButton.LeftButton)
     worker.replied.emit("latency", worker.requests[-1][0],
                         WorkerFailure("expected a model that builds"))
