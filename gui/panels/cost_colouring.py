@@ -48,3 +48,10 @@ def install_flops_colouring(window: Any) -> None:
     ``session``, ``view`` and what ``install_colouring`` needs."""
     install_colouring(window).register_colouring(
         NAME, lambda: flops_colouring(window.session, window.view.graph_key), TIP)
+
+
+def install_cost(window: Any, worker: Any | None) -> None:
+    """The window's cost features: the FLOPs colouring, and the Summary dock's "Measure
+    latency" served by ``worker`` (the window's ``WarmWorker``; None: the button stays off)."""
+    install_flops_colouring(window)
+    window.summary.set_worker(worker)

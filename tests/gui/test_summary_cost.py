@@ -16,7 +16,7 @@ from PySide6.QtTest import QTest
 
 from layerforge.core.document.document import Document
 from layerforge.gui.canvas.colouring import install_colouring
-from layerforge.gui.panels.cost_colouring import NAME, install_flops_colouring
+from layerforge.gui.panels.cost_colouring import NAME, install_cost, install_flops_colouring
 from layerforge.gui.panels.warm_worker import WorkerFailure
 
 DENSE = 2 * 64 * 32 + 32 + 32
@@ -121,7 +121,8 @@ def test_measure_latency_asks_the_worker_and_shows_its_answer(window: Any, qtbot
 def test_nodes_coloured_by_their_share_of_flops(window: Any, qtbot: Any) -> None:
     assert window.open_template("sequential-mlp")
     window.session.analyze()
-    install_flops_colouring(window)
+    install_cost(window, FakeWorker())  # what the window does with its warm worker
+    assert window.summary.measure.isEnabled()
     colouring = install_colouring(window)
     next(a for a in colouring.menu.actions() if a.text() == NAME).trigger()
     scene = window.view.canvas_scene
