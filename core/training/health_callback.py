@@ -105,73 +105,97 @@ class _Probe:
             self.variables += weights
         self.tap, self.outputs = _tap(model, self.layers)
         self.relu = [_is_relu(layer) for layer in self.layers]
+        self.step: Any = None  # the measurement, a tf.function once first called
 
-    def snapshot(self) -> list[Any]:
-        """The weights as they are now (tensors: the variables change, these do not)."""
-        import tensorflow as tf  # lazy: as in measure
+    def snapshot(self) -> list[np.ndarray]:
+        """The weights as they are now (copies: the variables change, these do not)."""
+        return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self.variables]
 
-        return [tf.identity(tf.convert_to_tensor(v)) for v in self.variables]
+    def measure(self, start: list[np.ndarray]) -> dict[str, dict[str, Any]]:
+        """Every layer's statistics now; ``start``: the snapshot of the epoch's start ([]
+        when there is none: no update ratios)."""
+        grads, dead, bad = self._run()
+        weights = [keras.ops.convert_to_numpy(v) for v in self.variables]
+        if self.step != self._tensors and not (np.isfinite(_squares(weights)).all()
+                                               and np.isfinite(_squares(grads)).all()
+                                               and bad.sum() == 0):
+            # Graphs fuse MatMul/Conv + bias + ReLU into one op whose max(NaN, 0) is 0, so a
+            # layer with NaN weights can output zeros there: eager ops say where NaN starts.
+            grads, dead, bad = _numpy(self._tensors(self.x, self.y))
+        w, g = _squares(weights), _squares(grads)
+        started = len(start) == len(weights)
+        s = _squares(start) if started else w
+        d = _squares([a - b for a, b in zip(weights, start, strict=False)]) if started else w
+        outputs = {i: (None if dead[k] < 0 else float(dead[k]), int(bad[k]))
+                   for k, (i, _, _) in enumerate(self.outputs)}
+        result = {}
+        for i, layer in enumerate(self.layers):
+            idx = self.owned[i]
+            dead_fraction, nonfinite = outputs.get(i, (None, 0))
+            if not idx:
+                result[layer.name] = layer_stats(dead_fraction=dead_fraction,
+                                                 nonfinite=nonfinite)
+                continue
+            start_norm = math.sqrt(s[idx].sum())
+            ratio = math.sqrt(d[idx].sum()) / start_norm if started and start_norm > 0 else None
+            result[layer.name] = layer_stats(math.sqrt(w[idx].sum()), math.sqrt(g[idx].sum()),
+                                             ratio, dead_fraction, nonfinite)
+        return result
 
-    def measure(self, start: list[Any]) -> dict[str, dict[str, Any]]:
+    def _run(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        import tensorflow as tf  # lazy: as in _tensors
+
+        if self.step is None:
+            # One graph per run, traced at the first epoch end: a few ms per epoch after,
+            # where the same eager ops cost tens.
+            self.step = tf.function(self._tensors)
+        try:
+            return _numpy(self.step(self.x, self.y))
+        except Exception:  # a model the graph cannot trace is measured eagerly
+            if self.step == self._tensors:
+                raise
+            self.step = self._tensors
+            return _numpy(self.step(self.x, self.y))
+
+    def _tensors(self, x: Any, y: Any) -> tuple[list[Any], Any, Any]:
+        """(the loss gradient of each variable; per tapped layer its dead fraction (-1: not
+        a ReLU) and its output's NaN/Inf count)."""
         import tensorflow as tf  # lazy: the gradient tape; fit imports Keras only
 
         with tf.GradientTape() as tape:
             if self.tap is not None:
-                out = self.tap(self.x, training=False)
+                out = self.tap(x, training=False)
                 pred, taps = out["pred"], out["layers"]
             else:
-                pred, taps = self.model(self.x, training=False), []
-            loss = self.model.compute_loss(x=self.x, y=self.y, y_pred=pred, training=False)
+                pred, taps = self.model(x, training=False), []
+            loss = self.model.compute_loss(x=x, y=y, y_pred=pred, training=False)
         grads = tape.gradient(loss, self.variables) if self.variables else []
-        w = _squares(self.variables)
-        g = _squares([tf.zeros(()) if d is None else tf.convert_to_tensor(d) for d in grads])
-        started = len(start) == len(self.variables)  # else the epoch's snapshot failed
-        s = _squares(start) if started else np.zeros_like(w)
-        d = _squares([keras.ops.subtract(v, a) for v, a in zip(self.variables, start,
-                                                               strict=False)]) \
-            if started else np.zeros_like(w)
-        outputs = self._output_stats(taps)
-        result = {}
-        for i, layer in enumerate(self.layers):
-            idx = self.owned[i]
-            dead, nonfinite = outputs.get(i, (None, 0))
-            if not idx:
-                result[layer.name] = layer_stats(dead_fraction=dead, nonfinite=nonfinite)
-                continue
-            start_norm = math.sqrt(s[idx].sum())
-            result[layer.name] = layer_stats(
-                math.sqrt(w[idx].sum()), math.sqrt(g[idx].sum()),
-                math.sqrt(d[idx].sum()) / start_norm if start_norm > 0 else None,
-                dead, nonfinite)
-        return result
-
-    def _output_stats(self, taps: list[Any]) -> dict[int, tuple[float | None, int]]:
-        """Per layer index: (dead fraction for ReLUs, else None; NaN/Inf count)."""
-        import tensorflow as tf  # lazy: as in measure
-
-        stats = {}
+        grads = [tf.zeros(()) if d is None else tf.convert_to_tensor(d) for d in grads]
+        dead, bad = [], []
         for (i, first, count) in self.outputs:
-            tensors = [t for t in taps[first:first + count]
-                       if isinstance(t, tf.Tensor) and t.dtype.is_floating]
-            nonfinite = sum(int(tf.math.count_nonzero(~tf.math.is_finite(t))) for t in tensors)
-            dead = None
+            tensors = [t for t in taps[first:first + count] if t.dtype.is_floating]
+            bad.append(tf.add_n([tf.math.count_nonzero(~tf.math.is_finite(t))
+                                 for t in tensors]) if tensors else tf.constant(0, tf.int64))
+            fraction = tf.constant(-1.0)
             if self.relu[i] and tensors and len(tensors[0].shape) >= 2:
                 t = tensors[0]
                 zero = tf.reduce_all(tf.equal(t, 0), axis=list(range(len(t.shape) - 1)))
-                dead = float(tf.reduce_mean(tf.cast(zero, tf.float32)))
-            stats[i] = (dead, nonfinite)
-        return stats
+                fraction = tf.reduce_mean(tf.cast(zero, tf.float32))
+            dead.append(fraction)
+        return (grads, tf.stack(dead) if dead else tf.zeros((0,)),
+                tf.stack(bad) if bad else tf.zeros((0,), tf.int64))
 
 
-def _squares(tensors: list[Any]) -> np.ndarray:
-    """Each tensor's sum of squares, in float64 (a float32 sum overflows before the weights
+def _numpy(values: tuple[list[Any], Any, Any]) -> tuple[list[np.ndarray], np.ndarray,
+                                                          np.ndarray]:
+    grads, dead, bad = values
+    return [np.asarray(g) for g in grads], np.asarray(dead), np.asarray(bad)
+
+
+def _squares(arrays: list[np.ndarray]) -> np.ndarray:
+    """Each array's sum of squares, in float64 (a float32 sum overflows before the weights
     do)."""
-    import tensorflow as tf  # lazy: as in measure
-
-    if not tensors:
-        return np.zeros(0)
-    sums = [tf.reduce_sum(tf.square(tf.cast(t, tf.float64))) for t in tensors]
-    return np.asarray(tf.stack(sums))
+    return np.array([np.square(np.asarray(a, dtype=np.float64)).sum() for a in arrays])
 
 
 def _tap(model: Any, layers: list[Any]) -> tuple[Any, list[tuple[int, int, int]]]:

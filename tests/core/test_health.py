@@ -173,6 +173,14 @@ def test_norms_dead_units_and_nan_counts_equal_numpy_on_a_tiny_model():
     stats = _Probe(model, x, y).measure([])
     assert [stats[n]["nonfinite"] for n in ("x", "hidden", "out")] == [1, 4, 2]
     assert stats["out"]["update_ratio"] is None  # no snapshot of the epoch's start
+    # NaN weights in a ReLU layer: a graph's fused MatMul+bias+ReLU outputs 0 for them,
+    # the layer's output as Keras defines it is NaN, and that is what health counts
+    x[1, 2] = 0.5
+    model.get_layer("hidden").set_weights([np.full((3, 4), np.nan, "float32"),
+                                           np.zeros(4, "float32")])
+    stats = _Probe(model, x, y).measure([])
+    assert [stats[n]["nonfinite"] for n in ("x", "hidden", "out")] == [0, 20, 10]
+    assert [f["layer"] for f in health_flags(stats)] == ["hidden"]
 
 
 def test_the_setting_turns_health_off_and_round_trips(tmp_path: Path):
