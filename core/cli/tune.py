@@ -54,8 +54,9 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--objective", action="append", default=[], metavar="NAME",
                    help="what the study optimises: one logged metric (val_loss, "
                         f"val_accuracy...) and any of {', '.join(COSTS)} (the model's "
-                        "parameter count, minimised); repeat it for a multi-objective study, "
-                        "whose Pareto front is printed (no pruning). Default: --metric alone")
+                        "parameter count, FLOPs per sample, measured ms per inference batch "
+                        "of 32; minimised); repeat it for a multi-objective study, whose "
+                        "Pareto front is printed (no pruning). Default: --metric alone")
     p.add_argument("--dashboard", action="store_true",
                    help="also start optuna-dashboard on the study's storage (a process of "
                         "its own that outlives the study; its URL and pid are printed: stop "

@@ -2,7 +2,10 @@
 
 A multi-objective study minimises (or maximises) the metric a trial's training logs
 (``val_loss``, ``val_accuracy``...) together with costs computed from the trial's document:
-``params`` (the parameter count of the live pass, as the summary shows it). Optuna keeps
+``params`` (the parameter count of the live pass, as the summary shows it), ``flops`` (FLOPs
+per sample, :mod:`core.analysis.cost`) and ``latency`` (the median milliseconds of an
+inference batch of 32, measured in the study's process after the trial trains: it builds the
+model there, and on a busy machine it is as noisy as the machine). Optuna keeps
 every trial's values; its ``best_trials`` is the Pareto front (the trials no other trial
 beats on every objective). The metric always comes first among a study's objectives, then
 the costs in the order asked for. Optuna cannot prune a multi-objective study (its trials
@@ -15,8 +18,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..analysis.cost import model_cost
 from ..analysis.shapes import ShapeEngine
 from ..document.document import Document
+from ..schema.errors import LayerForgeError
+from ..training.latency import measure_latency
 from .results import TuningError, metric_direction
 from .trial import Objective, TrialFailed, trial_document
 
@@ -30,8 +36,29 @@ def parameter_count(doc: Document) -> float:
     return float(count)
 
 
+def flops_count(doc: Document) -> float:
+    """FLOPs per sample of the trial's model; a model with uncountable layers cannot be
+    placed on the front (a lower bound would flatter it)."""
+    cost = model_cost(ShapeEngine(doc))
+    if not cost.known:
+        raise TrialFailed(f"expected every layer's FLOPs to be countable to compare trials on "
+                          f"flops; received layers without a count: "
+                          f"{', '.join(sorted(set(cost.unknown)))}")
+    return float(cost.flops)
+
+
+def latency_ms(doc: Document) -> float:
+    """Median milliseconds of an inference batch of 32 of the trial's model, measured here."""
+    try:
+        return float(measure_latency(doc, batch_size=LATENCY_BATCH)["median_ms"])
+    except LayerForgeError as exc:
+        raise TrialFailed(f"could not measure the trial's latency: {exc}") from None
+
+
+LATENCY_BATCH = 32
 # The costs a study can minimise beside the metric, each computed from a trial's document.
-COSTS: dict[str, Callable[[Document], float]] = {"params": parameter_count}
+COSTS: dict[str, Callable[[Document], float]] = {"params": parameter_count, "flops": flops_count,
+                                                 "latency": latency_ms}
 NO_PRUNING = ("pruning is off: Optuna cannot prune a multi-objective study, so every trial "
               "trains all its epochs")
 

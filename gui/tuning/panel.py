@@ -37,7 +37,7 @@ TRIAL_COLUMNS = ("#", "state", "value", "duration", "parameters")
 METRICS = ("val_loss", "val_accuracy")
 SETTING_LABELS = {"learning_rate": "learning rate", "batch_size": "batch size",
                   "optimizer": "optimizer"}
-COST_LABELS = {"params": "parameters", "flops": "FLOPs"}
+COST_LABELS = {"params": "parameters", "flops": "FLOPs", "latency": "latency"}
 BEST_FILL = QColor("#c8f0c8")
 QUIT_WAIT_S = 5.0
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from layerforge.core.analysis.cost import model_cost
 from layerforge.core.analysis.shapes import ShapeEngine
 from layerforge.core.document.search_space import Dimension
 from layerforge.core.editing.space_edits import mark_dimension
+from layerforge.core.io.diff import open_model
 from layerforge.core.io.templates import load_template
 from layerforge.core.schema.settings import DataSource
 from layerforge.core.tuning.objectives import parameter_count, study_objectives
@@ -16,6 +18,13 @@ from layerforge.core.tuning.results import TuningError
 from layerforge.core.tuning.storage import default_storage, load_summary
 from layerforge.core.tuning.study import run_study
 
+
+@pytest.fixture(autouse=True)
+def trials_in_process(monkeypatch):
+    """Trials train in this process: what is tested here is what a study optimises, and a
+    child process per trial (which tests/e2e/test_study_resume.py and the app's Search
+    dock test cover) costs a TensorFlow import each."""
+    monkeypatch.setenv("LAYERFORGE_TRIALS_IN_PROCESS", "1")
 
 def digits_mlp(catalog):
     doc = load_template("sequential-mlp", catalog)
@@ -98,3 +107,19 @@ def test_an_objective_no_run_logs_stops_the_study_naming_the_logged_ones(catalog
                                           r"val_auc, and the runs log .*val_accuracy"):
         run_study(digits_mlp(catalog), n_trials=3, project=tmp_path / "p.json",
                   objectives=["val_auc", "params"])
+
+
+def test_flops_and_latency_objectives_are_the_trials_counted_and_measured_costs(catalog,
+                                                                              tmp_path):
+    doc = digits_mlp(catalog)
+    summary = run_study(doc, n_trials=2, project=tmp_path / "p.json", seed=0,
+                        objectives=["val_loss", "latency", "flops", "params"])
+    assert summary.objectives == ["val_loss", "latency", "flops", "params"]
+    assert summary.directions == ["minimize"] * 4
+    for trial in summary.trials:
+        assert trial.state == "complete", trial.message
+        snapshot = open_model(trial.run_dir, catalog)  # the trial's own document
+        engine = ShapeEngine(snapshot)
+        assert trial.values[2] == model_cost(engine).flops > 0
+        assert trial.values[3] == engine.total_params()
+        assert 0 < trial.values[1] < 10_000  # ms per batch of 32, measured

@@ -23,6 +23,14 @@ FRONT_LINE = re.compile(r"^trial (\d+)(?: \(defaults\))?: val_loss ([\d.e+-]+), 
                         r"dense\.units=(\d+), learning_rate=")
 
 
+
+@pytest.fixture(autouse=True)
+def trials_in_process(monkeypatch):
+    """Trials train in this process: what is tested here is what a study optimises, and a
+    child process per trial (which tests/e2e/test_study_resume.py and the app's Search
+    dock test cover) costs a TensorFlow import each."""
+    monkeypatch.setenv("LAYERFORGE_TRIALS_IN_PROCESS", "1")
+
 def test_the_printed_front_is_the_storages_best_trials(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = cli.main(["tune", "sequential-mlp", *FAST, *SEARCH, "--n-trials", "12",
