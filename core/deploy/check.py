@@ -28,6 +28,7 @@ from .samples import Samples, accuracy, check_samples, deploy_model
 from .writers import Runner, runner, write
 
 BATCH = 256  # samples per call when the accuracy runs over the validation data
+UNKNOWN_LOCATION = "<unknown>:0: error: "  # MLIR's prefix on the TFLite converter's lines
 
 
 def export_checked(doc: Document, path: str | os.PathLike[str], options: ExportOptions,
@@ -109,7 +110,8 @@ def _loaded(doc: Document, partial: Path, options: ExportOptions, inputs: list[s
 def _converter_text(exc: BaseException) -> str:
     """The converter's own words: its error lines when it prints pages of context."""
     text = str(exc).strip() or type(exc).__name__
-    errors = [line.strip() for line in text.splitlines() if "error" in line.lower()]
+    errors = [line.strip().removeprefix(UNKNOWN_LOCATION) for line in text.splitlines()
+              if "error" in line.lower()]
     return "\n".join(errors) if 0 < len(errors) < len(text.splitlines()) else text
 
 

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -50,7 +51,7 @@ def _quiet_export(model: Any, path: Path, fmt: str, **kwargs: Any) -> None:
 def _write_onnx(model: Any, path: Path, opset: int | None) -> None:
     # Keras' own ONNX export (tf2onnx underneath) logs unsupported ops and still writes a
     # model that no runtime loads: those log lines are the converter's refusal.
-    with _errors_logged("tf2onnx") as errors:
+    with _errors_logged("tf2onnx") as errors, quiet_stderr():
         _quiet_export(model, path, "onnx", **({"opset_version": opset} if opset else {}))
     refused = [e for e in errors if "nsupported" in e or "ailed to convert" in e]
     if refused:
@@ -91,7 +92,24 @@ def _convert(tf: Any, saved: Path, quantize: str | None) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    return bytes(converter.convert())
+    with quiet_stderr():
+        return bytes(converter.convert())
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Converters print their errors straight to the process's stderr before raising the
+    same text: the refusal is reported once, from the exception."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 # ------------------------------------------------------------ running back

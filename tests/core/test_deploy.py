@@ -24,11 +24,15 @@ from layerforge.core.io.weights import capture_weights
 keras = pytest.importorskip("keras")
 
 SUFFIX = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
-# The formats that cannot express a layer of a template: its raw-string text
-# processing (TextVectorization's string ops and lookup table) has no TFLite builtin or
-# ONNX operator.
+# The formats that cannot express a layer of a template. Raw-string text processing
+# (TextVectorization's string ops and lookup table) has no TFLite builtin or ONNX operator.
+# Keras 3's LSTM traces to a while loop over tensor lists, which TFLite's builtins cannot
+# lower (the converter's advice, Select TF ops, needs the Flex delegate, which neither
+# TensorFlow's interpreter nor LiteRT here links).
 REFUSED = {("text-classifier", "tflite"): ("text_vectorization", "StringLower"),
-           ("text-classifier", "onnx"): ("text_vectorization", "LookupTableFindV2")}
+           ("text-classifier", "onnx"): ("text_vectorization", "LookupTableFindV2"),
+           ("question-answering", "tflite"): ("encoded_question", "TensorListReserve"),
+           ("siamese-lstm", "tflite"): ("lstm", "TensorListReserve")}
 
 
 def check(template: str, fmt: str, tmp_path, **options):
