@@ -141,8 +141,8 @@ def test_health_reports_while_training_colour_the_canvas_and_flag_the_dead_layer
     assert "1e-09" in legend.text() and "2" in legend.text().split("…")[-1]
     assert "(log scale)" in legend.text()
     assert "grad" in hidden.toolTip().lower() and "1e-09" in hidden.toolTip()
-    x_input = scene.nodes[win.session.doc.graph.inputs()[0].id]
-    assert x_input.fill is None  # not a Keras layer of the report: left plain
+    output = scene.nodes[win.session.doc.graph.outputs()[0].id]
+    assert output.fill is None  # not a Keras layer of the report: left plain
 
     pick(win, "Dead units")
     assert hidden.fill is not None and "96 %" in hidden.toolTip()
@@ -158,10 +158,18 @@ def test_health_reports_while_training_colour_the_canvas_and_flag_the_dead_layer
     gate.set()
     qtbot.waitUntil(lambda: panel.worker is None, timeout=10_000)
     assert hidden.fill is not None and not hidden.flags  # epoch 1 flags nothing
+    monkeypatch.setattr(process, "train_in_child", fake_training(EPOCHS))
 
+    QTest.mouseClick(panel.train_button, LEFT)  # a third run: its epoch 2 flags again
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=10_000)
+    assert hidden.flags
     pick(win, "None")
     assert all(item.fill is None and not item.flags for item in scene.nodes.values())
     assert not legend.isVisible()
+    win.view.select_nodes([head.node_id])
+    win.view.call_again()  # an edit: the flags stay hidden until the next report
+    qtbot.waitUntil(lambda: not win.view.canvas_scene.awaiting_analysis, timeout=5000)
+    assert all(not item.flags for item in scene.nodes.values()) and not legend.isVisible()
 
 
 def test_a_registered_colouring_follows_edits_and_marks_nan_values(win: Any,
