@@ -162,6 +162,8 @@ class HealthOverlay(QObject):
         for stat in STATISTICS:
             colouring.register_colouring(stat.name, lambda s=stat: self.compute(s), stat.tip)
         colouring.chosen_changed.connect(self._on_chosen)
+        # Another project's layers may bear the same names: its canvas starts plain.
+        self.session.document_replaced.connect(self.clear)
         self.session.analysis_changed.connect(lambda _changed: self._show_flags())
         view.graph_key_changed.connect(lambda _key: self._show_flags())
 
@@ -183,7 +185,8 @@ class HealthOverlay(QObject):
         self.show_report(report, "training")
 
     def clear(self) -> None:
-        self.show_report(None)
+        if shiboken6.isValid(self):
+            self.show_report(None)
 
     def _show_flags(self) -> None:
         if not (shiboken6.isValid(self) and shiboken6.isValid(self.view)):

@@ -247,6 +247,12 @@ def test_runs_dock_replays_a_runs_health_per_epoch(win: Any, qtbot: Any) -> None
             for r in range(health.table.rowCount())}
     assert rows == {"hidden": "0.01", "shared": "0.1", "head": "1"}
 
+    QTest.keyClick(health.slider, Qt.Key.Key_Right)  # the flagged epoch again
+    assert hidden.flags
+    win.session.replace_document(health_doc(), None)  # another project opens plain
+    scene = win.view.canvas_scene
+    assert all(item.fill is None and not item.flags for item in scene.nodes.values())
+
 
 # ------------------------------------------------------------ sparklines and the picture
 def viewport_region(win: Any, item: Any) -> QImage:
