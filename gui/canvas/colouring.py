@@ -149,6 +149,7 @@ class ColourLegend(QWidget):
         self.has_missing = False
         self.has_flags = False
         self.coloured = False
+        self.empty = False
         self.fit_width(600)
         self.hide()
 
@@ -156,6 +157,7 @@ class ColourLegend(QWidget):
                    has_missing: bool, has_flags: bool) -> None:
         """What to show; hidden when there is neither a colouring nor a flag."""
         self.coloured = colouring is not None
+        self.empty = colouring is not None and not colouring.values  # its title says why
         self.title = colouring.title if colouring is not None else ""
         self.log = bool(scale and scale.log)
         self.has_missing = has_missing
@@ -173,7 +175,7 @@ class ColourLegend(QWidget):
     def _notes(self) -> list[str]:
         """The keys after the ramp."""
         rows = []
-        if self.coloured and not (self.min_text or self.max_text):
+        if self.coloured and not self.empty and not (self.min_text or self.max_text):
             rows.append("no values for the nodes shown")
         if self.has_missing:
             rows.append("no value (NaN/Inf or none)")

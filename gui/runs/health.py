@@ -43,6 +43,8 @@ from ..training.panel import is_on_screen
 HOW_TO_GET = ("This run recorded no training health (no health.jsonl in its folder): train "
               "again with health reporting on to see per-layer weight and gradient norms, "
               "dead units and NaN/Inf per epoch.")
+NO_REPORT = ("no training health shown yet: train, or pick a run's epoch in the Runs "
+             "dock's Health tab")
 FLAGGED_ROW = QColor(255, 140, 60, 70)
 
 
@@ -168,8 +170,8 @@ class HealthOverlay(QObject):
         view.graph_key_changed.connect(lambda _key: self._show_flags())
 
     def compute(self, stat: Statistic) -> NodeColouring | None:
-        if self.report is None:
-            return None
+        if self.report is None:  # the legend says where the numbers come from
+            return NodeColouring(f"{stat.name}: {NO_REPORT}", {})
         return health_colouring(self.report, stat, self.session.doc, self.view.graph_key,
                                 self.source)
 

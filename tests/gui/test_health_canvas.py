@@ -155,6 +155,7 @@ def test_health_reports_while_training_colour_the_canvas_and_flag_the_dead_layer
     QTest.mouseClick(panel.train_button, LEFT)
     assert not hidden.flags and all(item.fill is None for item in scene.nodes.values())
     assert not panel.health_label.isVisible()
+    assert legend.text().startswith("Dead units: no training health shown yet")
     gate.set()
     qtbot.waitUntil(lambda: panel.worker is None, timeout=10_000)
     assert hidden.fill is not None and not hidden.flags  # epoch 1 flags nothing
