@@ -135,7 +135,11 @@ def format_report(report: ExportReport) -> str:
         lines.append(f"output '{name}': max abs diff {diff:.3g}")
     for name, acc in report.accuracy.items():
         lines.append(f"output '{name}': accuracy {acc['keras']:.4f} in Keras, "
-                     f"{acc['export']:.4f} exported (change {acc['change']:+.4f})")
+                     f"{acc['export']:.4f} exported (change {acc['change']:+.4f}) on "
+                     f"{acc['samples']:.0f} validation samples")
+    if report.quantize and not report.accuracy:
+        lines.append("accuracy change: not measured (it needs validation data with labels for "
+                     "a classification output: bind a data source in the training settings)")
     lines.append(f"result: {verdict(report)}")
     return "\n".join(lines)
 

@@ -162,7 +162,8 @@ def _tflite_runner(path: Path, inputs: list[str], outputs: int) -> Runner:
 
     def run(x: dict[str, np.ndarray]) -> list[np.ndarray]:
         feed = {k: v.astype(types.get(k, v.dtype)) for k, v in _by_name(x, wanted, inputs).items()}
-        return _indexed(signature(**feed), outputs)
+        with quiet_stderr():  # the interpreter's XNNPACK line on its first run
+            return _indexed(signature(**feed), outputs)
 
     return run
 
