@@ -29,7 +29,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
 )
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QComboBox, QMenu, QWidget
 
 NONE = "None"
 MENU_TITLE = "Colour Nodes By"
@@ -305,6 +305,8 @@ class CanvasColouring(QObject):
 
     #: The chosen source's name ("None" for none), after every choice.
     chosen_changed = Signal(str)
+    #: A source was registered (the choices grew).
+    sources_changed = Signal()
 
     def __init__(self, view: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -348,10 +350,17 @@ class CanvasColouring(QObject):
         if not name or name == NONE:
             raise ValueError(f"a colouring needs a name other than {NONE!r}; got {name!r}")
         self.sources[name] = compute
+        known = name in self.actions
         action = self.actions.get(name) or self._add_action(name, tip or f"Colour nodes by {name}")
         if name == self.chosen:
             self.refresh()
+        if not known:
+            self.sources_changed.emit()
         return action
+
+    def names(self) -> list[str]:
+        """The choices in menu order, "None" first."""
+        return list(self.actions)
 
     def choose(self, name: str) -> None:
         """Colour by the source ``name`` ("None": plain nodes)."""
@@ -370,6 +379,41 @@ class CanvasColouring(QObject):
         compute = self.sources.get(self.chosen)
         colouring = compute() if compute is not None else None
         self.view.canvas_scene.set_colouring(colouring)
+
+
+class ColouringCombo(QComboBox):
+    """The same choice as View → Colour Nodes By, as a combo box (for a dock)."""
+
+    def __init__(self, colouring: CanvasColouring, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colouring = colouring
+        self.setToolTip("Colour the canvas's nodes by this statistic (also View → Colour "
+                        "Nodes By)")
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._fill()
+        self.currentTextChanged.connect(self._on_text)
+        colouring.chosen_changed.connect(self._show_chosen)
+        colouring.sources_changed.connect(self._fill)
+
+    def _fill(self) -> None:
+        self.blockSignals(True)
+        self.clear()
+        for name in self.colouring.names():
+            self.addItem(name)
+            self.setItemData(self.count() - 1, self.colouring.actions[name].toolTip(),
+                             Qt.ItemDataRole.ToolTipRole)
+        self.setCurrentText(self.colouring.chosen)
+        self.blockSignals(False)
+
+    def _on_text(self, name: str) -> None:
+        if name and name != self.colouring.chosen:
+            self.colouring.choose(name)
+
+    def _show_chosen(self, name: str) -> None:
+        if shiboken6.isValid(self) and self.currentText() != name:
+            self.blockSignals(True)
+            self.setCurrentText(name)
+            self.blockSignals(False)
 
 
 def install_colouring(window: Any) -> CanvasColouring:

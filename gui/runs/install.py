@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMenu
 
-from ..canvas.colouring import install_colouring
+from ..canvas.colouring import ColouringCombo, install_colouring
 from ..compare import Comparison
 from ..docks import add_dock, bring_forward
 from ..menus import add_entries, install_menu
@@ -51,8 +51,9 @@ def _install_health(window: PanelHost, panel: RunsPanel) -> HealthOverlay:
     overlay per window, whichever runs panel replays."""
     overlay = window.findChild(HealthOverlay)  # type: ignore[attr-defined]
     if overlay is None:
-        overlay = HealthOverlay(window.view, install_colouring(window),
-                                parent=window)  # type: ignore[arg-type]
+        colouring = install_colouring(window)
+        overlay = HealthOverlay(window.view, colouring, parent=window)  # type: ignore[arg-type]
+        window.training.add_colouring_choice(ColouringCombo(colouring))
         window.training.health_reported.connect(overlay.show_live)
         window.training.run_started.connect(lambda _run_dir: overlay.clear())
     panel.health.report_chosen.connect(overlay.show_report)

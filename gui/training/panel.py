@@ -134,6 +134,8 @@ class TrainingPanel(QWidget):
                                      "its nodes by a statistic chosen in View → Colour Nodes "
                                      "By, and flags layers in trouble")
         self.health_label.hide()
+        self.colour_row = QHBoxLayout()  # "Colour nodes by", once the window gives its choice
+        self.colour_row.setContentsMargins(0, 0, 0, 0)
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -155,8 +157,16 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.progress_label)
         layout.addWidget(self.message)
         layout.addWidget(self.health_label)
+        layout.addLayout(self.colour_row)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.folder_label)
+
+    def add_colouring_choice(self, choice: QWidget) -> None:
+        """Show the canvas's "Colour nodes by" choice (the View menu's, as a widget) here,
+        where each epoch's training health arrives."""
+        self.colour_row.addWidget(QLabel("Colour nodes by:"))
+        self.colour_row.addWidget(choice)
+        self.colour_row.addStretch(1)
 
     @while_alive
     def _show_runs_folder(self) -> None:
@@ -205,6 +215,8 @@ class TrainingPanel(QWidget):
         self._show_message("")
         self.health_label.clear()
         self.health_label.hide()
+        self.colour_row = QHBoxLayout()  # "Colour nodes by", once the window gives its choice
+        self.colour_row.setContentsMargins(0, 0, 0, 0)
         self.progress.setRange(0, 0)  # busy until the number of steps is known
         self.progress_label.setText("Preparing: building the model and loading the data…")
         self._set_running(True)
@@ -382,7 +394,8 @@ def health_summary(report: dict[str, Any]) -> str:
     head = f"Health after epoch {epoch}:"
     if not flags:
         return f"{head} no layer flagged."
-    shown = "; ".join(html.escape(str(f.get("message") or f.get("kind") or "")) for f in flags[:3])
+    shown = "; ".join(html.escape(f"{f.get('layer')}: {f.get('message') or f.get('kind')}")
+                      for f in flags[:3])
     more = f" (+{len(flags) - 3} more)" if len(flags) > 3 else ""
     return (f"<b style='color:{WARNING_COLOR}'>{head}</b> {len(flags)} flagged: {shown}{more}"
             " — marked on the canvas.")

@@ -22,7 +22,12 @@ from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.training import process
 from layerforge.core.training.runs import finish_run, new_run_dir, start_run
-from layerforge.gui.canvas.colouring import MENU_TITLE, CanvasColouring, NodeColouring
+from layerforge.gui.canvas.colouring import (
+    MENU_TITLE,
+    CanvasColouring,
+    ColouringCombo,
+    NodeColouring,
+)
 from layerforge.gui.runs.health import HOW_TO_GET
 
 LEFT = Qt.MouseButton.LeftButton
@@ -128,7 +133,7 @@ def test_health_reports_while_training_colour_the_canvas_and_flag_the_dead_layer
     assert hidden.flags and "dead ReLU" in hidden.toolTip()
     assert all(not item.flags for item in nodes(win, "shared") + nodes(win, "head"))
     assert "Health after epoch 2" in panel.health_label.text()
-    assert "dead ReLU" in panel.health_label.text()
+    assert "hidden: 96 % of units output 0" in panel.health_label.text()
     assert legend.isVisible() and "flagged" in legend.text()
     assert all(item.fill is None for item in scene.nodes.values())
 
@@ -144,7 +149,12 @@ def test_health_reports_while_training_colour_the_canvas_and_flag_the_dead_layer
     output = scene.nodes[win.session.doc.graph.outputs()[0].id]
     assert output.fill is None  # not a Keras layer of the report: left plain
 
-    pick(win, "Dead units")
+    combo = panel.findChild(ColouringCombo)  # the same choice in the Training dock
+    assert combo.isVisible() and combo.currentText() == "Gradient norm"
+    combo.setFocus()
+    QTest.keyClick(combo, Qt.Key.Key_Down)
+    QTest.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText() == "Dead units" and colour_menu_action(win, "Dead units").isChecked()
     assert hidden.fill is not None and "96 %" in hidden.toolTip()
     assert shared[0].hatched  # no ReLU: no value, drawn hatched
     assert "0 %" in legend.text() and "100 %" in legend.text()
@@ -166,7 +176,7 @@ def test_health_reports_while_training_colour_the_canvas_and_flag_the_dead_layer
     assert hidden.flags
     pick(win, "None")
     assert all(item.fill is None and not item.flags for item in scene.nodes.values())
-    assert not legend.isVisible()
+    assert not legend.isVisible() and combo.currentText() == "None"
     win.view.select_nodes([head.node_id])
     win.view.call_again()  # an edit: the flags stay hidden until the next report
     qtbot.waitUntil(lambda: not win.view.canvas_scene.awaiting_analysis, timeout=5000)
