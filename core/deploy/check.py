@@ -110,7 +110,7 @@ def _loaded(doc: Document, partial: Path, options: ExportOptions, inputs: list[s
 def _converter_text(exc: BaseException) -> str:
     """The converter's own words: its error lines when it prints pages of context."""
     text = str(exc).strip() or type(exc).__name__
-    errors = [line.strip().removeprefix(UNKNOWN_LOCATION) for line in text.splitlines()
+    errors = [line.replace(UNKNOWN_LOCATION, " ").strip() for line in text.splitlines()
               if "error" in line.lower()]
     return "\n".join(errors) if 0 < len(errors) < len(text.splitlines()) else text
 
