@@ -421,6 +421,10 @@ class TuningPanel(QtWidgets.QWidget):
         if trial.message:
             state += f": {trial.message}"
         self._set_row(trial.number, state, trial.value, trial.duration, trial.params)
+        if trial.values and len(trial.values) > 1:  # a multi-objective trial: every value
+            item = self.trials.item(self.rows[trial.number], 2)
+            item.setText(", ".join(f"{v:.4g}" for v in trial.values))
+            item.setToolTip(item.text())
 
     def _set_row(self, number: int, state: str, value: float | None, duration: float | None,
                  params: dict[str, Any]) -> None:

@@ -74,6 +74,8 @@ def test_a_front_point_opens_its_model_as_a_comparison_and_applies(
     assert panel.error_text() == ""
     assert summary.objectives == ["val_loss", "params"] and summary.front_numbers
     assert sum(t.state == "complete" for t in summary.trials) == 4
+    assert panel.trial_values() == [f"{t.values[0]:.4g}, {t.values[1]:.4g}"
+                                    for t in summary.trials]
 
     # the Pareto tab: every complete trial plotted, the front highlighted and listed
     pareto = panel.pareto
