@@ -100,6 +100,20 @@ def test_joining_a_study_with_other_objectives_says_so(catalog, tmp_path):
         run_study(doc, n_trials=2, project=project)
     with pytest.raises(TuningError, match="received maximize val_accuracy, minimize params"):
         run_study(doc, n_trials=2, project=project, objectives=["val_accuracy", "params"])
+    single = tmp_path / "q.json"
+    run_study(doc, n_trials=1, project=single)
+    with pytest.raises(TuningError, match=r"study 'q' already exists and optimises 1 "
+                                          r"objective\(s\) \(minimize\): expected the same"):
+        run_study(doc, n_trials=2, project=single, objectives=["val_loss", "params"])
+
+
+def test_nsga2_samples_a_multi_objective_study(catalog, tmp_path):
+    summary = run_study(digits_mlp(catalog), n_trials=3, project=tmp_path / "n.json",
+                        sampler="nsga2", seed=0, objectives=["val_accuracy", "params"])
+    assert summary.directions == ["maximize", "minimize"]
+    assert [t.state for t in summary.trials] == ["complete"] * 3
+    assert summary.front and all(t.values[0] == t.metrics["val_accuracy"]
+                                 for t in summary.trials)
 
 
 def test_an_objective_no_run_logs_stops_the_study_naming_the_logged_ones(catalog, tmp_path):

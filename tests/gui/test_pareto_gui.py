@@ -5,9 +5,13 @@ missing package."""
 
 from __future__ import annotations
 
+import os
+import signal
+import urllib.request
 from types import SimpleNamespace
 from typing import Any
 
+import optuna
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
@@ -128,3 +132,22 @@ def test_the_dashboard_button_names_a_missing_package(searched_mlp: Any, qtbot: 
     assert panel.error_text() == ("the dashboard needs the optuna-dashboard package, which is "
                                   "not installed: pip install optuna-dashboard")
     assert panel.dashboard_button.isEnabled() and panel.dashboard is None
+
+
+def test_the_dashboard_button_shows_the_address_it_serves(searched_mlp: Any, qtbot: Any) -> None:
+    panel = searched_mlp.tuning_panel
+    optuna.create_study(storage=panel.options()["storage"], study_name="mlp",
+                        directions=["minimize", "minimize"])
+    qtbot.waitUntil(panel.dashboard_button.isVisible, timeout=3000)
+    click(panel.dashboard_button)
+    qtbot.waitUntil(lambda: panel.dashboard is not None or panel.error_text() != "",
+                    timeout=30_000)
+    assert panel.error_text() == ""
+    board = panel.dashboard
+    try:
+        assert f'<a href="{board.url}">' in panel.status.text()
+        assert f"kill {board.pid}" in panel.status.text()
+        with urllib.request.urlopen(board.url + "api/studies", timeout=10) as answer:
+            assert '"study_name": "mlp"' in answer.read().decode()
+    finally:
+        os.kill(board.pid, signal.SIGTERM)
