@@ -4,10 +4,12 @@ Trains a small convnet template (`batchnorm-convnet` by default) on synthetic da
 ``core.training.train``, alternating runs with ``TrainingSettings.health`` on and off
 (on, off, on, off, ...); medians per side, ratio on/off. Target: ratio >= 0.95.
 
-Two throughputs per run:
-- steady: samples per second from the first epoch's ``on_epoch_end`` to the last one's,
-  which holds one health measurement per epoch (as ``bench_training.py``, the first epoch,
-  where the step functions are traced, is left out: there health traces its graph too);
+Throughputs:
+- steady: samples per second of each epoch after the first, timed from one epoch's
+  ``on_epoch_end`` to the next, so each interval holds one health measurement (as in
+  ``bench_training.py`` the first epoch, where the step functions are traced, is left out:
+  health traces its graph there too); median over all those epochs of all runs, in wall
+  time and in CPU time of this process (which other processes barely disturb);
 - whole run: from ``on_train_begin`` to ``on_train_end``, set-up and tracing included.
 
 On a shared machine wall times are noisy, so the time health itself takes is timed inside
@@ -20,6 +22,7 @@ its median per-epoch measurement.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
@@ -58,14 +61,14 @@ class Clock:
 
     def __init__(self) -> None:
         self.begin = self.end = 0.0
-        self.epoch_ends: list[float] = []
+        self.epoch_ends: list[tuple[float, float]] = []  # (wall, process CPU)
         self.reports = 0
 
     def on_train_begin(self, info: dict[str, Any]) -> None:
         self.begin = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch_ends.append(time.perf_counter())
+        self.epoch_ends.append((time.perf_counter(), time.process_time()))
 
     def on_health(self, report: dict[str, Any]) -> None:
         self.reports += 1
@@ -75,8 +78,9 @@ class Clock:
 
 
 def one_run(template: str, health: bool, samples: int, epochs: int, batch: int,
-            folder: Path) -> tuple[float, float, list[float]]:
-    """(steady samples/s, whole-run samples/s, health's own times) of one run."""
+            folder: Path) -> tuple[list[tuple[float, float]], float, list[float]]:
+    """(samples/s (wall, CPU) of each epoch after the first, whole-run samples/s, health's
+    own times) of one run."""
     SPENT.clear()
     doc = load_template(template)
     name = doc.graph.inputs()[0].name
@@ -90,7 +94,9 @@ def one_run(template: str, health: bool, samples: int, epochs: int, batch: int,
     if clock.reports != (epochs if health else 0):
         raise SystemExit(f"expected {epochs if health else 0} health reports, got "
                          f"{clock.reports}")
-    steady = samples * (epochs - 1) / (clock.epoch_ends[-1] - clock.epoch_ends[0])
+    ends = clock.epoch_ends
+    steady = [(samples / (b[0] - a[0]), samples / (b[1] - a[1]))
+              for a, b in itertools.pairwise(ends)]
     return steady, samples * epochs / (clock.end - clock.begin), list(SPENT)
 
 
@@ -102,7 +108,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run (at least 2)")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    rates: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    steady: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    whole: dict[bool, list[float]] = {True: [], False: []}
     once: list[float] = []  # health's set-up + first measurement, per run
     per_epoch: list[float] = []  # health's later measurements
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,21 +117,25 @@ def main() -> None:
                 Path(tmp) / "warm-up")  # imports and first kernels out of the measured runs
         for i in range(args.rounds):
             for health in (True, False):
-                steady, whole, spent = one_run(args.template, health, args.samples,
-                                               args.epochs, args.batch_size,
-                                               Path(tmp) / f"{i}-{health}")
-                rates[health].append((steady, whole))
+                epochs, run, spent = one_run(args.template, health, args.samples,
+                                             args.epochs, args.batch_size,
+                                             Path(tmp) / f"{i}-{health}")
+                steady[health] += epochs
+                whole[health].append(run)
                 if health:
                     once.append(spent[0] + spent[1])
                     per_epoch += spent[2:]
+                rate = statistics.median(e[0] for e in epochs)
                 print(f"round {i + 1} health {'on ' if health else 'off'}: steady "
-                      f"{steady:8.1f} samples/s, whole run {whole:8.1f} samples/s", flush=True)
-    on = [statistics.median(r[k] for r in rates[True]) for k in (0, 1)]
-    off = [statistics.median(r[k] for r in rates[False]) for k in (0, 1)]
+                      f"{rate:8.1f} samples/s, whole run {run:8.1f} samples/s", flush=True)
+    on = [statistics.median(e[k] for e in steady[True]) for k in (0, 1)] + \
+        [statistics.median(whole[True])]
+    off = [statistics.median(e[k] for e in steady[False]) for k in (0, 1)] + \
+        [statistics.median(whole[False])]
     print(f"\n{args.template}, {args.samples} samples x {args.epochs} epochs, batch "
           f"{args.batch_size}, {args.rounds} A/B rounds (medians)")
     print(f"{'samples/s':12}{'health on':>12}{'health off':>12}{'ratio':>8}")
-    for k, label in enumerate(("steady", "whole run")):
+    for k, label in enumerate(("steady", "steady CPU", "whole run")):
         print(f"{label:12}{on[k]:12.1f}{off[k]:12.1f}{on[k] / off[k]:8.3f}")
     epoch_s = args.samples / off[0]
     step = statistics.median(per_epoch)

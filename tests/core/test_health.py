@@ -202,3 +202,25 @@ def test_on_health_reaches_the_reporter_through_the_child_process(tmp_path: Path
     assert [kind for kind, _ in recorder.calls] == ["epoch", "health", "epoch", "health"]
     assert [r["epoch"] for r in recorder.reports] == [0, 1]
     assert read_health(tmp_path / "run") == recorder.reports
+
+
+def test_a_nested_model_is_one_layer_and_a_shared_layer_reports_its_first_call():
+    block_in = keras.Input((3,))
+    block = keras.Model(block_in, keras.layers.Dense(4, activation="relu", name="inner")(block_in),
+                        name="block")
+    inputs = keras.Input((3,), name="x")
+    shared = keras.layers.Dense(3, name="shared")
+    first = shared(inputs)
+    features = block(shared(first))  # the second call of `shared` feeds the block
+    outputs = keras.layers.Dense(1, name="out")(features)
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    x = np.ones((4, 3), "float32")
+    x[0, 0] = np.nan
+    stats = _Probe(model, x, np.zeros((4, 1), "float32")).measure([])
+    assert list(stats) == ["x", "shared", "block", "out"]
+    assert stats["block"]["weight_norm"] == pytest.approx(
+        np.sqrt(sum((w.astype(np.float64) ** 2).sum() for w in block.get_weights())))
+    assert stats["block"]["nonfinite"] == 4  # the block's output in this model: 1 sample x 4
+    assert stats["shared"]["nonfinite"] == 3  # its first call: 1 sample x 3 units
+    assert [f["layer"] for f in health_flags(stats)] == ["x"]
