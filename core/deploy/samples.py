@@ -58,7 +58,9 @@ def check_samples(doc: Document, model: Any, count: int = CHECK_SAMPLES) -> Samp
     if data_plan.all_synthetic(names, settings.data):
         data = load_training_data(doc, model, _synthetic(settings, names, count))
         return Samples(_first(data.x, count), "synthetic, seeded")
-    data = load_training_data(doc, model, settings)
+    # The same samples on every check: a project without a seed splits with seed 0.
+    data = load_training_data(doc, model, dataclasses.replace(settings,
+                                                              seed=settings.seed or 0))
     x, y = _arrays(data, validation=data.has_validation)
     part = "validation" if data.has_validation else "training"
     samples = Samples(_first(x, count), f"the project's {part} data")

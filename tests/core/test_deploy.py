@@ -206,6 +206,32 @@ def test_int8_tflite_of_separable_convnet_trained_on_digits_reports_size_and_acc
           f"{report.worst:.3g}")
 
 
+def test_a_quantised_export_measures_accuracy_on_the_projects_validation_data(tmp_path):
+    from layerforge.core.schema.settings import DataSource
+    from layerforge.core.training.data import load_training_data
+
+    doc = load_template("sequential-mlp")  # 64 features, 10 classes: scikit-learn's digits
+    doc.training.data = {
+        "features": DataSource("sklearn", {"name": "digits", "part": "x", "scale": 1 / 16}),
+        "predictions": DataSource("sklearn", {"name": "digits", "part": "y"})}
+    doc.training.seed = 3  # the check splits off the validation data the test measures on
+    keras.utils.set_random_seed(0)
+    model = deploy_model(doc)
+    data = load_training_data(doc, model, doc.training)
+    model.fit(data.x["features"], data.y["predictions"], epochs=5, verbose=0)
+    doc.weights = capture_weights(model, doc)
+    report = export_checked(doc, tmp_path / "digits.tflite",
+                            ExportOptions("tflite", quantize="int8"))
+    assert report.data == "the project's validation data" and report.samples == 32
+    accuracy = report.accuracy["predictions"]
+    val_x, val_y = data.val_x["features"], data.val_y["predictions"]
+    assert accuracy["samples"] == len(val_x)
+    keras_right = np.mean(model.predict(val_x, verbose=0).argmax(-1) == val_y.argmax(-1))
+    assert accuracy["keras"] == pytest.approx(keras_right) and keras_right > 0.8
+    assert abs(accuracy["change"]) < 0.05
+    assert "validation samples" in format_report(report)
+
+
 # ------------------------------------------------------------------ every template
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", DEPLOY_FORMATS)
