@@ -192,7 +192,8 @@ class _Run:
         progress = self.progress = _ProgressCallback(self, data, device)
         # health after progress: each epoch's on_health follows its on_epoch_end
         callbacks = [*self.callbacks(data), progress,
-                     *health_callbacks(self.settings, data, self.folder, self.reporter)]
+                     *health_callbacks(self.settings, data, self.folder, self.reporter,
+                                       self.warnings)]
         s, note = self.settings, ""
         try:
             if self.strategy is not None and data.dataset is None:

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from ..codegen.portable import feed, string_tensors
+from ..schema.errors import first_line
 from ..schema.settings import TrainingSettings
 from .data import TrainData
 from .health import append_health, health_report, layer_stats
@@ -27,11 +28,13 @@ RELU_NAMES = ("relu", "relu6")
 
 
 def health_callbacks(settings: TrainingSettings, data: TrainData, folder: Path,
-                     reporter: Any) -> list[Any]:
-    """The run's health callback, when the setting asks for one (by default)."""
+                     reporter: Any, warnings: list[str] | None = None) -> list[Any]:
+    """The run's health callback, when the setting asks for one (by default); why health
+    stopped, if it does, is added to ``warnings`` (the run's)."""
     if not settings.health:
         return []
-    return [HealthCallback(lambda: sample_batch(data, settings.feed), folder, reporter)]
+    return [HealthCallback(lambda: sample_batch(data, settings.feed), folder, reporter,
+                           warnings)]
 
 
 def sample_batch(data: TrainData, how: str, size: int = SAMPLE_SIZE) -> tuple[Any, Any]:
@@ -48,9 +51,11 @@ class HealthCallback(keras.callbacks.Callback):
     """Reports ``on_health(report)`` after each epoch's ``on_epoch_end`` and appends the
     report to the run folder's health.jsonl."""
 
-    def __init__(self, sample: Any, folder: Path, reporter: Any) -> None:
+    def __init__(self, sample: Any, folder: Path, reporter: Any,
+                 warnings: list[str] | None = None) -> None:
         super().__init__()
         self.sample, self.folder, self.reporter = sample, folder, reporter
+        self.warnings = warnings if warnings is not None else []
         self.probe: _Probe | None = None
         self.start: list[Any] = []
         self.broken = ""
@@ -86,7 +91,8 @@ class HealthCallback(keras.callbacks.Callback):
         try:
             step()
         except Exception as exc:  # health is a diagnosis: it never ends the run it watches
-            self.broken = f"training health is off for this run: {type(exc).__name__}: {exc}"
+            self.broken = f"training health stopped: {type(exc).__name__}: {first_line(exc)}"
+            self.warnings.append(self.broken)
             self.probe = None
 
 

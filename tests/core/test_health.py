@@ -194,6 +194,22 @@ def test_the_setting_turns_health_off_and_round_trips(tmp_path: Path):
     assert not (tmp_path / "run" / HEALTH_FILE).exists()
 
 
+def test_a_failing_measurement_never_fails_the_run_and_is_a_warning(tmp_path: Path,
+                                                                     monkeypatch: Any):
+    def boom(self: Any, start: Any) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(_Probe, "measure", boom)
+    recorder = Recorder()
+    result = train(load_template("sequential-mlp"), mlp_settings(epochs=2),
+                   run_dir=tmp_path / "run", reporter=recorder)
+    assert result.status == "completed" and result.epochs == 2
+    assert result.warnings == ["training health stopped: RuntimeError: boom"]
+    assert recorder.reports == [] and read_health(tmp_path / "run") == []
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["warnings"] == result.warnings
+
+
 def test_on_health_reaches_the_reporter_through_the_child_process(tmp_path: Path):
     recorder = Recorder()
     result = train_in_child(load_template("sequential-mlp"), mlp_settings(epochs=2),
