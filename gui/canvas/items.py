@@ -751,6 +751,8 @@ class OverviewItem(QGraphicsItem):
         super().__init__()
         self.image = QImage()
         self._bounds = QRectF()
+        self.flagged: list[QPointF] = []  # the top-left corners of flagged nodes
+        self.flag_colour = QColor()
         self.setZValue(-0.5)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setVisible(False)
@@ -779,6 +781,10 @@ class OverviewItem(QGraphicsItem):
         self.prepareGeometryChange()
         self.image = image
         self._bounds = bounds
+        # Flags are drawn at a fixed size on top: scaled into the image they would vanish.
+        self.flagged = [node.rect.translated(node.pos()).topLeft() for node in nodes
+                        if node.flags]
+        self.flag_colour = style.flag
         self.update()
 
     @staticmethod
@@ -786,7 +792,6 @@ class OverviewItem(QGraphicsItem):
         groups: dict[str, list[QRectF]] = {}
         colours = {"normal": style.node_border, "selected": style.selection,
                    "error": style.error, "warning": style.warning}
-        flagged: list[QRectF] = []
         for node in nodes:
             rect = node.rect.translated(node.pos())
             kind = node.severity or ("selected" if node.isSelected() else "normal")
@@ -794,18 +799,10 @@ class OverviewItem(QGraphicsItem):
                 kind = node.fill.name()
                 colours[kind] = node.fill
             groups.setdefault(kind, []).append(rect)
-            if node.flags:
-                flagged.append(rect.adjusted(-12, -12, 12, 12))
         for kind, rects in groups.items():
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(colours[kind]))
             painter.drawRects(rects)
-        if flagged:
-            pen = QPen(style.flag, 3.0)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRects(flagged)
 
     def boundingRect(self) -> QRectF:
         return self._bounds
@@ -814,3 +811,12 @@ class OverviewItem(QGraphicsItem):
               widget: QWidget | None = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(self._bounds, self.image)
+        if self.flagged:
+            transform = painter.worldTransform()
+            painter.resetTransform()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(QColor("white"), 1.0))
+            painter.setBrush(QBrush(self.flag_colour))
+            for corner in self.flagged:
+                painter.drawEllipse(transform.map(corner), 5.0, 5.0)
+            painter.setTransform(transform)

@@ -296,3 +296,13 @@ def test_sparklines_draw_in_the_nodes_and_the_legend_reads(win: Any, qtbot: Any)
     qtbot.wait(50)
     assert view.legend.isVisible()
     assert view.grab().save(str(SHOT))
+
+    # Far out the scene draws one overview image: the colours and the flag still show.
+    view.show_view(0.1, (0.0, 300.0))
+    scene._rebuild_overview()
+    assert scene.overview
+    image = view.viewport().grab().toImage()
+    seen = {image.pixelColor(x, y).name() for x in range(0, image.width(), 2)
+            for y in range(0, image.height(), 2)}
+    assert scene.style.flag.name() in seen
+    assert {nodes(win, "head")[0].fill.name(), nodes(win, "hidden")[0].fill.name()} <= seen
