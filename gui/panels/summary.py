@@ -82,7 +82,7 @@ class SummaryPanel(QWidget):
         session.analysis_changed.connect(self._on_analysis)
         session.document_replaced.connect(self.tree.clear)
         session.document_replaced.connect(self._forget_latency)
-        session.undo_stack.indexChanged.connect(lambda _index: self._latency_outdated())
+        session.undo_stack.indexChanged.connect(self._latency_outdated)
 
     def _on_analysis(self, _changed: object) -> None:
         self.refresh()
@@ -213,7 +213,7 @@ class SummaryPanel(QWidget):
         else:
             self.latency.setText(f"Latency not measured: {getattr(result, 'message', result)}")
 
-    def _latency_outdated(self) -> None:
+    def _latency_outdated(self, _index: int = 0) -> None:
         """An edit (or undo) after a measurement: say the shown one is of an earlier model."""
         text = self.latency.text()
         if self._request is None and text and not text.startswith(STALE) \
