@@ -5,8 +5,8 @@ through the window's ``gui.panels.warm_worker.WarmWorker``, attached with
 :meth:`PreviewDock.attach_worker`): no Keras work runs in the UI process. The worker keeps
 one Previewer per document, so re-selecting a node is a lookup and an edit recomputes only
 what lies downstream of it. After a preview the dock asks for every node's sparkline and
-passes them on (``sparklines_changed``). matplotlib is imported when the first view is
-drawn, so the window starts without it.
+passes them on (``sparklines_changed``). The views are painted with Qt from the arrays (a
+plotting library took longer than the whole preview).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, QSizeF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QLabel, QSlider, QVBoxLayout, QWidget
 
 from layerforge.core.document.document import MAIN
+from layerforge.core.document.records import to_records
 from layerforge.core.schema.records import InputNode
 from layerforge.core.training.preview import NodePreview, TensorStats
 from layerforge.core.training.preview_worker import PREVIEW, SPARKLINES, PreviewResult
@@ -28,6 +30,9 @@ from .session import EditorSession
 # Feature maps shown at once, from the channel slider's start.
 MAX_MAPS = 16
 ERROR_COLOUR = "#d32f2f"
+# After edits settle this long, every node's sparkline is asked for (which also has the
+# worker run the model once, so the next selection is a lookup).
+SPARKLINE_DEBOUNCE_MS = 300
 # Channels of a 4D input drawn as pictures (grey, RGB, RGBA) rather than feature maps.
 IMAGE_CHANNELS = (1, 3, 4)
 
@@ -61,8 +66,13 @@ class PreviewDock(QWidget):
         self.worker: Any = None
         self._request_id: int | None = None
         self._spark_id: int | None = None
-        self._spark_generation: int | None = None
+        self._spark_content: tuple[Any, ...] | None = None  # what sparklines were asked for
+        self._sent: tuple[Any, ...] | None = None  # what the last preview was asked on
         self._in_front = False
+        self._spark_timer = QTimer(self)
+        self._spark_timer.setSingleShot(True)
+        self._spark_timer.setInterval(SPARKLINE_DEBOUNCE_MS)
+        self._spark_timer.timeout.connect(self._ask_sparklines)
         self.message = QLabel("Select a node to preview its output on a sample batch.")
         self.message.setWordWrap(True)
         self.stats = QLabel()
@@ -80,8 +90,9 @@ class PreviewDock(QWidget):
         for widget in (self.message, self.stats, self.words, self.channel):
             self._layout.addWidget(widget)
         self._layout.addStretch(1)
-        self.figure: Any = None
-        self._canvas: Any = None
+        self.canvas = PreviewCanvas(self)
+        self.canvas.hide()
+        self._layout.insertWidget(4, self.canvas, 1)
         view.selection_changed.connect(self._on_selection)
         session.analysis_changed.connect(lambda _changed: self._on_edit())
         session.document_replaced.connect(self._on_document_replaced)
@@ -98,6 +109,7 @@ class PreviewDock(QWidget):
         worker.replied.connect(self._on_replied)
         worker.ready_changed.connect(self._on_worker_ready)
         self._request()
+        self._spark_timer.start()
 
     # ------------------------------------------------------------ requests
     def _on_selection(self, ids: list[str]) -> None:
@@ -105,15 +117,25 @@ class PreviewDock(QWidget):
         self._request()
 
     def _on_edit(self) -> None:
+        if self._content() == self._sent:
+            return  # an analysis that changed nothing the model is made of
         if self.node_id is not None and self.node_id not in self.session.doc.graph.nodes:
             self.node_id = None
         self._request()
+        self._spark_timer.start()
+
+    def _content(self) -> tuple[Any, ...]:
+        """What a preview depends on: the document's records and its stored weights."""
+        doc = self.session.doc
+        return (to_records(doc), tuple((key, tuple(id(a) for a in arrays))
+                                       for key, arrays in doc.weights.items()))
 
     def _on_document_replaced(self) -> None:
         self.node_id = None
-        self._spark_generation = None
+        self._spark_content = self._spark_id = None
         self.sparklines_changed.emit({})
         self._request()
+        self._spark_timer.start()
 
     def _on_worker_ready(self, ready: bool) -> None:
         if ready and self._request_id is not None:
@@ -133,6 +155,7 @@ class PreviewDock(QWidget):
             return self._show_message("The preview process is not running.")
         self._show_message("computing…" if self.worker.ready
                            else "computing… (the preview process is loading Keras)")
+        self._sent = self._content()
         self._request_id = self.worker.submit(PREVIEW, self.session.doc,
                                               {"node_id": self.node_id})
 
@@ -141,6 +164,8 @@ class PreviewDock(QWidget):
         self._in_front = visible
         if visible and self.node_id is not None and self.preview is None:
             self._request()
+        if visible:
+            self._spark_timer.start()
 
     def _on_replied(self, kind: str, request_id: int, result: Any) -> None:
         if kind == PREVIEW and request_id == self._request_id:
@@ -152,13 +177,19 @@ class PreviewDock(QWidget):
                 self.sparklines_changed.emit(result)
 
     def _ask_sparklines(self) -> None:
-        if self._spark_generation == self.session.generation or self.worker is None:
+        """Every node's sparkline for the document on screen, once per edit, while in front."""
+        if (self.worker is None or not self._in_front or not self.session.code_trusted
+                or not self.session.doc.graph.nodes):
             return
-        self._spark_generation = self.session.generation
+        content = self._content()
+        if self._spark_content == content:
+            return
+        self._spark_content = content
         self._spark_id = self.worker.submit(SPARKLINES, self.session.doc)
 
     def shutdown(self) -> None:
         """Nothing of the dock's own to stop: the window's worker is shut down with it."""
+        self._spark_timer.stop()
         self._request_id = self._spark_id = None
 
     # ------------------------------------------------------------ showing
@@ -216,79 +247,158 @@ class PreviewDock(QWidget):
         self.words.clear()
         self.words.hide()
         self.channel.hide()
-        if self._canvas is not None:
-            self._canvas.hide()
+        self.canvas.hide()
 
     def _draw(self) -> None:
         if self.preview is None or self.preview.stats[0] is None:
             return
-        self._ensure_canvas()
-        self.figure.clear()
-        array = np.asarray(self.preview.tensors[0], dtype=np.float64)
+        array = np.asarray(self.preview.tensors[0])
         stats = self.preview.stats[0]
         if self.shows_images():
-            self._images(array)
+            tiles = [(f"sample {i}", picture(image)) for i, image in enumerate(array)]
+            self.canvas.show_tiles(tiles, "")
         elif array.ndim == 4:
-            self._feature_maps(array[0], self.channel.value())
+            start = self.channel.value()
+            shown = range(start, min(array.shape[-1], start + MAX_MAPS))
+            self.canvas.show_tiles([(str(c), coloured(array[0, ..., c])) for c in shown],
+                                   "feature maps (sample 0)")
         elif array.ndim == 3:
-            self._heatmap(array[0], "sequence × features (sample 0)", "feature", "step")
+            self.canvas.show_tiles([("", coloured(array[0]))],
+                                   "sequence × features (sample 0): steps down, features across",
+                                   stretch=True)
         elif array.ndim == 2:
-            self._heatmap(array, "batch × features", "feature", "sample")
-        self._histogram(stats)
-        self._canvas.show()
-        self._canvas.draw_idle()
-
-    def _feature_maps(self, maps: np.ndarray, start: int) -> None:
-        shown = range(start, min(maps.shape[-1], start + MAX_MAPS))
-        cols = math.ceil(math.sqrt(len(shown)))
-        rows = math.ceil(len(shown) / cols)
-        grid = self.figure.add_gridspec(rows + 2, cols)  # the last rows: the histogram
-        for i, channel in enumerate(shown):
-            ax = self.figure.add_subplot(grid[i // cols, i % cols])
-            ax.imshow(maps[..., channel], cmap="viridis")
-            ax.set_title(str(channel), fontsize=7)
-            ax.set_axis_off()
-
-    def _images(self, batch: np.ndarray) -> None:
-        cols = math.ceil(math.sqrt(len(batch)))
-        rows = math.ceil(len(batch) / cols)
-        grid = self.figure.add_gridspec(rows + 2, cols)  # the last rows: the histogram
-        for i, image in enumerate(batch):
-            low, high = np.nanmin(image), np.nanmax(image)
-            scaled = (image - low) / (high - low) if high > low else np.zeros_like(image)
-            ax = self.figure.add_subplot(grid[i // cols, i % cols])
-            ax.imshow(scaled[..., 0] if image.shape[-1] == 1 else scaled,
-                      cmap="gray" if image.shape[-1] == 1 else None)
-            ax.set_title(f"sample {i}", fontsize=7)
-            ax.set_axis_off()
-
-    def _heatmap(self, values: np.ndarray, title: str, x: str, y: str) -> None:
-        ax = self.figure.add_subplot(2, 1, 1)
-        ax.imshow(values, aspect="auto", cmap="viridis", interpolation="nearest")
-        ax.set_title(title, fontsize=8)
-        ax.set_xlabel(x, fontsize=7)
-        ax.set_ylabel(y, fontsize=7)
-
-    def _histogram(self, stats: TensorStats) -> None:
-        ax = self.figure.add_subplot(self.figure.add_gridspec(4, 1)[3, 0])
-        counts = stats.histogram
-        if math.isfinite(stats.min) and math.isfinite(stats.max):
-            edges = np.linspace(stats.min, stats.max, len(counts) + 1)
-            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge")
-        ax.set_title("histogram", fontsize=7)
-        ax.tick_params(labelsize=6)
-
-    def _ensure_canvas(self) -> None:
-        if self._canvas is not None:
-            return
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg  # lazy: starts fast
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(4, 5), dpi=80)
-        self._canvas = FigureCanvasQTAgg(self.figure)
-        self._canvas.setMinimumHeight(240)
-        self._layout.insertWidget(4, self._canvas, 1)
+            self.canvas.show_tiles([("", coloured(array))],
+                                   "batch × features: samples down, features across",
+                                   stretch=True)
+        else:
+            self.canvas.show_tiles([], "")
+        self.canvas.set_histogram(stats)
+        self.canvas.show()
 
     def image_axes(self) -> int:
-        """How many feature maps (or heatmaps) the view draws now."""
-        return 0 if self.figure is None else sum(1 for ax in self.figure.axes if ax.images)
+        """How many feature maps (or pictures, or heatmaps) the view draws now."""
+        return len(self.canvas.tiles) if self.canvas.isVisibleTo(self) else 0
+
+
+# ------------------------------------------------------------ the views
+# Viridis at nine stops (matplotlib's own values), interpolated into a 256-colour table.
+_VIRIDIS_STOPS = np.array([
+    (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
+    (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)], dtype=np.float64)
+VIRIDIS = np.stack([np.interp(np.linspace(0, 8, 256), np.arange(9), _VIRIDIS_STOPS[:, k])
+                    for k in range(3)], axis=1).astype(np.uint8)
+TITLE_HEIGHT = 14
+HISTOGRAM_HEIGHT = 90
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """Values to 0..1 over their finite range (NaN/Inf at 0: the stats count them)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(values.shape)
+    low, high = values[finite].min(), values[finite].max()
+    out = (values - low) / (high - low) if high > low else np.zeros(values.shape)
+    return np.where(finite, out, 0.0)
+
+
+def _qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+def coloured(values: np.ndarray) -> QImage:
+    """A 2D array as a viridis picture, each value scaled over the array's range."""
+    return _qimage(VIRIDIS[(_scaled(values) * 255).astype(np.uint8)])
+
+
+def picture(image: np.ndarray) -> QImage:
+    """One input sample (H, W, 1|3|4) as it would be seen: grey or colour, contrast
+    stretched over its range (inputs may be 0..1, 0..255 or standardised)."""
+    scaled = (_scaled(image) * 255).astype(np.uint8)
+    if scaled.shape[-1] == 1:
+        scaled = np.repeat(scaled, 3, axis=-1)
+    return _qimage(scaled[..., :3])
+
+
+class PreviewCanvas(QWidget):
+    """Painted views (no plotting library: a selection draws within milliseconds): a grid
+    of pictures with titles, or one stretched heatmap, above a histogram of the values."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tiles: list[tuple[str, QImage]] = []
+        self.heading = ""
+        self.stretch = False
+        self.bars: tuple[int, ...] = ()
+        self.range: tuple[float, float] = (0.0, 0.0)
+        self.setMinimumHeight(240)
+
+    def show_tiles(self, tiles: list[tuple[str, QImage]], heading: str,
+                   stretch: bool = False) -> None:
+        self.tiles, self.heading, self.stretch = tiles, heading, stretch
+        self.update()
+
+    def set_histogram(self, stats: TensorStats) -> None:
+        finite = math.isfinite(stats.min) and math.isfinite(stats.max)
+        self.bars = tuple(stats.histogram) if finite else ()
+        self.range = (stats.min, stats.max) if finite else (0.0, 0.0)
+        self.update()
+
+    def titles(self) -> list[str]:
+        return [title for title, _image in self.tiles]
+
+    def paintEvent(self, _event: Any) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().base())
+        painter.setPen(self.palette().text().color())
+        font = painter.font()
+        font.setPointSize(7)
+        painter.setFont(font)
+        top = 0
+        if self.heading:
+            painter.drawText(QRectF(0, 0, self.width(), TITLE_HEIGHT),
+                             int(Qt.AlignmentFlag.AlignLeft), self.heading)
+            top = TITLE_HEIGHT
+        area = QRectF(0, top, self.width(), self.height() - top - HISTOGRAM_HEIGHT)
+        self._paint_tiles(painter, area)
+        self._paint_histogram(painter, QRectF(0, self.height() - HISTOGRAM_HEIGHT + 10,
+                                              self.width(), HISTOGRAM_HEIGHT - 10))
+        painter.end()
+
+    def _paint_tiles(self, painter: QPainter, area: QRectF) -> None:
+        if not self.tiles:
+            return
+        if self.stretch:
+            painter.drawImage(area.adjusted(0, 2, 0, -2), self.tiles[0][1])
+            return
+        cols = math.ceil(math.sqrt(len(self.tiles)))
+        rows = math.ceil(len(self.tiles) / cols)
+        cell_w, cell_h = area.width() / cols, area.height() / rows
+        for i, (title, image) in enumerate(self.tiles):
+            x, y = area.left() + (i % cols) * cell_w, area.top() + (i // cols) * cell_h
+            room = QRectF(x + 2, y + TITLE_HEIGHT, cell_w - 4, cell_h - TITLE_HEIGHT - 2)
+            scale = min(room.width() / image.width(), room.height() / image.height())
+            size = QSizeF(image.width() * scale, image.height() * scale)
+            target = QRectF(room.center().x() - size.width() / 2, room.top(), size.width(),
+                            size.height())
+            painter.drawText(QRectF(x, y, cell_w, TITLE_HEIGHT),
+                             int(Qt.AlignmentFlag.AlignCenter), title)
+            painter.drawImage(target, image)
+
+    def _paint_histogram(self, painter: QPainter, area: QRectF) -> None:
+        if not self.bars:
+            return
+        low, high = self.range
+        painter.drawText(QRectF(area.left(), area.top(), area.width(), TITLE_HEIGHT),
+                         int(Qt.AlignmentFlag.AlignLeft),
+                         f"histogram  {low:.3g} … {high:.3g}")
+        plot = area.adjusted(0, TITLE_HEIGHT, 0, 0)
+        tallest = max(self.bars) or 1
+        width = plot.width() / len(self.bars)
+        colour = QColor(*VIRIDIS[96].tolist())
+        for i, count in enumerate(self.bars):
+            height = plot.height() * count / tallest
+            painter.fillRect(QRectF(plot.left() + i * width, plot.bottom() - height,
+                                    max(1.0, width - 1), height), colour)

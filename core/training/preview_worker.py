@@ -28,6 +28,7 @@ from ..document.document import Document
 from ..document.records import from_records, to_records
 from ..document.trust import trusted_code_keys
 from ..schema.trust import guard_code, set_trusted_keys
+from .latency import measure_latency
 from .preview import NodePreview, Previewer, tensor_stats
 from .preview_words import token_words
 
@@ -141,15 +142,17 @@ def handle_sparklines(state: WorkerState, request: Request) -> dict[str, list[fl
     return state.previewer(request).sparklines()
 
 
+def handle_latency(state: WorkerState, request: Request) -> dict[str, Any]:
+    """The Summary panel's measurement; payload: ``batch_size`` and ``repeats``."""
+    return measure_latency(state.document(request), **request.payload)
+
+
 # The request kinds this worker serves. Register a kind here (at import: the child process
 # imports this module afresh) with a function of the shared state and the request.
 HANDLERS: dict[str, Handler] = {
     PREVIEW: handle_preview,
     SPARKLINES: handle_sparklines,
-    # LATENCY: the Summary panel's on-demand measurement (training.latency.measure_latency),
-    # registered here once that module exists:
-    #   LATENCY: lambda state, request: measure_latency(state.document(request),
-    #                                                   **request.payload),
+    LATENCY: handle_latency,
 }
 # Served first when several kinds wait: a selection is what the user is looking at.
 PRIORITY = (PREVIEW,)

@@ -51,6 +51,7 @@ class WarmWorker(QObject):
         self._pending: dict[str, tuple[int, Document, dict[str, Any]]] = {}
         self._was_ready = False
         self._closed = False
+        self.seconds: dict[str, float] = {}  # how long the worker took on each kind's last
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self.poll)
@@ -100,6 +101,7 @@ class WarmWorker(QObject):
         pending = self._pending.get(reply.kind)
         if pending is not None and pending[0] == reply.request_id:
             del self._pending[reply.kind]
+        self.seconds[reply.kind] = reply.seconds
         result = WorkerFailure(reply.error) if reply.error else reply.result
         self.replied.emit(reply.kind, reply.request_id, result)
 
@@ -116,11 +118,13 @@ class WarmWorker(QObject):
 
 
 def install_warm_worker(window: Any, worker: WarmWorker | None = None) -> WarmWorker:
-    """Give ``window`` its warm worker (``window.preview`` computes in it), started ahead
-    unless Keras work in background processes is off (LAYERFORGE_KERAS_CHECK=0, as in the
-    tests: then it starts at the first request). ``worker``: one to share (tests)."""
+    """Give ``window`` its warm worker (the Preview dock computes in it, the Summary panel
+    measures latency in it), started ahead unless Keras work in background processes is off
+    (LAYERFORGE_KERAS_CHECK=0, as in the tests: then it starts at the first request).
+    ``worker``: one to share (tests)."""
     worker = worker or WarmWorker(parent=window)
     if keras_check_enabled():
         worker.start()
     window.preview.attach_worker(worker)
+    window.summary.set_worker(worker)
     return worker

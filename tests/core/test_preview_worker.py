@@ -18,6 +18,7 @@ from layerforge.core.io.templates import load_template
 from layerforge.core.schema.records import CallNode
 from layerforge.core.training.preview import HISTOGRAM_BINS, NodePreview, Previewer
 from layerforge.core.training.preview_worker import (
+    LATENCY,
     MAX_REPLY_BYTES,
     PREVIEW,
     SPARKLINES,
@@ -107,6 +108,12 @@ def test_sparklines_cover_every_call_node(worker: PreviewWorker) -> None:
     bins = ask(worker, SPARKLINES, "sparklines", doc).result
     assert set(bins) == {n.id for n in doc.graph.calls()}
     assert all(len(b) == HISTOGRAM_BINS and max(b) == 1.0 and min(b) >= 0 for b in bins.values())
+
+
+def test_latency_is_measured_in_the_worker(worker: PreviewWorker) -> None:
+    doc = load_template("sequential-mlp")
+    result = ask(worker, LATENCY, "latency", doc, batch_size=2, repeats=2).result
+    assert result["median_ms"] > 0 and result["batch_size"] == 2
 
 
 def test_an_unknown_kind_or_node_gets_one_clear_message(worker: PreviewWorker) -> None:

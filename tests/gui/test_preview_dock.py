@@ -70,9 +70,14 @@ def test_clicking_nodes_shows_their_output_and_a_downstream_edit_recomputes_noth
     channels = dock.preview.tensors[0].shape[-1]
     assert dock.channel.isVisibleTo(dock) and dock.channel.maximum() == channels - 1
     assert dock.image_axes() == min(MAX_MAPS, channels)
-    assert dock.figure.axes[-1].patches  # the histogram's bars
+    assert dock.canvas.bars == shown.histogram  # the histogram's bars
+    assert dock.canvas.titles()[:2] == ["0", "1"]
+    painted = dock.canvas.grab().toImage()
+    assert len({painted.pixel(x, y) for x in range(0, painted.width(), 7)
+                for y in range(0, painted.height(), 7)}) > 10  # maps, not a blank widget
     dock.channel.setValue(channels - 4)  # the last four channels
     assert dock.image_axes() == 4
+    assert dock.canvas.titles() == [str(c) for c in range(channels - 4, channels)]
 
     # Every call node's sparkline follows the first preview.
     qtbot.waitUntil(lambda: bool(sparklines), timeout=TIMEOUT)
@@ -111,8 +116,15 @@ def test_the_input_of_an_image_template_shows_the_pictures(qtbot: Any, window: A
     assert batch.ndim == 4 and batch.shape[-1] == 3 and dock.shows_images()
     assert dock.image_axes() == batch.shape[0]  # one picture per sample, not 3 channel maps
     assert not dock.channel.isVisibleTo(dock)
-    assert [ax.get_title() for ax in dock.figure.axes if ax.images] == \
-        [f"sample {i}" for i in range(batch.shape[0])]
+    assert dock.canvas.titles() == [f"sample {i}" for i in range(batch.shape[0])]
+    # Each picture is the sample itself, its colours stretched over its range.
+    sample = batch[0]
+    scaled = (sample - sample.min()) / (sample.max() - sample.min())
+    image = dock.canvas.tiles[0][1]
+    assert (image.width(), image.height()) == (sample.shape[1], sample.shape[0])
+    pixel = image.pixelColor(5, 7)
+    assert (pixel.red(), pixel.green(), pixel.blue()) == tuple(
+        int(v) for v in (scaled[7, 5] * 255).astype(np.uint8))
 
 
 def test_nan_and_inf_counts_show_in_red_only_when_there_are_any() -> None:
@@ -148,7 +160,7 @@ def test_texts_show_as_words_and_an_embedding_as_a_sequence_heatmap(
     select(qtbot, window, graph.layer(embedding.layer_id).name)
     assert dock.preview.tensors[0].ndim == 3 and not dock.channel.isVisibleTo(dock)
     assert dock.image_axes() == 1
-    assert "sequence" in dock.figure.axes[0].get_title()
+    assert dock.canvas.heading.startswith("sequence × features")
 
     select(qtbot, window, "text")  # the raw texts of the string input
     texts = [str(t[0], "utf-8") if isinstance(t[0], bytes) else str(t[0])
