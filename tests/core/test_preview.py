@@ -15,7 +15,9 @@ from layerforge.core.editing import edits
 from layerforge.core.editing.graph_commands import SetParam
 from layerforge.core.io.templates import load_template, template_names
 from layerforge.core.schema.records import CallNode
-from layerforge.core.training.preview import Previewer, node_output, tensor_stats
+from layerforge.core.training import preview as preview_module
+from layerforge.core.training.preview import Previewer, node_output, sparkline, tensor_stats
+from layerforge.core.training.preview_words import token_words
 
 SLOW = {"dual-camera-xception"}
 TEMPLATES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
@@ -174,3 +176,70 @@ def test_an_input_shape_edit_draws_a_new_batch() -> None:
     p.update(doc)
     assert p.batch[source.name].shape == (2, 32)
     np.testing.assert_allclose(p.preview(last).tensors[0], keras_cut(p, last)[0], atol=1e-6)
+
+
+def test_untrained_weights_are_the_same_for_the_same_graph() -> None:
+    doc = load_template("separable-convnet")
+    first, second = Previewer(doc, samples=1), Previewer(doc, samples=1)
+    for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_selection_keeps_every_node_output_so_the_next_ones_run_nothing() -> None:
+    doc = load_template("residual-projection")
+    p = Previewer(doc)
+    assert p.samples == preview_module.MAX_SAMPLES  # a small model: the whole batch fits
+    calls = [n.id for n in doc.graph.calls()]
+    p.preview(calls[len(calls) // 2])
+    assert p.runs == 1 and all(p.is_cached(n) for n in calls)
+    for node_id in calls:
+        np.testing.assert_allclose(p.preview(node_id).tensors[0], keras_cut(p, node_id)[0],
+                                   atol=1e-6)
+    assert p.runs == 1
+
+
+def test_a_model_too_large_to_keep_previews_one_sample_one_cut_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = load_template("residual-projection")
+    per_sample = preview_module.activation_bytes(doc, Previewer(doc, samples=1).model)
+    monkeypatch.setattr(preview_module, "KEEP_BYTES", per_sample // 2)
+    p = Previewer(doc)
+    assert p.samples == 1
+    calls = [n.id for n in doc.graph.calls()]
+    p.preview(calls[-1])
+    assert p.runs == 1 and not p.is_cached(calls[0])
+    np.testing.assert_allclose(p.preview(calls[0]).tensors[0], keras_cut(p, calls[0])[0],
+                               atol=1e-6)
+    assert p.runs == 2
+
+
+def test_sparklines_are_each_call_nodes_histogram_scaled_to_its_tallest_bin() -> None:
+    doc = load_template("sequential-mlp")
+    p = Previewer(doc, samples=2)
+    bins = p.sparklines()
+    assert set(bins) == {n.id for n in doc.graph.calls()}
+    for node_id, heights in bins.items():
+        counts = np.histogram(p.preview(node_id).tensors[0], 16)[0]
+        assert heights == pytest.approx((counts / counts.max()).tolist())
+    assert sparkline(np.array(["a", "b"])) == [0.0] * 16
+    assert sparkline(np.array([np.nan, np.inf])) == [0.0] * 16
+
+
+def test_texts_and_token_ids_read_as_words() -> None:
+    doc = load_template("text-classifier")
+    p = Previewer(doc, samples=3)
+    graph = doc.graph
+    text = graph.inputs()[0]
+    texts = token_words(p, text.id)
+    assert texts is not None and list(texts) == [
+        v.decode() if isinstance(v, bytes) else str(v) for v in p.batch[text.name][:, 0]]
+    vectorize = next(n for n in graph.calls()
+                     if graph.layer(n.layer_id).class_name == "TextVectorization")
+    ids = p.preview(vectorize.id).tensors[0]
+    vocabulary = p.model.get_layer(graph.layer(vectorize.layer_id).name).get_vocabulary()
+    words = token_words(p, vectorize.id)
+    assert words is not None and len(words) == 3
+    for row, shown in zip(ids, words, strict=True):
+        assert shown.split() == [vocabulary[i] for i in row if i != 0][:60]
+    dense = next(n for n in graph.calls() if graph.layer(n.layer_id).class_name == "Dense")
+    assert token_words(p, dense.id) is None  # floats are not token ids
