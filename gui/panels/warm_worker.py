@@ -122,7 +122,11 @@ def install_warm_worker(window: Any, worker: WarmWorker | None = None) -> WarmWo
     measures latency in it), started ahead unless Keras work in background processes is off
     (LAYERFORGE_KERAS_CHECK=0, as in the tests: then it starts at the first request).
     ``worker``: one to share (tests)."""
-    worker = worker or WarmWorker(parent=window)
+    if worker is None:
+        worker = WarmWorker(parent=window)
+        process = worker.process
+        # A window that goes away without closing (tests, a crash) takes its process along.
+        window.destroyed.connect(lambda *_args: process.stop())
     if keras_check_enabled():
         worker.start()
     window.preview.attach_worker(worker)
