@@ -92,7 +92,7 @@ class PreviewDock(QWidget):
         self._layout.addStretch(1)
         self.canvas = PreviewCanvas(self)
         self.canvas.hide()
-        self._layout.insertWidget(4, self.canvas, 1)
+        self._layout.insertWidget(4, self.canvas, 100)  # all the room the stretch would take
         view.selection_changed.connect(self._on_selection)
         session.analysis_changed.connect(lambda _changed: self._on_edit())
         session.document_replaced.connect(self._on_document_replaced)
@@ -288,7 +288,7 @@ _VIRIDIS_STOPS = np.array([
 VIRIDIS = np.stack([np.interp(np.linspace(0, 8, 256), np.arange(9), _VIRIDIS_STOPS[:, k])
                     for k in range(3)], axis=1).astype(np.uint8)
 TITLE_HEIGHT = 14
-HISTOGRAM_HEIGHT = 90
+HISTOGRAM_HEIGHT = 70
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
@@ -333,7 +333,7 @@ class PreviewCanvas(QWidget):
         self.stretch = False
         self.bars: tuple[int, ...] = ()
         self.range: tuple[float, float] = (0.0, 0.0)
-        self.setMinimumHeight(240)
+        self.setMinimumHeight(280)
 
     def show_tiles(self, tiles: list[tuple[str, QImage]], heading: str,
                    stretch: bool = False) -> None:
