@@ -31,7 +31,7 @@ from ..schema.settings import TrainingSettings, settings_from_records, settings_
 from ..schema.trust import guard_code, set_trusted_keys
 from .runs import record_finish
 
-REPORTS = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+REPORTS = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_health", "on_train_end")
 POLL_S = 0.05
 EXIT_WAIT_S = 30.0  # a child that sent its result gets this long to exit on its own
 KILL_WAIT_S = 0.3
@@ -119,10 +119,16 @@ spares = SpareProcesses()
 
 
 def train_in_child(doc: Document, settings: TrainingSettings, *, run_dir: str | Path,
-                   reporter: Any = None, stop_event: threading.Event | None = None) -> Any:
-    """``core.training.train`` in a child process (the spare when there is one); the same
-    result, reports and stop."""
-    child = spares.take() or start_process(warm_up=False)  # no spare: train at once
+                   reporter: Any = None, stop_event: threading.Event | None = None,
+                   pool: SpareProcesses | None = None, start_next: bool = False) -> Any:
+    """``core.training.train`` in a child process (the spare of ``pool``, the app's
+    :data:`spares` by default, when there is one); the same result, reports and stop.
+    ``start_next`` starts the pool's next spare as this run begins rather than after it
+    (a study: its next trial follows at once and then finds TensorFlow imported)."""
+    pool = spares if pool is None else pool
+    child = pool.take() or start_process(warm_up=False)  # no spare: train at once
+    if start_next:
+        pool.replenish()
     child.jobs.put((to_records(doc), dict(doc.weights), settings_to_records(settings),
                     str(run_dir), trusted_code_keys(doc)))
     finished = False
@@ -133,7 +139,7 @@ def train_in_child(doc: Document, settings: TrainingSettings, *, run_dir: str | 
         return result
     finally:
         _let_exit(child, finished)
-        spares.replenish()
+        pool.replenish()
 
 
 def _let_exit(child: TrainingProcess, finished: bool) -> None:

@@ -5,6 +5,15 @@ values into the copy, and trains it with :func:`core.training.fit.train`: a run 
 per trial under the study folder (``<project>.runs/study-<name>/trial-NNNN``). The
 validation metric of every epoch is reported to Optuna so a pruner can stop an
 unpromising trial early; the trial's value is the best epoch's value of the metric.
+
+Each trial trains in a child process (:mod:`core.training.process`), as the Training
+dock's runs do: TensorFlow keeps every traced function of every model a process builds,
+so a long study in one process grows without bound. The study, its sampler and storage
+stay in this process; the child's epoch reports come back through the relay to the
+trial's :class:`TrialWatcher`, which reports them to Optuna and stops the child when the
+pruner says so. The next trial's process is started (TensorFlow imported) while a trial
+trains. ``LAYERFORGE_TRIALS_IN_PROCESS=1`` trains in this process instead (the old way,
+kept to measure against).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import math
 import os
 import socket
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +34,10 @@ from ..document.search_space import Dimension
 from ..editing.space_edits import apply_values
 from ..schema.errors import first_line
 from ..schema.settings import TrainingSettings
+from ..training.process import SpareProcesses, train_in_child
 from .results import TuningError, metric_direction, trial_result
+
+IN_PROCESS_ENV = "LAYERFORGE_TRIALS_IN_PROCESS"
 
 
 class TrialFailed(Exception):
@@ -40,8 +53,15 @@ class Objective:
     metric (or raise TrialFailed, Interrupted, or Optuna's TrialPruned)."""
 
     def __init__(self, doc: Document, settings: TrainingSettings, metric: str, folder: Path,
-                 reporter: Any, stop_event: threading.Event | None) -> None:
+                 reporter: Any, stop_event: threading.Event | None,
+                 in_child: bool | None = None) -> None:
         self.doc, self.settings, self.metric = doc, settings, metric
+        if in_child is None:
+            in_child = os.environ.get(IN_PROCESS_ENV, "") in ("", "0")
+        self.processes = TrialProcesses() if in_child else None
+        if self.processes is not None:
+            # the spare started for a next trial goes when the study is done with this
+            weakref.finalize(self, self.processes.close)
         self.folder, self.reporter, self.stop_event = folder, reporter, stop_event
         self.names = doc.search_space.names(doc)
         # every trial starts from the document as it was when the study started, even if
@@ -50,8 +70,6 @@ class Objective:
         self.current: int | None = None
 
     def __call__(self, trial: Any) -> float:
-        from ..training.fit import train  # lazy: fit.py imports Keras at its top
-
         self.current = trial.number
         try:
             values = {name: suggest(trial, name, dim) for name, dim in self.names.items()}
@@ -67,9 +85,18 @@ class Objective:
         doc, settings = trial_document(self.records, self.doc.catalog, self.settings, values)
         watcher = TrialWatcher(trial, self.metric, self.reporter, self.stop_event,
                                settings.epochs)
-        result = train(doc, settings, run_dir=run_dir, reporter=watcher,
-                       stop_event=watcher.stop)
+        result = self.train(doc, settings, run_dir, watcher)
         return self.outcome(trial, result, watcher)
+
+    def train(self, doc: Document, settings: TrainingSettings, run_dir: Path,
+              watcher: TrialWatcher) -> Any:
+        """The trial's run: in a child process, or here when trials run in process."""
+        if self.processes is not None:
+            return self.processes.train(doc, settings, run_dir, watcher)
+        from ..training.fit import train  # lazy: fit.py imports Keras at its top
+
+        return train(doc, settings, run_dir=run_dir, reporter=watcher,
+                     stop_event=watcher.stop)
 
     def trial_ended(self, study: Any, trial: Any) -> None:
         report(self.reporter, "on_trial_end", trial_result(trial))
@@ -97,6 +124,27 @@ class Objective:
         trial.set_user_attr("metrics", watcher.best_logs)
         # the metric is a multi-objective study's first objective
         return min(values) if trial.study.directions[0].name == "MINIMIZE" else max(values)
+
+
+class TrialProcesses:
+    """A study's training processes: each trial trains in its own child, which exits with
+    everything TensorFlow kept; the next one is started as a trial begins, so that a
+    trial following at once finds TensorFlow imported."""
+
+    def __init__(self) -> None:
+        self.pool = SpareProcesses()
+
+    def train(self, doc: Document, settings: TrainingSettings, run_dir: Path,
+              watcher: TrialWatcher) -> Any:
+        # the first trial starts its own child (no warm-up: it trains at once); from then
+        # on each trial starts the next one's
+        self.pool.enabled = True
+        return train_in_child(doc, settings, run_dir=run_dir, reporter=watcher,
+                              stop_event=watcher.stop, pool=self.pool, start_next=True)
+
+    def close(self) -> None:
+        """Kill the process started for a trial that will not come."""
+        self.pool.close()
 
 
 def suggest(trial: Any, name: str, dim: Dimension) -> Any:

@@ -2,7 +2,10 @@
 as Qt signals.
 
 The study runs on a snapshot of the document, so the user can keep editing while it runs.
-Its reporter is called on the study's thread; every call becomes a queued Qt signal.
+Each trial trains in a child process (``core.tuning.trial``), so the app's memory stays
+flat however many trials a study runs; the child's epoch reports are relayed to the
+study's thread. Its reporter is called on that thread; every call becomes a queued Qt
+signal.
 Epoch reports are throttled (at most one per ``EPOCH_INTERVAL_S``, the last one of a trial
 always arrives): a trial of tiny epochs must not flood the UI thread.
 """

@@ -296,3 +296,33 @@ def test_a_metric_the_runs_do_not_log_fails_each_trial_naming_the_logs(catalog, 
     assert trial.message.startswith("expected the run to log val_acc to compare trials on; "
                                     "received logs of ")
     assert "val_accuracy" in trial.message
+
+
+def test_a_pruned_trial_stops_its_training_process_after_the_epoch_the_pruner_saw(
+        catalog, tmp_path):
+    """Trials train in a child process: its epoch reports reach Optuna and the study's
+    reporter in this process, and when the pruner says so the child stops training."""
+    import optuna
+
+    from layerforge.core.tuning.trial import Objective
+
+    class PruneAtOnce(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    doc = digits_mlp(catalog, epochs=6)
+    recorder = Recorder()
+    objective = Objective(doc, doc.training, "val_loss", tmp_path / "study", recorder, None,
+                          in_child=True)
+    study = optuna.create_study(pruner=PruneAtOnce())
+    study.optimize(objective, n_trials=1)
+    [trial] = study.get_trials()
+    assert trial.state.name == "PRUNED"
+    epochs = [e for e in recorder.events if e[0] == "epoch"]
+    assert epochs and epochs[0][:3] == ("epoch", 0, 0)
+    assert trial.intermediate_values[0] == pytest.approx(epochs[0][3])
+    history = json.loads((Path(trial.user_attrs["run_dir"]) / "history.json").read_text())
+    trained = len(next(iter(history.values())))
+    assert trained < 6, f"the child trained all {trained} epochs after the pruner stopped it"
+    assert json.loads((Path(trial.user_attrs["run_dir"]) / "status.json").read_text())[
+        "status"] == "stopped"
