@@ -36,9 +36,11 @@ from .keras_check import KerasCheck, keras_check_enabled
 from .keras_loader import KerasLoader
 from .palette import Palette
 from .panels.code import CodePanel
+from .panels.cost_colouring import install_cost
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.history import HistoryPanel
 from .panels.summary import SummaryPanel
+from .panels.warm_worker import install_warm_worker
 from .preview_dock import PreviewDock
 from .runs.install import install_runs
 from .session import EditorSession
@@ -130,6 +132,10 @@ class MainWindow(QMainWindow):
         training dock, whose signals they follow; before the saved layout is restored)."""
         self.runs_panel = install_runs(self)
         self.tuning_panel = install_tuning(self)
+        # Keras work for previews and latency, started ahead in its own process.
+        self.warm_worker = install_warm_worker(self)
+        self.preview.sparklines_changed.connect(self.view.canvas_scene.set_sparklines)
+        install_cost(self, self.warm_worker)  # FLOPs colouring, the Summary's latency
         # Diagnostics stays the front tab: the training plot (and matplotlib) load when shown.
         self.docks["diagnostics"].raise_()
         # The plot panels share the bottom strip and grow when raised (start_training,
@@ -577,6 +583,7 @@ class MainWindow(QMainWindow):
         self.training.shutdown()  # a run in progress stops after its batch
         if self.keras_check is not None:
             self.keras_check.shutdown()  # killed at once: quitting never waits for Keras
+        self.warm_worker.shutdown()  # the same
         if self.remember_layout:
             self.save_layout()
         self.files.discard_recovery()

@@ -85,7 +85,8 @@ def test_summary_shows_flops_and_weights_memory_and_follows_an_edit(window: Any,
 def test_measure_latency_asks_the_worker_and_shows_its_answer(window: Any, qtbot: Any) -> None:
     assert window.open_template("sequential-mlp")
     summary = window.summary
-    assert not summary.measure.isEnabled()  # no worker yet: nothing to measure with
+    summary.set_worker(None)
+    assert not summary.measure.isEnabled()  # no worker: nothing to measure with
     worker = FakeWorker()
     summary.set_worker(worker)
     assert summary.measure.isEnabled()
