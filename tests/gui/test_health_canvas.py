@@ -20,6 +20,9 @@ from layerforge.core.catalog.catalog import get_catalog
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
 from layerforge.core.editing.commands import UndoStack
+from layerforge.core.editing.graph_commands import SetParam
+from layerforge.core.editing.settings_commands import SetTrainingSettings
+from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.core.training import process
 from layerforge.core.training.runs import finish_run, new_run_dir, start_run
 from layerforge.gui.canvas.colouring import (
@@ -32,6 +35,7 @@ from layerforge.gui.runs.health import HOW_TO_GET
 
 LEFT = Qt.MouseButton.LeftButton
 SHOT = Path("/tmp/h2_canvas.png")
+RUN_TIMEOUT_MS = 120_000  # a child process imports TensorFlow on a shared, busy machine
 
 
 def health_doc() -> Document:
@@ -208,6 +212,36 @@ def test_a_registered_colouring_follows_edits_and_marks_nan_values(win: Any,
     win.view.call_again()
     qtbot.waitUntil(lambda: len(calls) > before, timeout=5000)
     assert len(scene.nodes) == len(items) + 3 and "1 … 4" in win.view.legend.text()
+
+
+def test_a_real_run_flags_the_dead_relu_on_the_canvas_and_in_the_runs_dock(
+        window: Any, isolated: SimpleNamespace, monkeypatch: pytest.MonkeyPatch,
+        qtbot: Any) -> None:
+    """The whole path: the training child measures health, the relay reports it, the
+    Training dock forwards it, the canvas flags the Dense whose bias of -10 kills its ReLU."""
+    monkeypatch.setenv("LAYERFORGE_UNSAVED_RUNS_DIR", str(isolated.path / "runs"))
+    assert window.open_template("sequential-mlp")  # features -> dense -> dense_1 -> predictions
+    doc = window.session.doc
+    dense_1 = next(lay for lay in doc.graph.layers.values() if lay.name == "dense_1")
+    window.session.push(SetParam(dense_1.id, "bias_initializer",
+                                 {"class_name": "Constant", "config": {"value": -10.0}}))
+    window.session.push(SetTrainingSettings(TrainingSettings(
+        batch_size=8, epochs=1, seed=1,
+        data={"features": DataSource("synthetic", {"samples": 24})})))
+    QTest.mouseClick(window.training.train_button, LEFT)
+    qtbot.waitUntil(lambda: window.training.worker is None, timeout=RUN_TIMEOUT_MS)
+    assert window.training.result.status == "completed", window.training.result.message
+    flagged = nodes(window, "dense_1")[0]
+    assert flagged.flags and "dead ReLU" in flagged.toolTip()
+    assert not nodes(window, "predictions")[0].flags
+    pick(window, "Dead units")
+    assert "Dead units (epoch 1, training)" in window.view.legend.text()
+    assert "100 %" in flagged.toolTip()
+
+    runs = window.runs_panel  # the run is listed and selected: its Health tab replays it
+    qtbot.waitUntil(lambda: runs.health.reports != [], timeout=5000)
+    assert "dense_1" in runs.health.flagged_rows()
+    assert "predictions" not in runs.health.flagged_rows()
 
 
 # ------------------------------------------------------------ replay of a finished run
