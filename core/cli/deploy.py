@@ -44,6 +44,14 @@ def add_deploy_arguments(parser: Any) -> None:
                         help="savedmodel/tflite/onnx: print the check as a JSON object")
 
 
+def stray_deploy_option(args: argparse.Namespace) -> str | None:
+    """The first of the checked exports' options given with another format, which would
+    otherwise be ignored without a word."""
+    given = {"--quantize": args.quantize, "--opset": args.opset, "--run": args.run,
+             "--json": args.json}
+    return next((name for name, value in given.items() if value), None)
+
+
 def run_deploy(args: argparse.Namespace) -> int:
     if not args.output:
         raise DeployError(f"--format {args.format} writes a model: expected -o OUT (e.g. -o "

@@ -20,6 +20,7 @@ from layerforge import __version__
 from ..analysis.summary import format_summary, summarize
 from ..catalog.catalog import get_catalog
 from ..codegen.model_code import generate
+from ..deploy.formats import DEPLOY_FORMATS
 from ..document.document import Document
 from ..io import export
 from ..io.keras_import.files import import_file
@@ -27,6 +28,8 @@ from ..io.project import save
 from ..io.templates import list_templates
 from ..schema.errors import LayerForgeError
 from ..schema.trust import code_guard
+from .cost import add_cost_arguments, add_latency, latency_lines
+from .deploy import add_deploy_arguments, run_deploy, stray_deploy_option
 from .diff import add_diff_parser, run_diff
 from .ensemble import add_ensemble_parser, run_ensemble
 from .hints import hint_lines, project_hints
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="layers, shapes, parameter counts and diagnostics")
     summary.add_argument("project", metavar="FILE_OR_TEMPLATE")
     summary.add_argument("--json", action="store_true", help="print a JSON object")
+    add_cost_arguments(summary)
     add_trust_argument(summary)
     validate = sub.add_parser("validate", help="check a project; exit 0 only if it is valid")
     validate.add_argument("project", metavar="FILE_OR_TEMPLATE")
@@ -63,14 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     catalog = sub.add_parser("catalog", help="list the layer catalog derived from Keras")
     catalog.add_argument("--refresh", action="store_true", help="rebuild it from Keras")
     catalog.add_argument("--json", action="store_true", help="print the catalog as JSON")
-    export = sub.add_parser("export", help="export a project: Keras code, a .keras model or "
-                                           "a diagram")
+    export = sub.add_parser("export", help="export a project: Keras code, a .keras model, "
+                                           "a diagram, or a checked SavedModel/TFLite/ONNX")
     export.add_argument("project", metavar="FILE_OR_TEMPLATE")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="py",
                         help="py: a Keras module; keras: a saved model; dot: Graphviz text; "
-                             "png/svg: a drawing (needs Graphviz)")
+                             "png/svg: a drawing (needs Graphviz); savedmodel/tflite/onnx: "
+                             "written, run back in its runtime and compared with Keras")
     export.add_argument("-o", "--output", metavar="OUT",
                         help="file to write (py and dot default to stdout)")
+    add_deploy_arguments(export)
     add_trust_argument(export)
     add_train_parser(sub)
     add_tune_parser(sub)
@@ -86,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXPORT_FORMATS = ["py", "keras", "dot", "png", "svg"]
+EXPORT_FORMATS = ["py", "keras", "dot", "png", "svg", *DEPLOY_FORMATS]
 TEXT_FORMATS = ("py", "dot")
 
 GuiRunner = Callable[[argparse.Namespace], int]
@@ -153,8 +159,9 @@ def _summary(args: argparse.Namespace) -> int:
     doc = _open(args)
     data = summarize(doc)
     data["hints"] = project_hints(doc, args.project)
+    add_latency(doc, args, data)
     print(json.dumps(data, indent=1) if args.json else
-          "\n".join([format_summary(data), *hint_lines(data["hints"])]))
+          "\n".join([format_summary(data), *latency_lines(data), *hint_lines(data["hints"])]))
     return 0
 
 
@@ -194,6 +201,13 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.format in DEPLOY_FORMATS:
+        return run_deploy(args)
+    stray = stray_deploy_option(args)
+    if stray is not None:
+        print(f"layerforge: error: {stray} applies to --format {'/'.join(DEPLOY_FORMATS)}: "
+              f"received --format {args.format}", file=sys.stderr)
+        return 2
     if args.format not in TEXT_FORMATS and not args.output:
         print(f"layerforge: error: --format {args.format} writes a binary file: expected "
               f"-o OUT (e.g. -o model.{args.format}); received no -o", file=sys.stderr)

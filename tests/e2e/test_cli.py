@@ -195,7 +195,7 @@ def test_unknown_export_format_lists_the_choices(capsys):
         cli(capsys, "export", "sequential-mlp", "--format", "pdf")
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'pdf'" in err and "{py,keras,dot,png,svg}" in err
+    assert "invalid choice: 'pdf'" in err and "{py,keras,dot,png,svg,savedmodel,tflite,onnx}" in err
 
 
 def test_commands_warn_before_opening_a_project_that_runs_code(capsys, tmp_path):
