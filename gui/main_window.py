@@ -38,6 +38,7 @@ from .palette import Palette
 from .panels.code import CodePanel
 from .panels.cost_colouring import install_cost
 from .panels.diagnostics import DiagnosticsPanel
+from .panels.export_dialog import install_export
 from .panels.history import HistoryPanel
 from .panels.summary import SummaryPanel
 from .panels.warm_worker import install_warm_worker
@@ -288,6 +289,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.act_save, self.act_save_as])
         export_menu = file_menu.addMenu("&Export")
         self.export_actions = {kind: self._export_action(export_menu, kind) for kind in EXPORTS}
+        self.act_checked_export = install_export(self)
         file_menu.addActions([self.act_trust])
         self.comparison = Comparison(self.view, self)
         file_menu.addAction(self._action(

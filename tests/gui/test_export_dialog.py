@@ -11,15 +11,13 @@ from PySide6.QtTest import QTest
 from user_steps import click_menu
 
 from layerforge.core.io.templates import load_template
-from layerforge.gui.panels.export_dialog import ACTION_TEXT, ExportDialog, install_export
+from layerforge.gui.panels.export_dialog import ACTION_TEXT, ExportDialog
 
 EXPORT_S = 240_000  # the child imports TensorFlow, converts, loads back and checks
 
 
 def open_dialog(qtbot: Any, window: Any, template: str) -> ExportDialog:
     assert window.open_template(template)
-    if not hasattr(window, "act_checked_export"):
-        install_export(window)  # what MainWindow does once the lead wires it in
     click_menu(qtbot, window, "File", "Export", ACTION_TEXT)
     dialog = window.export_dialog
     qtbot.waitUntil(dialog.isVisible)
