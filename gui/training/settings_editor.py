@@ -176,6 +176,11 @@ class SettingsEditor(QWidget):
         self.allow_nan.setToolTip("Without it, a run refuses such data before the first batch, "
                                   "naming the input or output and the counts")
         self.allow_nan.toggled.connect(lambda v: self.commit_training("allow_nan", bool(v)))
+        self.health = QCheckBox("report each layer's health every epoch")
+        self.health.setToolTip("Weight and gradient norms, update/weight ratio, dead ReLU units "
+                               "and NaN/Inf per layer on a fixed sample batch: View → Colour "
+                               "Nodes By shows them on the canvas, the Runs dock replays them")
+        self.health.toggled.connect(lambda v: self.commit_training("health", bool(v)))
         self.seed = QLineEdit()
         self.seed.setPlaceholderText("random")
         self.seed.editingFinished.connect(self.commit_seed)
@@ -193,7 +198,7 @@ class SettingsEditor(QWidget):
                               ("Shuffle", self.shuffle), ("Split", self.shuffle_split),
                               ("Seed", self.seed), ("NaN data", self.allow_nan),
                               ("Mixed precision", self.mixed_precision),
-                              ("Feed arrays as", self.feed)):
+                              ("Health", self.health), ("Feed arrays as", self.feed)):
             form.addRow(label, widget)
         return group
 
@@ -268,7 +273,7 @@ class SettingsEditor(QWidget):
         s, c = doc.training, doc.compile
         widgets = (self.optimizer, self.learning_rate, self.batch_size, self.epochs,
                    self.validation_split, self.shuffle, self.seed, self.mixed_precision,
-                   self.feed, self.shuffle_split, self.allow_nan)
+                   self.feed, self.shuffle_split, self.allow_nan, self.health)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -282,6 +287,7 @@ class SettingsEditor(QWidget):
             self.allow_nan.setChecked(s.allow_nan)
             _set_text(self.seed, "" if s.seed is None else str(s.seed))
             self.mixed_precision.setChecked(s.mixed_precision)
+            self.health.setChecked(s.health)
             self.feed.setCurrentText(s.feed)
         finally:
             for widget in widgets:

@@ -254,12 +254,15 @@ def test_settings_survive_save_and_reopen(mlp: Any, isolated: SimpleNamespace) -
     click_check_box(editor.shuffle)
     click_check_box(editor.shuffle_split)
     click_check_box(editor.allow_nan)
+    assert editor.health.isChecked()  # on by default
+    click_check_box(editor.health)
     data = mlp.training.data_editor
     data.select("predictions")
     data.choose_kind("sklearn")
     saved_training = mlp.session.doc.training
     assert not saved_training.shuffle and saved_training.callbacks[0].kind == "ReduceLROnPlateau"
     assert not saved_training.shuffle_split and saved_training.allow_nan
+    assert not saved_training.health
     assert saved_training.data["predictions"] == DataSource("sklearn",
                                                             {"name": "digits", "part": "y"})
     assert mlp.files.save()
@@ -270,6 +273,7 @@ def test_settings_survive_save_and_reopen(mlp: Any, isolated: SimpleNamespace) -
     assert doc.training == saved_training and doc.compile.optimizer == "adam"
     assert editor.optimizer.currentText() == "adam" and not editor.shuffle.isChecked()
     assert not editor.shuffle_split.isChecked() and editor.allow_nan.isChecked()
+    assert not editor.health.isChecked()
     assert editor.callback_list.item(0).text() == "ReduceLROnPlateau"
     rows = {data.table.item(r, 0).text(): data.table.item(r, 2).text()
             for r in range(data.table.rowCount())}
