@@ -101,8 +101,11 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
     if multi:
         info.update(objectives=names, directions=directions, note=NO_PRUNING)
     report(reporter, "on_study_begin", info)
-    stopped = _optimize(study, MultiObjective(objective, names) if multi else objective,
-                        n_trials, timeout, stop_event)
+    try:
+        stopped = _optimize(study, MultiObjective(objective, names) if multi else objective,
+                            n_trials, timeout, stop_event)
+    finally:
+        objective.close()
     summary = summarize(study, storage, metric, stopped)
     report(reporter, "on_study_end", summary)
     return summary

@@ -23,7 +23,6 @@ import math
 import os
 import socket
 import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +58,6 @@ class Objective:
         if in_child is None:
             in_child = os.environ.get(IN_PROCESS_ENV, "") in ("", "0")
         self.processes = TrialProcesses() if in_child else None
-        if self.processes is not None:
-            # the spare started for a next trial goes when the study is done with this
-            weakref.finalize(self, self.processes.close)
         self.folder, self.reporter, self.stop_event = folder, reporter, stop_event
         self.names = doc.search_space.names(doc)
         # every trial starts from the document as it was when the study started, even if
@@ -97,6 +93,11 @@ class Objective:
 
         return train(doc, settings, run_dir=run_dir, reporter=watcher,
                      stop_event=watcher.stop)
+
+    def close(self) -> None:
+        """The study is over: the process started ahead for a next trial goes."""
+        if self.processes is not None:
+            self.processes.close()
 
     def trial_ended(self, study: Any, trial: Any) -> None:
         report(self.reporter, "on_trial_end", trial_result(trial))

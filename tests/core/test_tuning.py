@@ -315,7 +315,10 @@ def test_a_pruned_trial_stops_its_training_process_after_the_epoch_the_pruner_sa
     objective = Objective(doc, doc.training, "val_loss", tmp_path / "study", recorder, None,
                           in_child=True)
     study = optuna.create_study(pruner=PruneAtOnce())
-    study.optimize(objective, n_trials=1)
+    try:
+        study.optimize(objective, n_trials=1)
+    finally:
+        objective.close()
     [trial] = study.get_trials()
     assert trial.state.name == "PRUNED"
     epochs = [e for e in recorder.events if e[0] == "epoch"]
