@@ -39,16 +39,18 @@ def format_value(value: Any) -> str:
         return "None"
     if isinstance(value, list | tuple):
         return ", ".join(format_value(v) for v in value)
-    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str) \
+            and "config" not in value:
         return nested_text(value)
-    if isinstance(value, dict):
+    if isinstance(value, dict):  # a Keras object's config: JSON, which reads back exactly
         return json.dumps(value)
     return str(value)
 
 
 def nested_text(value: dict[str, Any]) -> str:
-    """A nested layer as it is written in Python: GRU(32, return_sequences=True)."""
-    params = value.get("params") or {}
+    """A nested layer as it is written in Python: GRU(32, return_sequences=True); a Keras
+    object's config the same way: Constant(value=-10.0)."""
+    params = value.get("params") or value.get("config") or {}
     entry = entry_of(value["class_name"])
     required = [p.name for p in entry.params if p.required] if entry is not None else []
     args = [format_value(params[n]) for n in required if n in params]

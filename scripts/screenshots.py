@@ -91,6 +91,63 @@ def inception_compared(window: Any) -> None:
     window.comparison.compare_with(path)
 
 
+def preview_shown(window: Any) -> None:
+    """separable-convnet with the Preview dock in front: the selected layer's feature maps
+    on a sample batch, computed in the warm worker process."""
+    from PySide6.QtCore import Qt
+
+    from layerforge.gui.app import wait_until
+
+    window.warm_worker.start()
+    window.resize(1400, 900)
+    window.show()
+    window.open_template("separable-convnet")
+    dock = window.docks["preview"]
+    dock.show()
+    dock.raise_()
+    window.resizeDocks([dock], [560], Qt.Orientation.Vertical)
+    wait_until(lambda: window.warm_worker.ready, 120)
+    window.view.select_nodes([named_node(window, "separable_conv2d_2") or ""])
+    wait_until(lambda: window.preview.preview is not None, 60)
+    wait_until(lambda: False, 1.0)  # the sparklines follow the preview
+
+
+def health_replayed(window: Any) -> None:
+    """sequential-mlp whose first Dense starts with biases of -50 after ReLU, trained three
+    epochs on scikit-learn's digits: the Runs dock's Health tab replays the run, the canvas
+    is coloured by gradient norm, and the dead layer carries a flag."""
+    from layerforge.core.editing.graph_commands import SetParam
+    from layerforge.core.schema.settings import DataSource
+    from layerforge.core.training.fit import train
+    from layerforge.core.training.runs import new_run_dir
+    from layerforge.gui.canvas.colouring import CanvasColouring
+
+    window.open_template("sequential-mlp")
+    doc = window.session.doc
+    dense = next(lay for lay in doc.graph.layers.values() if lay.name == "dense")
+    window.session.push(SetParam(dense.id, "bias_initializer",
+                                 {"class_name": "Constant", "config": {"value": -50.0}}))
+    doc.training.epochs = 3
+    doc.training.data = {"features": DataSource("sklearn", {"name": "digits", "part": "x"}),
+                         "predictions": DataSource("sklearn", {"name": "digits", "part": "y"})}
+    runs = window.runs_panel
+    run_dir = new_run_dir(runs.project_folder())
+    train(doc, doc.training, run_dir=run_dir)
+    runs.refresh()
+    window.docks["runs"].show()
+    window.docks["runs"].raise_()
+    runs.tabs.setCurrentWidget(runs.health)
+    runs.select_runs([run_dir.name])
+    window.findChild(CanvasColouring).choose("Gradient norm")
+    window.view.fit_all()
+
+
+def named_node(window: Any, name: str) -> str | None:
+    graph = window.session.doc.graph
+    return next((node.id for node in graph.calls() if graph.layer(node.layer_id).name == name),
+                None)
+
+
 def concat_node(window: Any) -> str | None:
     graph = window.session.doc.graph
     return next((node.id for node in graph.calls()
@@ -109,6 +166,8 @@ def main() -> int:
         ("from-scratch.png", question_answering, None),
         ("error-state.png", inception_refused, concat_node),
         ("compare.png", inception_compared, None),
+        ("preview.png", preview_shown, lambda w: named_node(w, "separable_conv2d_2")),
+        ("health.png", health_replayed, lambda w: named_node(w, "dense")),
     ]
     wanted = set(sys.argv[1:])  # e.g. `compare.png`: render only the pictures named
     status = 0

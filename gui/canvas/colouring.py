@@ -168,6 +168,9 @@ class ColourLegend(QWidget):
             if finite or colouring.value_range is not None:
                 self.min_text = colouring.format(scale.low)
                 self.max_text = colouring.format(scale.high)
+            if scale.log and any(_finite(v) and v <= 0 for v in colouring.values.values()):
+                # zeros have no logarithm: they share the low end, and the legend says so
+                self.min_text = f"≤ {self.min_text}, incl. {colouring.format(0.0)}"
         self.setToolTip(self.text())
         self.setVisible(self.coloured or has_flags)
         self.update()

@@ -214,6 +214,20 @@ def test_a_registered_colouring_follows_edits_and_marks_nan_values(win: Any,
     assert len(scene.nodes) == len(items) + 3 and "1 … 4" in win.view.legend.text()
 
 
+def test_zeros_on_a_log_scale_share_its_low_end_and_the_legend_says_so(win: Any) -> None:
+    """A dead layer's gradient norm is 0, which has no logarithm: it is drawn at the low end
+    and the legend's low label says the zeros are there."""
+    colouring = win.findChild(CanvasColouring)
+    calls = win.session.doc.graph.calls()
+    values = {calls[0].id: 0.0, calls[1].id: 0.5, calls[2].id: 2.0}
+    colouring.register_colouring("Norms", lambda: NodeColouring("Norms", values,
+                                                                log_scale=True))
+    pick(win, "Norms")
+    scene = win.view.canvas_scene
+    assert scene.nodes[calls[0].id].fill == scene.nodes[calls[1].id].fill
+    assert "≤ 0.5, incl. 0 … 2" in win.view.legend.text()
+
+
 def test_a_real_run_flags_the_dead_relu_on_the_canvas_and_in_the_runs_dock(
         window: Any, isolated: SimpleNamespace, monkeypatch: pytest.MonkeyPatch,
         qtbot: Any) -> None:

@@ -144,6 +144,24 @@ def test_activation_by_name_and_unknown_name_refused(session: EditorSession, qtb
     assert session.undo_stack.count() == steps
 
 
+def test_an_initializer_config_is_shown_whole_and_kept(session: EditorSession,
+                                                      qtbot: Any) -> None:
+    """A configured initializer (an imported model's, or typed as JSON) shows its values,
+    and leaving its field unchanged keeps them: it is no edit at all."""
+    constant = {"class_name": "Constant", "config": {"value": -10.0}}
+    ids = build(session, "Dense", {"units": 4, "bias_initializer": constant})
+    inspector = make_inspector(session, qtbot, ids["layer"])
+    combo = inspector.editors["bias_initializer"]
+    assert combo.currentText() == '{"class_name": "Constant", "config": {"value": -10.0}}'
+    steps = session.undo_stack.count()
+    type_into(qtbot, combo.lineEdit(), combo.currentText())
+    assert session.doc.graph.layer_of(ids["layer"]).params["bias_initializer"] == constant
+    assert session.undo_stack.count() == steps
+    type_into(qtbot, combo.lineEdit(), '{"class_name": "Constant", "config": {"value": 2.0}}')
+    assert session.doc.graph.layer_of(ids["layer"])\
+        .params["bias_initializer"]["config"]["value"] == 2.0
+
+
 def test_rename_layer_and_name_clash(session: EditorSession, qtbot: Any) -> None:
     ids = build(session, "Dense", {"units": 4})
     inspector = make_inspector(session, qtbot, ids["layer"])
