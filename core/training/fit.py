@@ -18,7 +18,6 @@ import random
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,37 +35,9 @@ from .callbacks import BestKeeper, finite, make_callback
 from .data import TrainData, load_training_data
 from .fine_tune import check_plan, phase_one_model, phase_two_note, start_phase_two
 from .health_callback import health_callbacks
+from .runs import RunResult  # defined there: a parent reads a child's result without Keras
 
 FALLBACK_LOSS = "mse"
-
-
-@dataclass
-class RunResult:
-    status: str  # completed, stopped, failed
-    run_dir: Path
-    history: dict[str, list[float]] = field(default_factory=dict)
-    message: str = ""
-    traceback: str = ""
-    device: str = ""
-    warnings: list[str] = field(default_factory=list)
-    unrecorded: str = ""  # why status.json could not be written, when it could not
-
-    @property
-    def status_file(self) -> Path | None:
-        """status.json when it records how the run ended."""
-        return None if self.unrecorded else self.run_dir / "status.json"
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("completed", "stopped")
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history.get("epoch", []))
-
-    @property
-    def checkpoint(self) -> Path | None:
-        return runs.checkpoint_in(self.run_dir)
 
 
 class Reporter(Protocol):

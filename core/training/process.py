@@ -29,7 +29,7 @@ from ..document.records import from_records, to_records
 from ..document.trust import trusted_code_keys
 from ..schema.settings import TrainingSettings, settings_from_records, settings_to_records
 from ..schema.trust import guard_code, set_trusted_keys
-from .runs import record_finish
+from .runs import RunResult, record_finish
 
 REPORTS = ("on_train_begin", "on_batch_end", "on_epoch_end", "on_health", "on_train_end")
 POLL_S = 0.05
@@ -186,8 +186,6 @@ def _lost(run_dir: Path, exitcode: int | None, reporter: Any) -> Any:
 
 
 def _failed(run_dir: Path, message: str, reporter: Any) -> Any:
-    from .fit import RunResult  # lazy: it imports Keras, which only the child needs
-
     result = RunResult("failed", run_dir, message=message)
     result.unrecorded = record_finish(run_dir, "failed", message)
     method = getattr(reporter, "on_train_end", None)

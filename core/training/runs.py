@@ -75,6 +75,38 @@ def checkpoint_in(run_dir: Path) -> Path | None:
     return None
 
 
+@dataclass
+class RunResult:
+    """How a run ended (``training.fit.train``'s result); defined here, without Keras, so
+    that a parent process can read a training child's result."""
+
+    status: str  # completed, stopped, failed
+    run_dir: Path
+    history: dict[str, list[float]] = field(default_factory=dict)
+    message: str = ""
+    traceback: str = ""
+    device: str = ""
+    warnings: list[str] = field(default_factory=list)
+    unrecorded: str = ""  # why status.json could not be written, when it could not
+
+    @property
+    def status_file(self) -> Path | None:
+        """status.json when it records how the run ended."""
+        return None if self.unrecorded else self.run_dir / "status.json"
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "stopped")
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("epoch", []))
+
+    @property
+    def checkpoint(self) -> Path | None:
+        return checkpoint_in(self.run_dir)
+
+
 def runs_folder(project: str | os.PathLike[str]) -> Path:
     """``model.json`` -> ``model.runs`` beside it (a template name: in the current folder)."""
     path = Path(project)

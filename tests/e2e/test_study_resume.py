@@ -1,6 +1,7 @@
 """`layerforge tune` killed with SIGKILL mid-trial, then started again on the same storage:
 the trial's training process goes with it, every finished trial is kept with its value, the
-killed trial is failed and its parameters queued again, and the study reaches its budget."""
+killed trial is failed and its parameters queued again, and the study reaches its budget.
+Trials train in child processes: tune itself never loads TensorFlow."""
 
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ def test_a_study_killed_mid_trial_resumes_keeping_every_finished_trial(tmp_path:
     # the running trial's training process has its job (the spare for the next trial too)
     children = children_of(proc.pid)
     assert children, "the trial trains in a child process of tune"
+    # tune itself loads no TensorFlow (the trial's result was read back without it)
+    assert "tensorflow" not in (Path("/proc") / str(proc.pid) / "maps").read_text()
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     wait_for(lambda: not any(running(pid) for pid in children), 30,
