@@ -58,12 +58,13 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
               metric: str = "val_loss", direction: str | None = None, seed: int | None = None,
               objectives: Sequence[str] | None = None, reporter: Any = None,
               stop_event: threading.Event | None = None,
-              heartbeat_interval: int = HEARTBEAT_S, grace_period: int = GRACE_S
-              ) -> StudySummary:
+              heartbeat_interval: int = HEARTBEAT_S, grace_period: int = GRACE_S,
+              in_process: bool = False) -> StudySummary:
     """Run (or join, or resume) a study until it holds ``n_trials`` finished trials, the
     ``timeout`` (seconds) passes or ``stop_event`` is set; returns every trial of the study.
     ``objectives`` (e.g. ``["val_loss", "params"]``) makes a multi-objective study: the one
-    training metric among them replaces ``metric``.
+    training metric among them replaces ``metric``. Each trial trains in a child process
+    (:mod:`.trial`) unless ``in_process``.
 
     ``reporter`` gets, when it has them: on_study_begin(info), on_trial_begin(number,
     params), on_epoch_end(number, epoch, logs), on_trial_end(TrialResult),
@@ -93,7 +94,7 @@ def run_study(doc: Document, *, n_trials: int | None = 10, timeout: float | None
     elif created:
         name_objectives(study, names)
     objective = Objective(doc, settings, metric, study_folder(project, study_name), reporter,
-                          stop_event)
+                          stop_event, in_child=False if in_process else None)
     if created:
         _enqueue_defaults(study, doc)
     info = {"study_name": study_name, "storage": storage, "metric": metric,

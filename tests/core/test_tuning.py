@@ -329,3 +329,22 @@ def test_a_pruned_trial_stops_its_training_process_after_the_epoch_the_pruner_sa
     assert trained < 6, f"the child trained all {trained} epochs after the pruner stopped it"
     assert json.loads((Path(trial.user_attrs["run_dir"]) / "status.json").read_text())[
         "status"] == "stopped"
+
+
+def test_tune_in_process_trains_without_a_child_and_by_default_with_one(tmp_path, monkeypatch,
+                                                                         capsys):
+    from layerforge.core.cli import main as cli
+    from layerforge.core.tuning import trial as trial_module
+
+    children = []
+    real = trial_module.train_in_child
+    monkeypatch.setattr(trial_module, "train_in_child",
+                        lambda *a, **k: children.append(1) or real(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    tune = ["tune", "sequential-mlp", "--data", "synthetic", "--samples", "48", "--epochs", "1",
+            "--search", "dense.units=int:8:48:8", "--n-trials", "1"]
+    assert cli.main([*tune, "--study", "here", "--in-process"]) == 0, capsys.readouterr().err
+    assert children == []
+    assert cli.main([*tune, "--study", "children"]) == 0, capsys.readouterr().err
+    assert children == [1]
+    assert "trial 0 complete" in capsys.readouterr().err
