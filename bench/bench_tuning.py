@@ -5,14 +5,15 @@ a study runs in a fresh SQLite storage (sampling, heartbeats, pruning reports, t
 records; opening the storage included), then each trial's own document and settings (its
 run folder's snapshot) is trained again through ``train`` directly, so both sides train the
 same models. The study runs twice, with the same seed (so the same trials): with every
-trial trained in this process (``LAYERFORGE_TRIALS_IN_PROCESS=1``), then as studies run by
-default, each trial in a child process. Then a weighted ensemble of the three best trials
-is built and exported. CPU seconds of this process are printed beside wall seconds.
+trial trained in this process (``in_process=True``, ``layerforge tune --in-process``), then
+as studies run by default, each trial in a child process. Then a weighted ensemble of the
+three best trials is built and exported. CPU seconds of this process are printed beside
+wall seconds.
 
 Targets: at 10 trials the study in process costs at most 0.25 s a trial more than the plain
 runs (opening the storage, about 1 s of imports and schema checks, is paid once a process).
 Trials in child processes cost more when they are this short: each child imports
-TensorFlow (5-8 s here, timed below in a fresh interpreter). The child for the next trial
+TensorFlow (3-8 s here, timed below in a fresh interpreter). The child for the next trial
 is started as a trial begins, so a trial longer than that import pays nothing for it, and
 a shorter one waits for the rest of it: target, a child trial costs at most one TensorFlow
 import (+ 0.5 s) more than a plain run. Children are the default anyway: a process that
@@ -47,7 +48,6 @@ from layerforge.core.training.runs import load_run
 from layerforge.core.tuning.ensemble import build_ensemble, export_ensemble
 from layerforge.core.tuning.results import best_run_dirs
 from layerforge.core.tuning.study import run_study
-from layerforge.core.tuning.trial import IN_PROCESS_ENV
 
 
 def digits_doc():  # type: ignore[no-untyped-def]
@@ -73,13 +73,9 @@ def import_seconds(rounds: int = 2) -> float:
 
 
 def study(doc, base: Path, n: int, in_process: bool):  # type: ignore[no-untyped-def]
-    os.environ[IN_PROCESS_ENV] = "1" if in_process else "0"
     name = "in-process" if in_process else "children"
-    try:
-        return timed(lambda: run_study(doc, n_trials=n, project=base / f"{name}.json",
-                                       pruner="none", seed=0))
-    finally:
-        del os.environ[IN_PROCESS_ENV]
+    return timed(lambda: run_study(doc, n_trials=n, project=base / f"{name}.json",
+                                   pruner="none", seed=0, in_process=in_process))
 
 
 def timed(fn):  # type: ignore[no-untyped-def]
