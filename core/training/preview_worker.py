@@ -261,6 +261,10 @@ class PreviewWorker:
         return self._process is not None
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
