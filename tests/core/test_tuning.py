@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import exc as sqlalchemy_exc
 
+from layerforge.core.document.records import to_records
 from layerforge.core.document.search_space import Dimension
 from layerforge.core.editing.commands import UndoStack
 from layerforge.core.editing.space_edits import apply_values, mark_dimension
@@ -28,6 +29,7 @@ from layerforge.core.tuning.storage import (
     trial_counts,
 )
 from layerforge.core.tuning.study import run_study
+from layerforge.core.tuning.trial import trial_document
 
 
 def digits_mlp(catalog, epochs: int = 1):
@@ -348,3 +350,11 @@ def test_tune_in_process_trains_without_a_child_and_by_default_with_one(tmp_path
     assert cli.main([*tune, "--study", "children"]) == 0, capsys.readouterr().err
     assert children == [1]
     assert "trial 0 complete" in capsys.readouterr().err
+
+
+def test_a_trial_trains_without_the_health_report_but_with_the_projects_other_settings():
+    doc = load_template("sequential-mlp")
+    assert doc.training.health
+    _, settings = trial_document(to_records(doc), doc.catalog, doc.training, {})
+    assert not settings.health and doc.training.health  # the project's own is untouched
+    assert settings.epochs == doc.training.epochs and settings.seed == doc.training.seed
