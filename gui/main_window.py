@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
         path = self.session.path
         state = view_memory.recall(path) if path is not None else None
         if state is None:
-            self.view.fit_all()
+            self.view.show_start()
         else:
             self.view.show_view(state.zoom, state.center)
 

@@ -38,7 +38,7 @@ from .items import NODE_HEIGHT, EdgeItem, NodeItem, PortItem
 from .placement import Rect, box_at, free_offset, free_spot, union
 from .scene import CanvasScene
 from .search_popup import BLOCK_PREFIX, LayerSearchPopup
-from .style import NODE_WIDTH, OVERVIEW_ZOOM, CanvasStyle
+from .style import EDGE_LABEL_LOD, NODE_WIDTH, OVERVIEW_ZOOM, TEXT_LOD, CanvasStyle
 
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.03, 4.0
@@ -112,7 +112,7 @@ class CanvasView(QGraphicsView):
         self.session.doc.graph_of(key)  # refuse unknown keys before dropping the items
         self.canvas_scene.show_graph(key)
         self.graph_key_changed.emit(key)
-        self.fit_all()
+        self.show_start()
 
     # ------------------------------------------------------------- selection
     def selected_node_ids(self) -> list[str]:
@@ -195,6 +195,20 @@ class CanvasView(QGraphicsView):
         if self.zoom() > 1.5:
             self.zoom_by(1.5 / self.zoom())
         self._update_detail()
+
+    def show_start(self) -> None:
+        """A graph just opened: all of it when its text is readable that way; otherwise
+        readable, from the top (the inputs, where reading a model starts), since a fitted
+        graph of grey boxes tells a newcomer nothing."""
+        self.fit_all()
+        readable = max(TEXT_LOD, EDGE_LABEL_LOD) + 0.05
+        if self.zoom() >= readable or not self.canvas_scene.nodes:
+            return
+        self.zoom_by(readable / self.zoom())
+        self._zoom_settled()
+        rect = self._content_rect()
+        half_height = self.viewport().height() / 2 / self.zoom()
+        self.centerOn(QPointF(rect.center().x(), rect.top() - 40 + half_height))
 
     def show_view(self, zoom: float, center: tuple[float, float]) -> None:
         """Show the scene at ``zoom`` around ``center`` (a reopened project's last view)."""

@@ -283,3 +283,20 @@ def test_palette_follows_the_system_colour_scheme(qapp: Any) -> None:
     assert qapp.palette().window().color().lightness() < 80
     hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
     assert qapp.palette().window().color().lightness() > 200
+
+
+def test_a_long_template_opens_readable_from_its_inputs(window: Any, qtbot: Any) -> None:
+    """separable-convnet's 14 nodes do not fit a 1400x900 window at a zoom that draws their
+    text: it opens readable, its input at the top of the canvas, rather than as grey boxes."""
+    from layerforge.gui.canvas.style import TEXT_LOD
+
+    window.resize(1400, 900)
+    window.show()
+    assert window.open_template("separable-convnet")
+    view = window.view
+    qtbot.waitUntil(lambda: view.zoom() > TEXT_LOD, timeout=3000)
+    [source] = window.session.doc.graph.inputs()
+    item = view.canvas_scene.nodes[source.id]
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(item.sceneBoundingRect())
+    assert item.shows_text(view.zoom())
