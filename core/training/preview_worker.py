@@ -12,10 +12,8 @@ wait, only the newest is served; the reply names its request so the caller can m
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.worker_process import READY, STOP, WorkerProcess, stop_with_parent
 from ..catalog.keras_objects import keras_module
 from ..document.document import Document
 from ..document.records import from_records, to_records
@@ -32,8 +31,6 @@ from .latency import measure_latency
 from .preview import NodePreview, Previewer, tensor_stats
 from .preview_words import token_words
 
-STOP = "stop"
-READY = "ready"
 REPLY = "reply"
 PREVIEW = "preview"
 SPARKLINES = "sparklines"
@@ -169,7 +166,7 @@ def worker_main(requests: Any, replies: Any) -> None:
     """The child process: import Keras and run one tiny model (its first call is slow), then
     serve the newest request of each kind, forever."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _stop_with_parent(requests)
+    stop_with_parent(requests)
     guard_code()  # only the code the parent's user trusts runs here (each request says which)
     start = time.perf_counter()
     _warm_up()
@@ -222,66 +219,24 @@ def newest_requests(requests: Any, state: WorkerState) -> list[Request] | None:
     return sorted(newest.values(), key=lambda r: (r.kind not in PRIORITY, r.request_id))
 
 
-def _stop_with_parent(requests: Any) -> None:
-    """A parent that dies (a crash, a kill) never says stop: stop once it is gone."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        requests.put(STOP)
-
-    threading.Thread(target=watch, name="layerforge-parent-watch", daemon=True).start()
-
-
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
 
 # ------------------------------------------------------------ the parent's handle
-class PreviewWorker:
-    """The parent's handle on the process: start it early, submit requests, poll replies.
-    Nothing here blocks but ``wait``; ``stop`` kills the process at once."""
+class PreviewWorker(WorkerProcess):
+    """The parent's handle on the process: start it early, submit requests, poll replies
+    (:class:`..analysis.worker_process.WorkerProcess`: nothing blocks but ``wait``)."""
 
     def __init__(self) -> None:
-        self._context = multiprocessing.get_context("spawn")  # never fork a process running Qt
-        self._process: Any = None
-        self._requests: Any = None
-        self._replies: Any = None
-        self.ready = False
-        self.import_seconds: float | None = None
-        self.restarts = 0
+        super().__init__(worker_main, "layerforge-warm-worker")
         # What weights each client last sent (by the arrays' identities): the process has them.
         self._sent_weights: dict[str, tuple[Any, ...]] = {}
 
-    @property
-    def started(self) -> bool:
-        return self._process is not None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
-
     def start(self) -> None:
-        self.ready = False
         self._sent_weights.clear()
-        self._requests = self._context.Queue()
-        self._replies = self._context.Queue()
-        self._process = self._context.Process(
-            target=worker_main, name="layerforge-warm-worker", daemon=True,
-            args=(self._requests, self._replies))
-        self._process.start()
-
-    def restart(self) -> None:
-        self.stop()
-        self.restarts += 1
-        self.start()
+        super().start()
 
     def submit(self, request_id: int, kind: str, client: str, doc: Document,
                payload: dict[str, Any] | None = None) -> None:
@@ -293,37 +248,21 @@ class PreviewWorker:
         if self._sent_weights.get(client) != identity:
             weights = {key: [np.asarray(a) for a in arrays] for key, arrays in doc.weights.items()}
             self._sent_weights[client] = identity
-        self._requests.put(Request(request_id, kind, client, to_records(doc),
-                                   trusted_code_keys(doc), dict(payload or {}), weights))
+        self.put(Request(request_id, kind, client, to_records(doc), trusted_code_keys(doc),
+                         dict(payload or {}), weights))
 
     def forget(self, client: str) -> None:
         """The next request of ``client`` sends its weights again (a new process)."""
         self._sent_weights.pop(client, None)
 
     def poll(self) -> list[Reply]:
-        found: list[Reply] = []
-        while self._replies is not None:
-            try:
-                kind, value = self._replies.get_nowait()
-            except (queue.Empty, OSError, EOFError):
-                break
-            if kind == READY:
-                self.ready, self.import_seconds = True, float(value)
-            else:
-                found.append(value)
-        return found
+        return super().poll()
 
     def wait(self, request_id: int, timeout: float) -> Reply | None:
         """Block until ``request_id``'s reply arrives (tests and scripts, not the UI)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for reply in self.poll():
-                if reply.request_id == request_id:
-                    return reply
-            if not self.alive:
-                return None
-            time.sleep(0.005)
-        return None
+        reply: Reply | None = self.wait_for(lambda r: r.request_id == request_id, timeout,
+                                            pause=0.005)
+        return reply
 
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -339,16 +278,3 @@ class PreviewWorker:
             return
         if kind == READY:
             self.ready, self.import_seconds = True, float(value)
-
-    def stop(self) -> None:
-        """End the process now: nothing it was doing is worth waiting for."""
-        process, self._process = self._process, None
-        for channel in (self._requests, self._replies):
-            if channel is not None:
-                channel.cancel_join_thread()  # a full pipe to a dead reader must not block exit
-                channel.close()
-        self._requests = self._replies = None
-        self.ready = False
-        if process is not None:
-            process.kill()
-            process.join(timeout=1)
