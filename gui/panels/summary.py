@@ -34,6 +34,7 @@ COLUMNS = ("Layer (type)", "Output shape", "Params", "FLOPs")
 LATENCY = "latency"  # the warm worker's request kind
 LATENCY_PAYLOAD = {"batch_size": 32, "repeats": 10}
 STALE = "Before the last edit: "
+OUTSIDE = "–"  # the FLOPs of a layer that does not reach an output
 # Long layer names and class names are elided so shapes and counts stay in view.
 MAX_NAME_WIDTH = 190
 
@@ -143,6 +144,8 @@ class SummaryPanel(QWidget):
             for column in (2, 3):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight
                                       | Qt.AlignmentFlag.AlignVCenter)
+            if row[3] == OUTSIDE:
+                item.setToolTip(3, "Not connected to an output: the model does not run it")
         self._fit_columns()
         self.total.setText(self._total_text())
         self.split.setText(self._split_text())
@@ -229,6 +232,8 @@ class SummaryPanel(QWidget):
 
 
 def _flops_cell(costs: dict[str, Cost], call_ids: list[str]) -> str:
+    if not any(call_id in costs for call_id in call_ids):
+        return OUTSIDE  # not 0: the model never runs a layer that reaches no output
     cost = Cost()
     for call_id in call_ids:
         cost = cost + costs.get(call_id, Cost())

@@ -160,3 +160,20 @@ def test_layers_with_unknown_flops_are_marked_not_counted_as_zero(window: Any,
     lstm = next(n.id for n in graph.calls() if graph.layer_of(n.id).name == "encoded_text")
     assert math.isnan(scene.colouring.values[lstm])
     assert scene.nodes[lstm].hatched and "FLOPs unknown" in scene.nodes[lstm].toolTip()
+
+
+def test_a_layer_that_reaches_no_output_has_no_flops_rather_than_zero(window: Any,
+                                                                      qtbot: Any) -> None:
+    """A stray Dense is listed with its weights but the model never runs it: its FLOPs read
+    "–", and the total is the model's alone."""
+    from layerforge.core.editing import edits
+
+    assert window.open_template("sequential-mlp")
+    session = window.session
+    assert session.push(edits.add_layer(session.doc, "Dense", {"units": 8}, name="stray",
+                                        position=(600.0, 0.0)))
+    session.analyze()
+    summary = window.summary
+    qtbot.waitUntil(lambda: "stray (Dense)" in rows(window))
+    assert rows(window)["stray (Dense)"][3] == "–"
+    assert summary.flops.text() == "FLOPs per sample: 6.95 KFLOPs"
