@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTreeWidget,
@@ -35,8 +36,6 @@ LATENCY = "latency"  # the warm worker's request kind
 LATENCY_PAYLOAD = {"batch_size": 32, "repeats": 10}
 STALE = "Before the last edit: "
 OUTSIDE = "–"  # the FLOPs of a layer that does not reach an output
-# Long layer names and class names are elided so shapes and counts stay in view.
-MAX_NAME_WIDTH = 190
 
 
 class SummaryPanel(QWidget):
@@ -51,6 +50,9 @@ class SummaryPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.total = QLabel()
         # As model.summary() splits them: a frozen layer's weights are non-trainable.
         self.split = QLabel()
@@ -122,11 +124,10 @@ class SummaryPanel(QWidget):
         return rows
 
     def _fit_columns(self) -> None:
-        for column in range(len(COLUMNS)):
+        """Shapes and counts at their full width; the names get what is left, elided, so
+        the FLOPs column stays in view in a narrow dock."""
+        for column in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
-            if column == 0:
-                self.tree.setColumnWidth(column, min(self.tree.columnWidth(column),
-                                                     MAX_NAME_WIDTH))
 
     def _shown_key(self) -> str:
         """The shown graph's key: the main graph once the shown block is gone."""

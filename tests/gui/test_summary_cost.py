@@ -177,3 +177,19 @@ def test_a_layer_that_reaches_no_output_has_no_flops_rather_than_zero(window: An
     qtbot.waitUntil(lambda: "stray (Dense)" in rows(window))
     assert rows(window)["stray (Dense)"][3] == "–"
     assert summary.flops.text() == "FLOPs per sample: 6.95 KFLOPs"
+
+
+def test_the_flops_column_stays_in_view_in_the_docked_summary(window: Any, qtbot: Any) -> None:
+    """Long layer names are elided, not the counts: in the window's own right column the
+    FLOPs column ends inside the table, with no horizontal scrolling."""
+    window.show()
+    assert window.open_template("separable-convnet")
+    window.session.analyze()
+    tree = window.summary.tree
+    qtbot.waitUntil(lambda: tree.topLevelItemCount() == 12)
+    qtbot.waitUntil(lambda: window.docks["summary"].isVisible())
+    header = tree.header()
+    flops_end = header.sectionViewportPosition(3) + header.sectionSize(3)
+    assert flops_end <= tree.viewport().width()
+    assert header.sectionSize(3) >= tree.fontMetrics().horizontalAdvance("17,280,000")
+    assert not tree.horizontalScrollBar().isVisible()
