@@ -57,6 +57,7 @@ class SummaryPanel(QWidget):
         # As model.summary() splits them: a frozen layer's weights are non-trainable.
         self.split = QLabel()
         self.flops = QLabel()
+        self.flops.setWordWrap(True)  # the layers it could not count are named after it
         self.flops.setToolTip(f"Counted from the shapes, per sample: {CONVENTION}")
         self.memory = QLabel()
         self.memory.setToolTip("Parameters × bytes of their dtype (float32: 4; a mixed "
