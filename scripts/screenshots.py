@@ -10,7 +10,9 @@ matches the others.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,10 @@ def concat_node(window: Any) -> str | None:
 def main() -> int:
     from layerforge.gui.app import exit_now, make_application, take_screenshot
 
+    # The health picture trains a run: it goes to a folder of its own, so the Runs dock
+    # lists that run alone and the user's data folder gains nothing.
+    runs = tempfile.mkdtemp(prefix="layerforge-screenshots-")
+    os.environ["LAYERFORGE_UNSAVED_RUNS_DIR"] = runs
     make_application()
     from layerforge.gui.main_window import MainWindow
 
@@ -178,6 +184,7 @@ def main() -> int:
         prepare(window)
         status |= take_screenshot(window, OUT / name, select(window) if select else None)
         window.hide()  # closing would ask to save the drawn model
+    shutil.rmtree(runs, ignore_errors=True)
     return exit_now(status)  # also ends the windows' worker processes
 
 

@@ -120,7 +120,9 @@ class ColourScale:
         else:
             low, high = self.low, self.high
         if high <= low:
-            return 0.0
+            # One positive value on a log scale (the rest zero) is the top of its range,
+            # not the bottom with the zeros.
+            return 1.0 if self.log else 0.0
         return min(1.0, max(0.0, (value - low) / (high - low)))
 
 

@@ -30,6 +30,7 @@ from layerforge.gui.canvas.colouring import (
     CanvasColouring,
     ColouringCombo,
     NodeColouring,
+    ramp_colour,
 )
 from layerforge.gui.runs.health import HOW_TO_GET
 
@@ -226,6 +227,20 @@ def test_zeros_on_a_log_scale_share_its_low_end_and_the_legend_says_so(win: Any)
     scene = win.view.canvas_scene
     assert scene.nodes[calls[0].id].fill == scene.nodes[calls[1].id].fill
     assert "≤ 0.5, incl. 0 … 2" in win.view.legend.text()
+
+
+def test_one_positive_value_among_zeros_on_a_log_scale_is_the_hot_end(win: Any) -> None:
+    """Gradient norms 0, 0, 0.165 (two dead layers, one alive): the live one is drawn at
+    the top of the ramp, not in the zeros' colour."""
+    colouring = win.findChild(CanvasColouring)
+    calls = win.session.doc.graph.calls()
+    values = {calls[0].id: 0.0, calls[1].id: 0.0, calls[2].id: 0.165}
+    colouring.register_colouring("Norms", lambda: NodeColouring("Norms", values,
+                                                                log_scale=True))
+    pick(win, "Norms")
+    scene = win.view.canvas_scene
+    assert scene.nodes[calls[0].id].fill == ramp_colour(0.0)
+    assert scene.nodes[calls[2].id].fill == ramp_colour(1.0)
 
 
 def test_a_real_run_flags_the_dead_relu_on_the_canvas_and_in_the_runs_dock(
