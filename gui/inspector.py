@@ -151,8 +151,12 @@ class Inspector(QWidget):
         self.node_id = node_id
         self.clear_message()
         self.refresh()
-        if node_id is not None:
-            self.session.schedule_analysis()  # its analysis_changed fills in the param count
+        # The count needs the shape engine in step with the document: now when no analysis
+        # waits (one layer built at most), else that analysis's analysis_changed fills it in.
+        # Not a new analysis: a selection is no edit (the Summary, hints and the pending Keras
+        # check would all start over for nothing).
+        if node_id is not None and self.session.analysis_settled():
+            self._update_info(count_params=True)
 
     def _signature(self, node: Node | None) -> tuple[Any, ...] | None:
         """What decides the set of editors: rebuild only when this changes."""

@@ -198,6 +198,10 @@ class EditorSession(QObject):
         self.generation += 1
         self._analysis_timer.start()
 
+    def analysis_settled(self) -> bool:
+        """True when no analysis waits: the shape engines are in step with the document."""
+        return not self._analysis_timer.isActive()
+
     def analyze(self, budget_s: float | None = None) -> dict[str, set[str]]:
         """Refresh shapes (when Keras is loaded) and diagnostics now; returns changed ids.
         Layers are built for about ``budget_s`` (all of them without one); when some wait,

@@ -250,3 +250,17 @@ def test_removed_node_clears_the_inspector(session: EditorSession, qtbot: Any) -
     assert inspector.editors == {}
     session.undo_stack.undo()
     assert "units" in inspector.editors
+
+
+def test_selecting_a_node_shows_its_params_without_starting_an_analysis(
+        session: EditorSession, qtbot: Any) -> None:
+    """A selection is no edit: the inspector counts the selected layer at once, and the
+    Summary, hints and the pending Keras check (keyed by the edit generation) are left be."""
+    ids = build(session, "Dense", {"units": 8})
+    analyses: list[object] = []
+    session.analysis_changed.connect(analyses.append)
+    generation = session.generation
+    inspector = make_inspector(session, qtbot, ids["layer"])
+    assert "Params: 520" in inspector.info.text()
+    qtbot.wait(50)  # a scheduled analysis would have run by now
+    assert analyses == [] and session.generation == generation
