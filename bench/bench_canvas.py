@@ -18,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from densenet_doc import densenet121_doc
+from densenet_doc import densenet121_doc, laid_out
 from PySide6.QtWidgets import QApplication
 
 from layerforge.core.document.document import Document
@@ -150,15 +150,6 @@ def bench_large(app: QApplication) -> None:
         far.append(frame(app, view))
     print(summary(f"pan, fit all ({view.zoom():.0%}, all nodes)", far, 0.033))
     view.close()
-
-
-def laid_out(doc: Document) -> Document:
-    """The DenseNet document has no positions: lay it out as the app's auto-layout would."""
-    from layerforge.core.editing.layout import layered_layout
-
-    for node_id, position in layered_layout(doc.graph).items():
-        doc.graph.move_node(node_id, position)
-    return doc
 
 
 def bench_param_edit(app: QApplication) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from layerforge.core.document.document import Document
 from layerforge.core.editing import edits
+from layerforge.core.editing.layout import layered_layout
 
 
 class _Builder:
@@ -55,4 +56,12 @@ def densenet121_doc(blocks: tuple[int, ...] = (6, 12, 24, 16)) -> Document:
     out = edits.add_output(doc, name="predictions")
     out.redo(doc)
     edits.connect(doc, x, out.node.id).redo(doc)
+    return doc
+
+
+def laid_out(doc: Document) -> Document:
+    """The document built above has no positions (every node at the origin, one pile):
+    lay it out as the app lays out a model it opens."""
+    for node_id, position in layered_layout(doc.graph).items():
+        doc.graph.move_node(node_id, position)
     return doc
