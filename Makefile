@@ -17,7 +17,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 \
 QT_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-render-util0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
-.PHONY: run test test-slow lint bench screenshots clean venv qt-libs system-deps postgres
+.PHONY: run test test-slow lint bench screenshots clean venv qt-libs system-deps postgres bytecode
 
 # Debian packages the tests use: Graphviz's `dot` renders PNG/SVG diagrams.
 TEST_DEBS := graphviz
@@ -37,6 +37,13 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	@touch $(STAMP) $@
 
 venv: $(STAMP)
+
+# An editable install leaves our own modules uncompiled. Where PYTHONDONTWRITEBYTECODE is set
+# (as in the sandbox this project is built in) every process would then compile them again as it starts:
+# the window, each training child, the Keras worker (3.8 s instead of 0.8 s to a shown window
+# on a 2-core machine). compileall writes them once, and again only for files changed since.
+bytecode: | $(VENV)/bin/python
+	@$(PY) -m compileall -q core gui templates >/dev/null
 
 # A real window on Linux needs Qt's xcb plugin and these system libraries.
 qt-libs:
@@ -77,25 +84,25 @@ postgres:
 		fi; }
 	@bash scripts/test-postgres.sh start >/dev/null || echo "The PostgreSQL study test will skip"
 
-run: $(STAMP) qt-libs
+run: $(STAMP) bytecode qt-libs
 	$(VENV)/bin/layerforge
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check core gui templates tests bench
 	$(VENV)/bin/lint-imports
 
-test: $(TEST_STAMP) system-deps lint postgres
+test: $(TEST_STAMP) bytecode system-deps lint postgres
 	LAYERFORGE_TEST_POSTGRES_URL=$$(bash scripts/test-postgres.sh url 2>/dev/null) \
 		QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q; \
 		status=$$?; bash scripts/test-postgres.sh stop; exit $$status
 
-test-slow: $(TEST_STAMP)
+test-slow: $(TEST_STAMP) bytecode
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q -m slow
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-screenshots: $(STAMP)
+screenshots: $(STAMP) bytecode
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
 
 clean:
