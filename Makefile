@@ -39,9 +39,9 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 venv: $(STAMP)
 
 # An editable install leaves our own modules uncompiled. Where PYTHONDONTWRITEBYTECODE is set
-# (as in the sandbox this project is built in) every process would then compile them again as it starts:
-# the window, each training child, the Keras worker (3.8 s instead of 0.8 s to a shown window
-# on a 2-core machine). compileall writes them once, and again only for files changed since.
+# (as in the sandbox this project is built in) every process would compile them again as it
+# starts: the window, each training child, the Keras worker. compileall writes them once, and
+# again only for the files changed since.
 bytecode: | $(VENV)/bin/python
 	@$(PY) -m compileall -q core gui templates >/dev/null
 
