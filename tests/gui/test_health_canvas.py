@@ -215,32 +215,31 @@ def test_a_registered_colouring_follows_edits_and_marks_nan_values(win: Any,
     assert len(scene.nodes) == len(items) + 3 and "1 … 4" in win.view.legend.text()
 
 
+def colour_by_norms(win: Any, norms: list[float]) -> list[Any]:
+    """Colour the first calls by ``norms`` on a log scale (View → Colour Nodes By); their
+    canvas items, in order."""
+    calls = win.session.doc.graph.calls()
+    values = {call.id: norm for call, norm in zip(calls, norms, strict=False)}
+    win.findChild(CanvasColouring).register_colouring(
+        "Norms", lambda: NodeColouring("Norms", values, log_scale=True))
+    pick(win, "Norms")
+    return [win.view.canvas_scene.nodes[call.id] for call in calls[:len(norms)]]
+
+
 def test_zeros_on_a_log_scale_share_its_low_end_and_the_legend_says_so(win: Any) -> None:
     """A dead layer's gradient norm is 0, which has no logarithm: it is drawn at the low end
     and the legend's low label says the zeros are there."""
-    colouring = win.findChild(CanvasColouring)
-    calls = win.session.doc.graph.calls()
-    values = {calls[0].id: 0.0, calls[1].id: 0.5, calls[2].id: 2.0}
-    colouring.register_colouring("Norms", lambda: NodeColouring("Norms", values,
-                                                                log_scale=True))
-    pick(win, "Norms")
-    scene = win.view.canvas_scene
-    assert scene.nodes[calls[0].id].fill == scene.nodes[calls[1].id].fill
+    dead, low, _high = colour_by_norms(win, [0.0, 0.5, 2.0])
+    assert dead.fill == low.fill
     assert "≤ 0.5, incl. 0 … 2" in win.view.legend.text()
 
 
 def test_one_positive_value_among_zeros_on_a_log_scale_is_the_hot_end(win: Any) -> None:
     """Gradient norms 0, 0, 0.165 (two dead layers, one alive): the live one is drawn at
     the top of the ramp, not in the zeros' colour."""
-    colouring = win.findChild(CanvasColouring)
-    calls = win.session.doc.graph.calls()
-    values = {calls[0].id: 0.0, calls[1].id: 0.0, calls[2].id: 0.165}
-    colouring.register_colouring("Norms", lambda: NodeColouring("Norms", values,
-                                                                log_scale=True))
-    pick(win, "Norms")
-    scene = win.view.canvas_scene
-    assert scene.nodes[calls[0].id].fill == ramp_colour(0.0)
-    assert scene.nodes[calls[2].id].fill == ramp_colour(1.0)
+    dead, _dead, alive = colour_by_norms(win, [0.0, 0.0, 0.165])
+    assert dead.fill == ramp_colour(0.0)
+    assert alive.fill == ramp_colour(1.0)
 
 
 def test_a_real_run_flags_the_dead_relu_on_the_canvas_and_in_the_runs_dock(
