@@ -15,13 +15,9 @@ import optuna
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from window_support import search_dense_units
 
-from layerforge.core.document.search_space import Dimension
-from layerforge.core.editing.settings_commands import SetTrainingSettings
-from layerforge.core.editing.space_edits import mark_dimension
-from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.core.tuning import dashboard as dashboard_module
-from layerforge.gui import files
 from layerforge.gui.compare import Halo
 
 STUDY_TIMEOUT_MS = 300_000  # trials start child processes on a shared, busy machine
@@ -39,15 +35,7 @@ def dense(window: Any) -> Any:
 @pytest.fixture
 def searched_mlp(window: Any, isolated: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Any:
     """sequential-mlp saved in tmp_path, tiny synthetic data, dense.units searched."""
-    assert window.open_template("sequential-mlp")
-    monkeypatch.setattr(files, "choose_save_path", lambda *a: str(isolated.path / "mlp.json"))
-    assert window.files.save()
-    settings = TrainingSettings(batch_size=32, epochs=1, validation_split=0.25, seed=1,
-                                data={"features": DataSource("synthetic", {"samples": 64})})
-    assert window.session.push(SetTrainingSettings(settings))
-    doc = window.session.doc
-    assert window.session.push(mark_dimension(doc, Dimension("units", "int", 4, 32, step=4,
-                                                             layer_id=dense(window).id)))
+    search_dense_units(window, isolated, monkeypatch, batch_size=32, samples=64)
     dock = window.docks["tuning"]
     dock.show()
     dock.setFloating(True)  # room for the plot beside the front's table

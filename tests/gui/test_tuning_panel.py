@@ -15,13 +15,10 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from user_steps import action_in
+from window_support import search_dense_units
 
 from layerforge.core.document.records import to_records
 from layerforge.core.document.search_space import Dimension
-from layerforge.core.editing.settings_commands import SetTrainingSettings
-from layerforge.core.editing.space_edits import mark_dimension
-from layerforge.core.schema.settings import DataSource, TrainingSettings
-from layerforge.gui import files
 from layerforge.gui.tuning import ensemble_dialog
 from layerforge.gui.tuning.worker import StudyWorker, _Reporter
 
@@ -177,17 +174,7 @@ def test_epoch_reports_are_throttled_and_the_last_one_arrives(window: Any) -> No
 @pytest.fixture
 def searched_mlp(window: Any, isolated: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Any:
     """sequential-mlp saved in tmp_path, tiny synthetic data, dense.units searched."""
-    assert window.open_template("sequential-mlp")
-    monkeypatch.setattr(files, "choose_save_path", lambda *a: str(isolated.path / "mlp.json"))
-    assert window.files.save()
-    settings = TrainingSettings(batch_size=16, epochs=1, validation_split=0.25, seed=1,
-                                data={"features": DataSource("synthetic", {"samples": 96})})
-    assert window.session.push(SetTrainingSettings(settings))
-    layer_id, _ = dense_node(window)
-    doc = window.session.doc
-    assert window.session.push(mark_dimension(doc, Dimension("units", "int", 4, 32, step=4,
-                                                             layer_id=layer_id)))
-    return window
+    return search_dense_units(window, isolated, monkeypatch, batch_size=16, samples=96)
 
 
 def check_item(widget: Any, row: int) -> None:

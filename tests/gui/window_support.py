@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 
+from layerforge.core.document.search_space import Dimension
+from layerforge.core.editing.settings_commands import SetTrainingSettings
+from layerforge.core.editing.space_edits import mark_dimension
+from layerforge.core.schema.settings import DataSource, TrainingSettings
 from layerforge.gui import files
 
 
@@ -63,3 +67,20 @@ def window(isolated: SimpleNamespace, keras_loaded: dict[str, Any], qtbot: Any) 
     win.show()
     qtbot.waitUntil(lambda: win.session.keras_ready, timeout=20_000)
     return win
+
+
+def search_dense_units(window: Any, isolated: SimpleNamespace, monkeypatch: pytest.MonkeyPatch,
+                       batch_size: int, samples: int) -> Any:
+    """sequential-mlp saved in tmp_path, trained on ``samples`` synthetic rows for one epoch,
+    with its ``dense`` layer's units searched (4..32, step 4): a study ready to run."""
+    assert window.open_template("sequential-mlp")
+    monkeypatch.setattr(files, "choose_save_path", lambda *a: str(isolated.path / "mlp.json"))
+    assert window.files.save()
+    settings = TrainingSettings(batch_size=batch_size, epochs=1, validation_split=0.25, seed=1,
+                                data={"features": DataSource("synthetic", {"samples": samples})})
+    assert window.session.push(SetTrainingSettings(settings))
+    doc = window.session.doc
+    dense = next(layer for layer in doc.graph.layers.values() if layer.name == "dense")
+    assert window.session.push(mark_dimension(doc, Dimension("units", "int", 4, 32, step=4,
+                                                             layer_id=dense.id)))
+    return window
