@@ -127,6 +127,6 @@ class WorkerProcess:
                 channel.close()
         self._requests = self._replies = None
         self.ready = False
-        if process is not None:
+        if process is not None and process.pid is not None:  # a failed start has no process
             process.kill()
             process.join(timeout=1)
