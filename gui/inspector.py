@@ -150,13 +150,11 @@ class Inspector(QWidget):
         self.graph_key = graph_key
         self.node_id = node_id
         self.clear_message()
-        self.refresh()
         # The count needs the shape engine in step with the document: now when no analysis
         # waits (one layer built at most), else that analysis's analysis_changed fills it in.
         # Not a new analysis: a selection is no edit (the Summary, hints and the pending Keras
         # check would all start over for nothing).
-        if node_id is not None and self.session.analysis_settled():
-            self._update_info(count_params=True)
+        self.refresh(count_params=self.session.analysis_settled())
 
     def _signature(self, node: Node | None) -> tuple[Any, ...] | None:
         """What decides the set of editors: rebuild only when this changes."""
@@ -167,14 +165,16 @@ class Inspector(QWidget):
         return (self.graph_key, node.id, node.kind, layer_class,
                 node.layer_id if isinstance(node, CallNode) else None)
 
-    def refresh(self) -> None:
+    def refresh(self, count_params: bool = False) -> None:
+        """The editors and the info line for the target; ``count_params`` only when the shape
+        engine is in step with the document (see ``_update_info``)."""
         node = self.node()
         signature = self._signature(node)
         if signature != self._built_for:
             self._rebuild(node)
             self._built_for = signature
         self._show_values(node)
-        self._update_info(count_params=False)
+        self._update_info(count_params=count_params)
 
     def _rebuild(self, node: Node | None) -> None:
         while self.form.rowCount():
