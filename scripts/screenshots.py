@@ -10,7 +10,6 @@ matches the others.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -156,13 +155,10 @@ def concat_node(window: Any) -> str | None:
                  if graph.layer(node.layer_id).class_name == "Concatenate"), None)
 
 
-def main() -> int:
-    from layerforge.gui.app import exit_now, make_application, take_screenshot
+def render(wanted: set[str]) -> int:
+    """Render the pictures named in ``wanted`` (all when empty); 0 when each was written."""
+    from layerforge.gui.app import make_application, take_screenshot
 
-    # The health picture trains a run: it goes to a folder of its own, so the Runs dock
-    # lists that run alone and the user's data folder gains nothing.
-    runs = tempfile.mkdtemp(prefix="layerforge-screenshots-")
-    os.environ["LAYERFORGE_UNSAVED_RUNS_DIR"] = runs
     make_application()
     from layerforge.gui.main_window import MainWindow
 
@@ -175,7 +171,6 @@ def main() -> int:
         ("preview.png", preview_shown, lambda w: named_node(w, "separable_conv2d_2")),
         ("health.png", health_replayed, lambda w: named_node(w, "dense")),
     ]
-    wanted = set(sys.argv[1:])  # e.g. `compare.png`: render only the pictures named
     status = 0
     for name, prepare, select in shots:
         if wanted and name not in wanted:
@@ -184,7 +179,18 @@ def main() -> int:
         prepare(window)
         status |= take_screenshot(window, OUT / name, select(window) if select else None)
         window.hide()  # closing would ask to save the drawn model
-    shutil.rmtree(runs, ignore_errors=True)
+    return status
+
+
+def main() -> int:
+    from layerforge.gui.app import exit_now
+
+    # The health picture trains a run: it goes to a folder of its own, so the Runs dock
+    # lists that run alone and the user's data folder gains nothing.
+    with tempfile.TemporaryDirectory(prefix="layerforge-screenshots-",
+                                     ignore_cleanup_errors=True) as runs:
+        os.environ["LAYERFORGE_UNSAVED_RUNS_DIR"] = runs
+        status = render(set(sys.argv[1:]))  # e.g. `compare.png`: only the pictures named
     return exit_now(status)  # also ends the windows' worker processes
 
 
